@@ -1,0 +1,106 @@
+"""``tagrank bench``: run the benchmark protocol of the spec and write results files.
+
+With no data directory it runs on the embedded default (gensim's word lists and
+the synthetic catalogue in ``data/``), so it works on a fresh install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from baselines.validation import TagrankInputError
+from eval.datasets import load_dataset, resolve_data_dir
+from eval.methods import TASKS, MethodContext, methods_for
+from eval.results import write_results
+
+REAL = {
+    "similarity": ("wordsim353", "simlex999", "cos960", "stsb_en", "stsb_zh", "lcqmc"),
+    "search": ("homedepot",),
+    "recommend": ("movielens", "online_retail"),
+    "taxonomy": ("fashion",),
+    "tagrec": ("movielens",),
+}
+EMBEDDED = {
+    "similarity": ("gensim_wordsim353", "gensim_simlex999"),
+    "search": ("sample",),
+    "recommend": ("sample",),
+    "taxonomy": ("sample",),
+    "tagrec": ("sample",),
+}
+
+
+def task_runner(task: str) -> Callable[..., list[dict[str, Any]]]:
+    """The protocol of one task (``eval.tasks.<task>.run``)."""
+    return importlib.import_module(f"eval.tasks.{task}").run
+
+
+def plan(tasks: list[str] | None, datasets: list[str] | None, embedded: bool) -> list[tuple[str, str]]:
+    """(task, dataset) pairs to run, in the spec's order."""
+    table = EMBEDDED if embedded else REAL
+    chosen = tasks or list(TASKS)
+    for t in chosen:
+        if t not in TASKS:
+            raise TagrankInputError(f"unknown task {t!r}; known: {list(TASKS)}")
+    out = []
+    for t in chosen:
+        for d in table[t]:
+            if not datasets or d in datasets:
+                out.append((t, d))
+    if datasets:
+        known = {d for t in chosen for d in REAL[t] + EMBEDDED[t]}
+        bad = [d for d in datasets if d not in known]
+        if bad:
+            raise TagrankInputError(f"dataset(s) {bad} are not part of task(s) {chosen}; known: {sorted(known)}")
+        if not out:
+            hint = "real datasets need --data-dir (or TAGRANK_DATA)" if embedded else "embedded datasets run without --data-dir"
+            raise TagrankInputError(f"nothing to run for dataset(s) {datasets}: {hint}")
+    return out
+
+
+def run_bench(
+    tasks: list[str] | None = None,
+    datasets: list[str] | None = None,
+    methods: list[str] | None = None,
+    data_dir: str | os.PathLike | None = None,
+    device: str = "auto",
+    out: str | os.PathLike = "benchmarks/results",
+    random_state: int = 0,
+    cache_dir: str | os.PathLike | None = ".tagrank_cache",
+    show_progress: bool = True,
+) -> list[Path]:
+    """Run the protocol for the chosen tasks and datasets; returns the files written."""
+    from baselines.vectors import resolve_device
+
+    resolve_device(device)  # fail early on cuda without a GPU
+    embedded = data_dir is None and not os.environ.get("TAGRANK_DATA")
+    root = None if embedded else resolve_data_dir(data_dir)
+    if root is not None and not root.exists():
+        raise TagrankInputError(f"data directory {root} does not exist (from --data-dir or TAGRANK_DATA)")
+
+    @cache
+    def training_texts(language: str) -> tuple[str, ...]:
+        from eval.corpora import language_corpus
+
+        texts, _ = language_corpus(language, root, embedded)
+        return tuple(texts)
+
+    written = []
+    for task, name in plan(tasks, datasets, embedded):
+        specs = methods_for(task, methods)
+        if not specs:
+            continue
+        dataset = load_dataset(name, root)
+        ctx = MethodContext(
+            task=task, dataset=name, language=dataset.language, device=device, random_state=random_state,
+            cache_dir=Path(cache_dir) if cache_dir else None,
+            training_texts=lambda lang=dataset.language: list(training_texts(lang)),
+            show_progress=show_progress,
+        )
+        for doc in task_runner(task)(dataset, specs, ctx):
+            written.append(write_results(doc, out))
+    return written

@@ -1,0 +1,147 @@
+"""The method registry: method name -> how to build it for a task.
+
+A method is one module plus one ``register`` line here; the task protocols
+never change when a method is added. A method declares its *kind*, which tells
+every task how to fit it:
+
+- ``text``: a :class:`baselines.base.TextScorer`; tasks fit it on their corpus
+  (pair texts, the catalogue, item texts) and call ``score_pairs`` / ``top_k``;
+  the recommend task wraps it as a content recommender.
+- ``interaction``: a :class:`baselines.base.InteractionScorer` fitted on train
+  interactions.
+- ``task``: a method whose construction is specific to a task (``random``, the
+  ``hybrid`` stack); its factory is keyed by task name and receives the context,
+  including the other methods already fitted.
+
+``grid`` lists candidate parameter sets; the protocol picks one on the valid
+split (never on test) and records it in the results ``params``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from baselines.validation import TagrankInputError
+
+#: The spec's method order; tables and runs follow it.
+METHOD_ORDER = (
+    "random", "popularity", "user_history", "item_cooccurrence", "jaccard", "tfidf", "bm25",
+    "word2vec", "item2vec", "als", "transformer_cls", "transformer", "transformer_whiten",
+    "transformer_ft", "hybrid",
+)
+TASKS = ("similarity", "search", "recommend", "taxonomy", "tagrec")
+
+
+@dataclass
+class MethodContext:
+    """What a factory may use to build a method for one task and dataset."""
+
+    task: str
+    dataset: str
+    language: str = "en"
+    device: str = "auto"
+    random_state: int = 0
+    cache_dir: Path | None = None
+    training_texts: Callable[[], list[str]] | None = None
+    fitted: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    show_progress: bool = True
+
+
+Factory = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """How to build one method: kind, factory (``factory(ctx, **params)``), tasks, grid."""
+
+    name: str
+    kind: str
+    factory: Factory | Mapping[str, Factory]
+    tasks: tuple[str, ...]
+    grid: tuple[dict[str, Any], ...] = ({},)
+    description: str = ""
+
+    def build(self, ctx: MethodContext, **params: Any) -> Any:
+        factory = self.factory
+        if isinstance(factory, Mapping):
+            if ctx.task not in factory:
+                raise TagrankInputError(f"method {self.name!r} has no recipe for task {ctx.task!r}")
+            factory = factory[ctx.task]
+        return factory(ctx, **params)
+
+    def grid_for(self, task: str) -> tuple[dict[str, Any], ...]:
+        return self.grid
+
+
+REGISTRY: dict[str, MethodSpec] = {}
+
+
+def register(spec: MethodSpec) -> MethodSpec:
+    """Add a method; a name can be registered once."""
+    if spec.name in REGISTRY:
+        raise TagrankInputError(f"method {spec.name!r} is already registered")
+    unknown = set(spec.tasks) - set(TASKS)
+    if unknown:
+        raise TagrankInputError(f"method {spec.name!r} names unknown task(s) {sorted(unknown)}")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def lazy(path: str, **fixed: Any) -> Factory:
+    """A factory that imports ``module:Class`` on first use and passes the context's common settings."""
+    module_name, _, attr = path.partition(":")
+
+    def factory(ctx: MethodContext, **params: Any) -> Any:
+        cls = getattr(importlib.import_module(module_name), attr)
+        kwargs = {**fixed, **params}
+        accepted = _init_params(cls)
+        for key, value in (
+            ("random_state", ctx.random_state),
+            ("device", ctx.device),
+            ("language", ctx.language),
+            ("cache_dir", ctx.cache_dir),
+            ("show_progress", ctx.show_progress),
+        ):
+            if key in accepted and key not in kwargs:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    factory.__qualname__ = f"lazy({path})"
+    return factory
+
+
+def _init_params(cls: type) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(cls.__init__).parameters) - {"self"}
+
+
+def methods_for(task: str, names: list[str] | None = None) -> list[MethodSpec]:
+    """Registered methods for a task in the spec's order (optionally only ``names``)."""
+    _load_builtin()
+    if task not in TASKS:
+        raise TagrankInputError(f"unknown task {task!r}; known: {list(TASKS)}")
+    if names:
+        unknown = [n for n in names if n not in REGISTRY]
+        if unknown:
+            raise TagrankInputError(f"unknown method(s) {unknown}; known: {sorted(REGISTRY)}")
+    order = {name: i for i, name in enumerate(METHOD_ORDER)}
+    specs = [s for s in REGISTRY.values() if task in s.tasks and (not names or s.name in names)]
+    return sorted(specs, key=lambda s: (order.get(s.name, len(order)), s.name))
+
+
+_LOADED = False
+
+
+def _load_builtin() -> None:
+    """Register the library's own methods (imports stay lazy: nothing heavy loads here)."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    importlib.import_module("eval.builtin_methods")

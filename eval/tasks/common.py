@@ -1,0 +1,138 @@
+"""Plumbing shared by the task protocols: timing, grid selection, rows and comparisons."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from eval.methods import MethodContext, MethodSpec
+from eval.results import MethodResult
+
+N_RESAMPLES = 1000
+CI_SEED = 0
+
+
+@dataclass
+class Timer:
+    seconds: float = 0.0
+
+
+@contextmanager
+def timed(timer: Timer):
+    """Add the wall time of the block to ``timer.seconds``."""
+    start = time.perf_counter()
+    try:
+        yield timer
+    finally:
+        timer.seconds += time.perf_counter() - start
+
+
+def device_of(estimator: Any, ctx: MethodContext) -> str:
+    """The device an estimator ran on: its resolved torch device when it has one, else cpu."""
+    if estimator is None or "device" not in _params_of(estimator):
+        return "cpu"
+    from baselines.vectors import resolve_device
+
+    return resolve_device(getattr(estimator, "device", None) or ctx.device).type
+
+
+def _params_of(estimator: Any) -> set[str]:
+    try:
+        return set(inspect.signature(type(estimator).__init__).parameters) - {"self"}
+    except (TypeError, ValueError):
+        return set()
+
+
+def params_of(estimator: Any, chosen: dict[str, Any]) -> dict[str, Any]:
+    """The parameters recorded in the results file: the estimator's own plus how they were chosen."""
+    params: dict[str, Any] = {}
+    if hasattr(estimator, "get_params"):
+        try:
+            params.update(estimator.get_params())
+        except Exception:  # noqa: BLE001 - params are informative only
+            pass
+    for noisy in ("show_progress", "cache_dir", "device"):
+        params.pop(noisy, None)
+    if hasattr(estimator, "results_params"):
+        params.update(estimator.results_params())
+    params.update({f"selected.{k}": v for k, v in chosen.items()})
+    return params
+
+
+@dataclass
+class Scored:
+    """One method's outcome on test: per-unit values of each metric and the aggregate numbers."""
+
+    metrics: dict[str, float]
+    ci95: dict[str, list[float]]
+    per_unit: dict[str, np.ndarray] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def select_params(
+    spec: MethodSpec,
+    ctx: MethodContext,
+    evaluate: Callable[[dict[str, Any]], float],
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Pick the grid point with the best valid score (first wins ties); returns it and all scores."""
+    grid = spec.grid_for(ctx.task)
+    if len(grid) <= 1:
+        return dict(grid[0]) if grid else {}, {}
+    scores = {}
+    best, best_score = dict(grid[0]), -np.inf
+    for params in grid:
+        score = float(evaluate(dict(params)))
+        scores[_grid_key(params)] = score
+        if score > best_score:
+            best, best_score = dict(params), score
+    return best, scores
+
+
+def _grid_key(params: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(params.items())) or "default"
+
+
+def method_result(
+    scored: Scored, fit_s: float, score_s: float, device: str, params: dict[str, Any]
+) -> MethodResult:
+    return MethodResult(
+        metrics=scored.metrics,
+        ci95=scored.ci95,
+        fit_s=fit_s,
+        score_s=score_s,
+        device=device,
+        params=params,
+        extra=scored.extra,
+    )
+
+
+def hybrid_vs_best(
+    scored: dict[str, Scored],
+    primary: str,
+    paired: Callable[[Scored, Scored], dict[str, Any]],
+    exclude: tuple[str, ...] = ("random",),
+) -> dict[str, Any] | None:
+    """The spec's comparison of ``hybrid`` with the best single method on the primary metric.
+
+    ``paired(hybrid, best)`` runs the paired test over the same test units.
+    """
+    if "hybrid" not in scored:
+        return None
+    singles = {n: s for n, s in scored.items() if n != "hybrid" and n not in exclude and primary in s.metrics}
+    if not singles:
+        return None
+    best = max(singles, key=lambda n: singles[n].metrics[primary])
+    result = paired(scored["hybrid"], singles[best])
+    return {
+        "metric": primary,
+        "best_single": best,
+        "delta": float(scored["hybrid"].metrics[primary] - singles[best].metrics[primary]),
+        "p_value": float(result["p_value"]),
+        "test": result["test"],
+    }

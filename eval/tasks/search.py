@@ -1,0 +1,210 @@
+"""Task ``search``: product search ranking, settings ``rerank`` and ``retrieve``.
+
+Query key = query text lower-cased and stripped; queries split by the hash of
+the key. NDCG gain = relevance - 1 (0..2); binary relevance = relevance >= 2.5.
+``rerank`` ranks each test query's judged products (queries whose products all
+share one label are excluded and counted). ``retrieve`` ranks the whole
+catalogue for each test query with a relevant product; unjudged products have
+gain 0; methods return their top 100.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from eval import metrics, stats
+from eval.datasets import Dataset
+from eval.methods import MethodContext, MethodSpec
+from eval.results import build_results
+from eval.splits import TEST, TRAIN, VALID, hash_split
+from eval.tasks.common import (
+    CI_SEED,
+    N_RESAMPLES,
+    Scored,
+    Timer,
+    device_of,
+    hybrid_vs_best,
+    method_result,
+    params_of,
+    select_params,
+    timed,
+)
+
+RELEVANT_LABEL = 2.5
+GAIN_OFFSET = 1.0
+RERANK_METRICS = ("ndcg@10", "ndcg@5", "map", "mrr")
+RETRIEVE_METRICS = ("ndcg@10", "ndcg@5", "map", "mrr", "recall@100")
+RETRIEVE_DEPTH = 100
+PRIMARY = "ndcg@10"
+
+
+def prepare(dataset: Dataset) -> pd.DataFrame:
+    """Judgments with the query key, its split and the NDCG gain."""
+    j = dataset.judgments.copy()
+    j["key"] = j["query"].str.lower().str.strip()
+    keys = j["key"].unique().tolist()
+    split_of = dict(zip(keys, hash_split(keys), strict=True))
+    j["split"] = j["key"].map(split_of)
+    j["gain"] = j["label"].astype(float) - GAIN_OFFSET
+    return j
+
+
+def qrels_of(j: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """query key -> {item id: gain} (duplicate judgments of one pair are averaged)."""
+    g = j.groupby(["key", "item_id"], sort=True)["gain"].mean()
+    out: dict[str, dict[str, float]] = {}
+    for (key, item), gain in g.items():
+        out.setdefault(key, {})[item] = float(gain)
+    return out
+
+
+def rerank_queries(j: pd.DataFrame) -> tuple[list[str], int]:
+    """Keys of queries with at least two distinct labels, and how many were left out."""
+    n_labels = j.groupby("key")["label"].nunique()
+    keep = sorted(n_labels[n_labels > 1].index)
+    return keep, int((n_labels <= 1).sum())
+
+
+def retrieve_queries(j: pd.DataFrame) -> tuple[list[str], int]:
+    """Keys of queries with a product of relevance >= 2.5, and how many had none."""
+    best = j.groupby("key")["label"].max()
+    keep = sorted(best[best >= RELEVANT_LABEL].index)
+    return keep, int((best < RELEVANT_LABEL).sum())
+
+
+def evaluate_run(
+    run: dict[str, dict[str, float]], qrels: dict[str, dict[str, float]], names: tuple[str, ...]
+) -> Scored:
+    """Per-query metrics (ties broken by item id), their means and bootstrap intervals."""
+    per_q = metrics.per_query_ranking_metrics(
+        run, qrels, list(names), relevance_threshold=RELEVANT_LABEL - GAIN_OFFSET
+    )
+    return summarize(per_q)
+
+
+def summarize(per_q: pd.DataFrame) -> Scored:
+    values, cis, per_unit = {}, {}, {}
+    for name in per_q.columns:
+        v = per_q[name].to_numpy(float)
+        values[name] = float(v.mean())
+        cis[name] = list(stats.bootstrap_ci(v, n_resamples=N_RESAMPLES, random_state=CI_SEED))
+        per_unit[name] = v
+    return Scored(metrics=values, ci95=cis, per_unit=per_unit)
+
+
+def paired_t(a: Scored, b: Scored) -> dict[str, Any]:
+    return stats.paired_test(a.per_unit[PRIMARY], b.per_unit[PRIMARY], test="t")
+
+
+def average_scored(runs: list[Scored]) -> Scored:
+    """Mean over repeated runs of a stochastic method (per query), e.g. ``random``'s 10 shuffles."""
+    frame = pd.DataFrame({k: np.mean([r.per_unit[k] for r in runs], axis=0) for k in runs[0].per_unit})
+    return summarize(frame)
+
+
+class SearchData:
+    """Everything the protocol and the methods need, computed once per dataset."""
+
+    def __init__(self, dataset: Dataset):
+        self.judgments = prepare(dataset)
+        items = dataset.items
+        self.item_ids = items["item_id"].tolist()
+        self.item_texts = items["text"].tolist()
+        self.text_of = dict(zip(self.item_ids, self.item_texts, strict=True))
+        self.qrels = qrels_of(self.judgments)
+        self.parts = {s: self.judgments[self.judgments["split"] == s] for s in (TRAIN, VALID, TEST)}
+
+    def pairs(self, split: str, keys: list[str]) -> pd.DataFrame:
+        """The judged (query key, item) pairs of ``keys`` with the item texts."""
+        part = self.parts[split]
+        part = part[part["key"].isin(set(keys))].drop_duplicates(["key", "item_id"])
+        part = part.sort_values(["key", "item_id"], kind="mergesort")
+        return part.assign(text=part["item_id"].map(self.text_of))
+
+
+def rerank_run(est: Any, pairs: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Score every judged pair and group per query."""
+    scores = est.score_pairs(pairs["key"].tolist(), pairs["text"].tolist())
+    run: dict[str, dict[str, float]] = {}
+    for key, item, score in zip(pairs["key"], pairs["item_id"], scores, strict=True):
+        run.setdefault(key, {})[item] = float(score)
+    return run
+
+
+def retrieve_run(est: Any, keys: list[str], depth: int = RETRIEVE_DEPTH) -> dict[str, dict[str, float]]:
+    """Top ``depth`` catalogue items per query."""
+    ids, scores = est.top_k(keys, depth)
+    run: dict[str, dict[str, float]] = {}
+    for key, row_ids, row_scores in zip(keys, ids, scores, strict=True):
+        run[key] = {i: float(s) for i, s in zip(row_ids, row_scores, strict=True) if i is not None and i != -1}
+    return run
+
+
+def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> list[dict[str, Any]]:
+    """Run every method on the search task (both settings); returns two results documents."""
+    data = SearchData(dataset)
+    test_rr, excluded_rr = rerank_queries(data.parts[TEST])
+    valid_rr, _ = rerank_queries(data.parts[VALID])
+    test_rt, excluded_rt = retrieve_queries(data.parts[TEST])
+    rr_test_pairs = data.pairs(TEST, test_rr)
+    rr_valid_pairs = data.pairs(VALID, valid_rr)
+    ctx = MethodContext(
+        task="search", dataset=dataset.name, language=dataset.language, device=base_ctx.device,
+        random_state=base_ctx.random_state, cache_dir=base_ctx.cache_dir,
+        training_texts=base_ctx.training_texts, show_progress=base_ctx.show_progress,
+        data={"search": data, "train": data.parts[TRAIN], "valid": data.parts[VALID]},
+    )
+    rows: dict[str, dict[str, Any]] = {"rerank": {}, "retrieve": {}}
+    scored: dict[str, dict[str, Scored]] = {"rerank": {}, "retrieve": {}}
+    for spec in tqdm(specs, desc=f"search/{dataset.name}", disable=not base_ctx.show_progress):
+
+        def fit(params: dict[str, Any], timer: Timer | None = None):
+            with timed(timer or Timer()):
+                est = spec.build(ctx, **params)
+                if spec.kind == "text":
+                    est.fit(data.item_texts, data.item_ids)
+            return est
+
+        def valid_score(params: dict[str, Any]) -> float:
+            s = evaluate_run(rerank_run(fit(params), rr_valid_pairs), data.qrels, (PRIMARY,))
+            return s.metrics[PRIMARY]
+
+        chosen, grid_scores = select_params(spec, ctx, valid_score)
+        fit_t = Timer()
+        est = fit(chosen, fit_t)
+        ctx.fitted[spec.name] = est
+        params = params_of(est, chosen)
+        device = device_of(est, ctx)
+
+        score_t = Timer()
+        repeats = int(getattr(est, "n_repeats", 1))
+        with timed(score_t):
+            runs = [evaluate_run(rerank_run(est, rr_test_pairs), data.qrels, RERANK_METRICS) for _ in range(repeats)]
+        s = runs[0] if repeats == 1 else average_scored(runs)
+        if grid_scores:
+            s.extra["valid_grid"] = grid_scores
+        scored["rerank"][spec.name] = s
+        rows["rerank"][spec.name] = method_result(s, fit_t.seconds, score_t.seconds / repeats, device, params)
+
+        if hasattr(est, "top_k"):
+            score_t = Timer()
+            with timed(score_t):
+                s = evaluate_run(retrieve_run(est, test_rt), data.qrels, RETRIEVE_METRICS)
+            scored["retrieve"][spec.name] = s
+            rows["retrieve"][spec.name] = method_result(s, fit_t.seconds, score_t.seconds, device, params)
+
+    n_queries = {s: data.parts[s]["key"].nunique() for s in (TRAIN, VALID, TEST)}
+    docs = []
+    for setting, excluded, n_test in (("rerank", excluded_rr, len(test_rr)), ("retrieve", excluded_rt, len(test_rt))):
+        split = {"unit": "query", "train": n_queries[TRAIN], "valid": n_queries[VALID], "test": n_test,
+                 "excluded": excluded, "key": "query.lower().strip()"}
+        extra = {"catalog_size": len(data.item_ids)}
+        if setting == "retrieve":
+            extra["retrieve_depth"] = RETRIEVE_DEPTH
+        comparison = hybrid_vs_best(scored[setting], PRIMARY, paired_t)
+        docs.append(build_results("search", dataset.name, setting, PRIMARY, split, rows[setting], comparison, extra))
+    return docs

@@ -1,0 +1,139 @@
+"""Task ``similarity``: tag / phrase semantic similarity against human scores.
+
+Unit = pair. Datasets with official splits keep them; the others split by the
+hash of ``left + "\\t" + right``. Methods are fitted on the pair texts (no
+labels) or, for supervised ones, on train; chosen on valid; reported on test.
+Word lists also report ``spearman_all`` over every pair for unsupervised methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from eval import metrics, stats
+from eval.datasets import Dataset
+from eval.methods import MethodContext, MethodSpec
+from eval.results import build_results
+from eval.splits import TEST, TRAIN, VALID, hash_split
+from eval.tasks.common import (
+    CI_SEED,
+    N_RESAMPLES,
+    Scored,
+    Timer,
+    device_of,
+    hybrid_vs_best,
+    method_result,
+    params_of,
+    select_params,
+    timed,
+)
+
+WORD_LISTS = {"wordsim353", "simlex999", "cos960", "gensim_wordsim353", "gensim_simlex999"}
+BINARY = {"lcqmc"}
+
+
+def split_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Keep official splits; otherwise split by the hash of ``left\\tright``."""
+    out = pairs.copy()
+    if "split" not in out.columns or out["split"].isna().all():
+        out["split"] = hash_split((out["left"] + "\t" + out["right"]).tolist())
+    return out
+
+
+def primary_metric(dataset: str) -> str:
+    return "roc_auc" if dataset in BINARY else "spearman"
+
+
+def score_metrics(pred: np.ndarray, truth: np.ndarray, binary: bool, prefix: str = "") -> Scored:
+    """Spearman / Pearson (and ROC AUC for binary labels) with bootstrap intervals over pairs."""
+    fns = {"spearman": metrics.spearman, "pearson": metrics.pearson}
+    if binary:
+        fns["roc_auc"] = lambda p, t: metrics.roc_auc(p, t)
+    values, cis = {}, {}
+    n = len(pred)
+    for name, fn in fns.items():
+        values[prefix + name] = float(fn(pred, truth))
+        low, high = stats.bootstrap_ci_statistic(
+            lambda idx, fn=fn: fn(pred[idx], truth[idx]), n, n_resamples=N_RESAMPLES, random_state=CI_SEED
+        )
+        cis[prefix + name] = [low, high]
+    return Scored(metrics=values, ci95=cis, per_unit={"pred": pred, "truth": truth})
+
+
+def paired_correlation_test(primary: str):
+    """Paired bootstrap over the same test pairs of the difference in the primary statistic."""
+    fn = {"spearman": metrics.spearman, "pearson": metrics.pearson, "roc_auc": metrics.roc_auc}[primary]
+
+    def run(a: Scored, b: Scored) -> dict[str, Any]:
+        truth = a.per_unit["truth"]
+        return stats.paired_bootstrap_statistic(
+            lambda idx: fn(a.per_unit["pred"][idx], truth[idx]) - fn(b.per_unit["pred"][idx], truth[idx]),
+            len(truth), n_resamples=N_RESAMPLES, random_state=CI_SEED,
+        )
+
+    return run
+
+
+def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> list[dict[str, Any]]:
+    """Run every method on one similarity dataset; returns the results documents."""
+    pairs = split_pairs(dataset.pairs)
+    parts = {name: pairs[pairs["split"] == name] for name in (TRAIN, VALID, TEST)}
+    corpus = sorted(set(pairs["left"]) | set(pairs["right"]))
+    binary = dataset.name in BINARY
+    word_list = dataset.name in WORD_LISTS
+    primary = primary_metric(dataset.name)
+    ctx = MethodContext(
+        task="similarity", dataset=dataset.name, language=dataset.language, device=base_ctx.device,
+        random_state=base_ctx.random_state, cache_dir=base_ctx.cache_dir,
+        training_texts=base_ctx.training_texts, show_progress=base_ctx.show_progress,
+        data={"train": parts[TRAIN], "valid": parts[VALID], "corpus": corpus, "binary": binary},
+    )
+    results, scored = {}, {}
+    for spec in tqdm(specs, desc=f"similarity/{dataset.name}", disable=not base_ctx.show_progress):
+        fit_t, score_t = Timer(), Timer()
+
+        def fit(params: dict[str, Any], timer: Timer | None = None):
+            with timed(timer or Timer()):
+                est = spec.build(ctx, **params)
+                if spec.kind == "text":
+                    est.fit(corpus)
+            return est
+
+        def valid_score(params: dict[str, Any]) -> float:
+            est = fit(params)
+            pred = est.score_pairs(parts[VALID]["left"].tolist(), parts[VALID]["right"].tolist())
+            fn = metrics.roc_auc if binary else metrics.spearman
+            return fn(pred, parts[VALID]["score"].to_numpy())
+
+        chosen, grid_scores = select_params(spec, ctx, valid_score)
+        est = fit(chosen, fit_t)
+        test = parts[TEST]
+        with timed(score_t):
+            pred = est.score_pairs(test["left"].tolist(), test["right"].tolist())
+        s = score_metrics(pred, test["score"].to_numpy(float), binary)
+        if word_list and spec.kind == "text":
+            pred_all = est.score_pairs(pairs["left"].tolist(), pairs["right"].tolist())
+            s_all = score_metrics(pred_all, pairs["score"].to_numpy(float), binary, prefix="")
+            s.metrics["spearman_all"] = s_all.metrics["spearman"]
+            s.ci95["spearman_all"] = s_all.ci95["spearman"]
+        if hasattr(est, "oov_pairs"):
+            s.extra["oov_rate"] = float(np.mean(est.oov_pairs(test["left"].tolist(), test["right"].tolist())))
+        if grid_scores:
+            s.extra["valid_grid"] = grid_scores
+        ctx.fitted[spec.name] = est
+        scored[spec.name] = s
+        params = params_of(est, chosen)
+        results[spec.name] = method_result(s, fit_t.seconds, score_t.seconds, device_of(est, ctx), params)
+
+    comparison = hybrid_vs_best(scored, primary, paired_correlation_test(primary))
+    split = {
+        "unit": "pair", "train": len(parts[TRAIN]), "valid": len(parts[VALID]), "test": len(parts[TEST]),
+        "excluded": 0, "key": "official split" if dataset.pairs.get("split") is not None
+        and dataset.pairs["split"].notna().any() else "sha1(left + '\\t' + right)",
+    }
+    doc = build_results("similarity", dataset.name, None, primary, split, results, comparison)
+    return [doc]
