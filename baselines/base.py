@@ -28,6 +28,15 @@ from baselines.validation import (
 )
 
 
+def ids_at(ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Look up ids by row position; -1 (an empty slot, e.g. everything else excluded) becomes None."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out = ids[np.clip(rows, 0, None)] if len(ids) else np.empty(rows.shape, dtype=object)
+    out = out.astype(object)
+    out[rows < 0] = None
+    return out
+
+
 class Scorer(ABC):
     """Common plumbing: parameters, fitted check, feature naming (scikit-learn style)."""
 
@@ -101,7 +110,7 @@ class TextScorer(Scorer):
         if not qt:
             return np.empty((0, k), dtype=object), np.empty((0, k))
         rows, scores = self._top_k(qt, k)
-        return self.ids_[rows], np.asarray(scores, dtype=np.float64)
+        return ids_at(self.ids_, rows), np.asarray(scores, dtype=np.float64)
 
     def features(self, left: Sequence[str], right: Sequence[str]) -> pd.DataFrame:
         """Named feature columns for the hybrid ranker (default: the pair score)."""
@@ -161,13 +170,16 @@ class InteractionScorer(Scorer):
     def recommend(
         self, user_ids: Sequence[Any], k: int = 10, exclude_seen: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k items per user: (item ids [n, k'], scores [n, k']); seen items excluded by default."""
+        """Top-k items per user: (item ids [n, k'], scores [n, k']); seen items excluded by default.
+
+        A slot that cannot be filled (the user has seen almost everything) holds None with score -inf.
+        """
         rows = self._user_rows(user_ids)
         k = min(check_k(k), len(self.item_ids_))
         if len(rows) == 0:
             return np.empty((0, k), dtype=object), np.empty((0, k))
         item_rows, scores = self._recommend(rows, k, exclude_seen)
-        return self.item_ids_[item_rows], np.asarray(scores, dtype=np.float64)
+        return ids_at(self.item_ids_, item_rows), np.asarray(scores, dtype=np.float64)
 
     def similar_items(self, item_ids: Sequence[Any], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-k most similar other items per item: (item ids [n, k'], scores [n, k'])."""
@@ -176,7 +188,7 @@ class InteractionScorer(Scorer):
         if len(rows) == 0:
             return np.empty((0, k), dtype=object), np.empty((0, k))
         item_rows, scores = self._similar_items(rows, k)
-        return self.item_ids_[item_rows], np.asarray(scores, dtype=np.float64)
+        return ids_at(self.item_ids_, item_rows), np.asarray(scores, dtype=np.float64)
 
     def features(self, user_ids: Sequence[Any], item_ids: Sequence[Any]) -> pd.DataFrame:
         """Named feature columns for the hybrid ranker (default: the user-item score)."""
