@@ -1,0 +1,65 @@
+"""The results-file format: build, validate, write, read."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from baselines.validation import TagrankInputError
+from eval.results import MethodResult, build_results, read_results, results_path, validate_results, write_results
+
+
+def _doc(**overrides):
+    methods = {
+        "bm25": MethodResult({"ndcg@10": 0.5}, {"ndcg@10": [0.4, 0.6]}, 1.0, 2.0, "cpu", {"k1": 1.2}),
+    }
+    kw = dict(
+        task="search", dataset="homedepot", setting="rerank", primary_metric="ndcg@10",
+        split={"unit": "query", "train": 7, "valid": 1, "test": 2, "excluded": 0},
+        methods=methods, hybrid_vs_best=None,
+    )
+    kw.update(overrides)
+    return build_results(**kw)
+
+
+def test_round_trip_has_every_spec_field(tmp_path):
+    doc = _doc()
+    path = write_results(doc, tmp_path)
+    assert path == tmp_path / "search" / "homedepot-rerank.json"
+    back = read_results(path)
+    for key in ("task", "dataset", "setting", "primary_metric", "split", "methods", "hybrid_vs_best",
+                "versions", "command", "created"):
+        assert key in back
+    row = back["methods"]["bm25"]
+    assert row["metrics"] == {"ndcg@10": 0.5}
+    assert row["ci95"] == {"ndcg@10": [0.4, 0.6]}
+    assert {"fit_s", "score_s", "device", "params"} <= set(row)
+    assert set(back["versions"]) >= {"tagrank", "torch", "transformers", "lightgbm"}
+
+
+def test_path_without_setting(tmp_path):
+    assert results_path(tmp_path, "similarity", "stsb_en") == tmp_path / "similarity" / "stsb_en.json"
+
+
+def test_out_of_range_metric_is_rejected():
+    doc = _doc()
+    doc["methods"]["bm25"]["metrics"]["ndcg@10"] = 1.7
+    with pytest.raises(TagrankInputError, match="outside"):
+        validate_results(doc)
+
+
+def test_missing_field_is_named(tmp_path):
+    doc = _doc()
+    del doc["split"]
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(TagrankInputError, match="split"):
+        read_results(path)
+
+
+def test_numpy_params_become_json():
+    import numpy as np
+
+    doc = _doc(methods={"m": MethodResult({"map": np.float64(0.25)}, {}, 0, 0, "cpu", {"a": np.int64(3), "t": (1, 2)})})
+    assert json.loads(json.dumps(doc))["methods"]["m"]["params"] == {"a": 3, "t": [1, 2]}
