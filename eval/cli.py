@@ -76,12 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from eval.results import set_command
+
     args = build_parser().parse_args(argv)
+    set_command(["tagrank", *(sys.argv[1:] if argv is None else argv)])
     try:
         return args.func(args)
     except TagrankInputError as exc:
         print(f"tagrank {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        set_command(None)
 
 
 if __name__ == "__main__":  # pragma: no cover

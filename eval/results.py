@@ -38,8 +38,19 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+_COMMAND: list[str] | None = None
+
+
+def set_command(argv: list[str] | None) -> None:
+    """Record the CLI command being run (the CLI calls this; None falls back to sys.argv)."""
+    global _COMMAND
+    _COMMAND = list(argv) if argv is not None else None
+
+
 def current_command() -> str:
     """The command line that is running, as the user would type it."""
+    if _COMMAND is not None:
+        return shlex.join(_COMMAND)
     prog = Path(sys.argv[0]).name if sys.argv else "tagrank"
     if prog in ("__main__.py", "cli.py"):
         prog = "tagrank"

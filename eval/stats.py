@@ -75,6 +75,10 @@ def _check_confidence(confidence: Any) -> float:
 
 def _percentile_interval(stats: np.ndarray, confidence: float) -> tuple[float, float]:
     alpha = 1.0 - confidence
+    # A resample can make a statistic undefined (e.g. a correlation over constant values): skip it.
+    stats = stats[np.isfinite(stats)]
+    if stats.size == 0:
+        return math.nan, math.nan
     low, high = np.percentile(stats, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return float(low), float(high)
 

@@ -52,16 +52,24 @@ def score_metrics(pred: np.ndarray, truth: np.ndarray, binary: bool, prefix: str
     """Spearman / Pearson (and ROC AUC for binary labels) with bootstrap intervals over pairs."""
     fns = {"spearman": metrics.spearman, "pearson": metrics.pearson}
     if binary:
-        fns["roc_auc"] = lambda p, t: metrics.roc_auc(p, t)
+        fns["roc_auc"] = metrics.roc_auc
     values, cis = {}, {}
     n = len(pred)
     for name, fn in fns.items():
         values[prefix + name] = float(fn(pred, truth))
         low, high = stats.bootstrap_ci_statistic(
-            lambda idx, fn=fn: fn(pred[idx], truth[idx]), n, n_resamples=N_RESAMPLES, random_state=CI_SEED
+            lambda idx, fn=fn: _undefined_as_nan(fn, pred[idx], truth[idx]), n,
+            n_resamples=N_RESAMPLES, random_state=CI_SEED,
         )
         cis[prefix + name] = [low, high]
     return Scored(metrics=values, ci95=cis, per_unit={"pred": pred, "truth": truth})
+
+
+def _undefined_as_nan(fn, pred: np.ndarray, truth: np.ndarray) -> float:
+    """A statistic of one bootstrap resample; NaN where it is undefined (constant values, one class)."""
+    if np.ptp(pred) == 0 or np.ptp(truth) == 0:
+        return float("nan")
+    return float(fn(pred, truth))
 
 
 def paired_correlation_test(primary: str):
@@ -70,9 +78,10 @@ def paired_correlation_test(primary: str):
 
     def run(a: Scored, b: Scored) -> dict[str, Any]:
         truth = a.per_unit["truth"]
-        return stats.paired_bootstrap_statistic(
-            lambda idx: fn(a.per_unit["pred"][idx], truth[idx]) - fn(b.per_unit["pred"][idx], truth[idx]),
-            len(truth), n_resamples=N_RESAMPLES, random_state=CI_SEED,
+        return stats.paired_test(
+            a.per_unit["pred"], b.per_unit["pred"], test="bootstrap",
+            statistic=lambda values, idx: _undefined_as_nan(fn, values, truth[idx]),
+            n_resamples=N_RESAMPLES, random_state=CI_SEED,
         )
 
     return run

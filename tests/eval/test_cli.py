@@ -1,0 +1,63 @@
+"""The ``tagrank`` CLI end to end on the embedded default data (fast methods only)."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.cli import main
+from eval.results import find_results, read_results
+
+
+def test_bench_then_report_on_embedded_data(tmp_path, capsys):
+    out = tmp_path / "results"
+    code = main(["bench", "--task", "recommend", "--method", "popularity", "--out", str(out), "--no-progress"])
+    assert code == 0
+    files = find_results(out)
+    assert [p.relative_to(out).as_posix() for p in files] == ["recommend/sample.json"]
+    doc = read_results(files[0])
+    assert doc["primary_metric"] == "recall@10"
+    assert doc["methods"]["popularity"]["device"] == "cpu"
+    assert doc["command"].startswith("tagrank bench") or "bench" in doc["command"]
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- benchmark-tables:start -->\n<!-- benchmark-tables:end -->\nrest\n")
+    assert main(["report", "--results", str(out), "--docs", str(tmp_path / "docs"), "--readme", str(readme)]) == 0
+    assert (tmp_path / "docs" / "benchmarks.md").read_text().count("popularity") >= 1
+    assert "popularity" in readme.read_text() and readme.read_text().endswith("rest\n")
+
+
+def test_bench_is_deterministic(tmp_path):
+    for name in ("a", "b"):
+        main(["bench", "--task", "recommend", "--method", "popularity", "--out", str(tmp_path / name), "--no-progress"])
+    a = read_results(tmp_path / "a" / "recommend" / "sample.json")["methods"]
+    b = read_results(tmp_path / "b" / "recommend" / "sample.json")["methods"]
+    assert a["popularity"]["metrics"] == b["popularity"]["metrics"]
+    assert a["popularity"]["ci95"] == b["popularity"]["ci95"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "--dataset", "homedepot"], "--data-dir"),
+        (["bench", "--task", "nope"], "unknown task"),
+        (["bench", "--method", "nope", "--task", "recommend"], "unknown method"),
+        (["bench", "--data-dir", "/no/such/dir"], "does not exist"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_clear_message(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cuda_without_gpu_is_a_clear_error(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert main(["bench", "--device", "cuda", "--task", "recommend"]) == 2
+    assert "CUDA" in capsys.readouterr().err
+
+
+def test_data_lists_embedded_and_missing_datasets(tmp_path, capsys):
+    assert main(["data", "--data-dir", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "sample" in text and "homedepot" in text
