@@ -1,9 +1,12 @@
 """The library's own methods: one ``register`` line each (see :mod:`eval.methods`).
 
-Grids are small and documented; the protocol picks a point on the valid split.
+Grids are small and documented; the protocol picks a point on the valid split
+(never on test) and records it under ``params["selected.*"]``.
 """
 
 from __future__ import annotations
+
+import importlib
 
 from eval.methods import MethodContext, MethodSpec, lazy, register
 
@@ -14,16 +17,54 @@ def _random(ctx: MethodContext, **params):
     return RandomScorer(random_state=ctx.random_state, **params).fit()
 
 
+TEXT_TASKS = ("similarity", "search", "taxonomy")
+
 register(MethodSpec(
     "random", "task", {"search": _random}, ("search",),
     description="seeded random order (mean of 10 shuffles): the rerank floor",
 ))
 register(MethodSpec(
-    "popularity", "interaction", lazy("baselines.popularity:PopularityScorer"), ("recommend",),
+    "popularity", "interaction", lazy("baselines.popularity:PopularityScorer"), ("recommend", "tagrec"),
     description="most interacted items (distinct users)",
 ))
 register(MethodSpec(
-    "jaccard", "text", lazy("baselines.jaccard:JaccardScorer", unit="char", ngram_range=(2, 3)),
-    ("similarity", "search", "taxonomy"),
-    description="Jaccard over character 2-3-gram sets",
+    "jaccard", "text", lazy("baselines.jaccard:JaccardScorer", unit="char"), TEXT_TASKS,
+    grid=({"ngram_range": (2, 3)}, {"ngram_range": (3, 3)}, {"unit": "word"}),
+    description="Jaccard over character n-gram (or word) sets",
 ))
+register(MethodSpec(
+    "tfidf", "text", lazy("baselines.tfidf:TfidfScorer"), (*TEXT_TASKS, "recommend", "tagrec"),
+    grid=({"analyzer": "char"}, {"analyzer": "word"}, {"analyzer": "both"}),
+    description="TF-IDF (sublinear tf) over words and/or character n-grams, cosine",
+))
+register(MethodSpec(
+    "bm25", "text", lazy("baselines.bm25:BM25Scorer"), ("search",),
+    grid=({"k1": 1.2, "b": 0.75}, {"k1": 0.9, "b": 0.4}, {"k1": 1.5, "b": 0.9}),
+    description="Okapi BM25 (Lucene idf) on sparse matrices",
+))
+register(MethodSpec(
+    "word2vec", "text", lazy("baselines.word2vec:Word2VecScorer"), TEXT_TASKS,
+    grid=({"remove_pc": True}, {"remove_pc": False}),
+    description="gensim word2vec on the task corpus + the language corpus, SIF sentence vectors",
+))
+register(MethodSpec(
+    "item2vec", "interaction", lazy("baselines.item2vec:Item2VecScorer", min_count=5), ("recommend",),
+    description="gensim word2vec (skip-gram) over each user's time-ordered items",
+))
+register(MethodSpec(
+    "als", "interaction", lazy("baselines.als:ALSScorer"), ("recommend",),
+    grid=(
+        {"weighting": "bm25", "bm25_B": 0.0, "factors": 64},
+        {"weighting": "raw", "alpha": 5.0, "factors": 32},
+        {"weighting": "raw", "alpha": 5.0, "factors": 128, "regularization": 0.1},
+    ),
+    description="implicit AlternatingLeastSquares with confidence weighting",
+))
+
+# Methods defined next to their subsystems register themselves on import.
+for _module in ("eval.transformer_methods", "eval.hybrid_methods", "eval.finetune_methods", "eval.taxonomy_methods"):
+    try:
+        importlib.import_module(_module)
+    except ModuleNotFoundError as exc:  # a subsystem not installed in this checkout
+        if exc.name != _module:
+            raise

@@ -33,6 +33,14 @@ def timed(timer: Timer):
         timer.seconds += time.perf_counter() - start
 
 
+def fit_text(estimator: Any, texts: list[str], ids: list[Any] | None, ctx: MethodContext) -> Any:
+    """Fit a text scorer on ``texts``; scorers that learn from extra text (word2vec) also get
+    the task's documented training corpus (``ctx.training_texts``)."""
+    if ctx.training_texts is not None and "extra_texts" in inspect.signature(estimator.fit).parameters:
+        return estimator.fit(texts, ids, extra_texts=ctx.training_texts())
+    return estimator.fit(texts, ids)
+
+
 def device_of(estimator: Any, ctx: MethodContext) -> str:
     """The device an estimator ran on: its resolved torch device when it has one, else cpu."""
     if estimator is None or "device" not in _params_of(estimator):
@@ -89,7 +97,7 @@ def select_params(
     for params in grid:
         score = float(evaluate(dict(params)))
         scores[_grid_key(params)] = score
-        if score > best_score:
+        if np.isfinite(score) and score > best_score:
             best, best_score = dict(params), score
     return best, scores
 

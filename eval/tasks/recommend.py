@@ -21,7 +21,16 @@ from eval.datasets import Dataset
 from eval.methods import MethodContext, MethodSpec
 from eval.results import build_results
 from eval.splits import TEST, TRAIN, temporal_user_split
-from eval.tasks.common import Scored, Timer, device_of, hybrid_vs_best, method_result, params_of, select_params, timed
+from eval.tasks.common import (
+    Scored,
+    Timer,
+    device_of,
+    hybrid_vs_best,
+    method_result,
+    params_of,
+    select_params,
+    timed,
+)
 from eval.tasks.search import paired_t, summarize
 
 K = 10
@@ -109,7 +118,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     rows, scored = {}, {}
     for spec in tqdm(specs, desc=f"recommend/{dataset.name}", disable=not base_ctx.show_progress):
 
-        def valid_score(params: dict[str, Any]) -> float:
+        def valid_score(params: dict[str, Any], spec: MethodSpec = spec) -> float:
             est = fit(spec, params, inner_train)
             v_truth = _truth(inner_valid)
             v_users = sorted(v_truth)

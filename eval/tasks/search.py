@@ -27,6 +27,7 @@ from eval.tasks.common import (
     Scored,
     Timer,
     device_of,
+    fit_text,
     hybrid_vs_best,
     method_result,
     params_of,
@@ -162,14 +163,14 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     scored: dict[str, dict[str, Scored]] = {"rerank": {}, "retrieve": {}}
     for spec in tqdm(specs, desc=f"search/{dataset.name}", disable=not base_ctx.show_progress):
 
-        def fit(params: dict[str, Any], timer: Timer | None = None):
+        def fit(params: dict[str, Any], timer: Timer | None = None, spec: MethodSpec = spec):
             with timed(timer or Timer()):
                 est = spec.build(ctx, **params)
                 if spec.kind == "text":
-                    est.fit(data.item_texts, data.item_ids)
+                    fit_text(est, data.item_texts, data.item_ids, ctx)
             return est
 
-        def valid_score(params: dict[str, Any]) -> float:
+        def valid_score(params: dict[str, Any], fit=fit) -> float:
             s = evaluate_run(rerank_run(fit(params), rr_valid_pairs), data.qrels, (PRIMARY,))
             return s.metrics[PRIMARY]
 

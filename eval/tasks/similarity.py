@@ -25,6 +25,7 @@ from eval.tasks.common import (
     Scored,
     Timer,
     device_of,
+    fit_text,
     hybrid_vs_best,
     method_result,
     params_of,
@@ -50,7 +51,10 @@ def primary_metric(dataset: str) -> str:
 
 def score_metrics(pred: np.ndarray, truth: np.ndarray, binary: bool, prefix: str = "") -> Scored:
     """Spearman / Pearson (and ROC AUC for binary labels) with bootstrap intervals over pairs."""
-    fns = {"spearman": metrics.spearman, "pearson": metrics.pearson}
+    fns = {
+        "spearman": lambda p, t: metrics.spearman(p, t, on_constant="nan"),
+        "pearson": lambda p, t: metrics.pearson(p, t, on_constant="nan"),
+    }
     if binary:
         fns["roc_auc"] = metrics.roc_auc
     values, cis = {}, {}
@@ -75,6 +79,7 @@ def _undefined_as_nan(fn, pred: np.ndarray, truth: np.ndarray) -> float:
 def paired_correlation_test(primary: str):
     """Paired bootstrap over the same test pairs of the difference in the primary statistic."""
     fn = {"spearman": metrics.spearman, "pearson": metrics.pearson, "roc_auc": metrics.roc_auc}[primary]
+    # (NaN cases are excluded by _undefined_as_nan before fn is called)
 
     def run(a: Scored, b: Scored) -> dict[str, Any]:
         truth = a.per_unit["truth"]
@@ -105,18 +110,19 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     for spec in tqdm(specs, desc=f"similarity/{dataset.name}", disable=not base_ctx.show_progress):
         fit_t, score_t = Timer(), Timer()
 
-        def fit(params: dict[str, Any], timer: Timer | None = None):
+        def fit(params: dict[str, Any], timer: Timer | None = None, spec: MethodSpec = spec):
             with timed(timer or Timer()):
                 est = spec.build(ctx, **params)
                 if spec.kind == "text":
-                    est.fit(corpus)
+                    fit_text(est, corpus, None, ctx)
             return est
 
-        def valid_score(params: dict[str, Any]) -> float:
+        def valid_score(params: dict[str, Any], fit=fit) -> float:
             est = fit(params)
             pred = est.score_pairs(parts[VALID]["left"].tolist(), parts[VALID]["right"].tolist())
-            fn = metrics.roc_auc if binary else metrics.spearman
-            return fn(pred, parts[VALID]["score"].to_numpy())
+            if binary:
+                return metrics.roc_auc(pred, parts[VALID]["score"].to_numpy())
+            return metrics.spearman(pred, parts[VALID]["score"].to_numpy(), on_constant="nan")
 
         chosen, grid_scores = select_params(spec, ctx, valid_score)
         est = fit(chosen, fit_t)
@@ -129,6 +135,10 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
             s_all = score_metrics(pred_all, pairs["score"].to_numpy(float), binary, prefix="")
             s.metrics["spearman_all"] = s_all.metrics["spearman"]
             s.ci95["spearman_all"] = s_all.ci95["spearman"]
+        if hasattr(est, "cosine_spread"):
+            from hybrid.transformer_scorer import UNRELATED_TAGS
+
+            s.extra["cosine_spread_unrelated_tags"] = est.cosine_spread(list(UNRELATED_TAGS))
         if hasattr(est, "oov_pairs"):
             s.extra["oov_rate"] = float(np.mean(est.oov_pairs(test["left"].tolist(), test["right"].tolist())))
         if grid_scores:

@@ -1,0 +1,348 @@
+"""Task ``taxonomy``: product categorisation and tag systems (``fashion``; embedded ``sample``).
+
+Unit = product; products are split by the hash of their id (``item_id``).
+
+* **Classification** (per taxonomy level): ``jaccard`` = k-nearest neighbours
+  over character n-gram sets (k chosen on valid among ``KNN_GRID``, votes
+  weighted by Jaccard similarity); every other text method = multinomial
+  logistic regression over its ``transform(texts)`` representation
+  (:class:`hybrid.taxonomy.Categoriser`). Predictions are whole known paths
+  (a child always inside its parent). Metrics ``<level>.accuracy`` and
+  ``<level>.macro_f1`` (macro over the classes present in the test truth or
+  the predictions); primary = ``<last level>.macro_f1`` (``articleType`` for
+  fashion, ``level3`` for ``sample``).
+* **Multi-label attribute tags** (methods with a representation): the set of
+  ``"<attribute>=<value>"`` tags of a product (empty values skipped),
+  one-vs-rest with per-tag thresholds chosen on valid; ``tags_micro_f1`` and
+  ``tags_macro_f1`` (macro over the tags present in the test truth or the
+  predictions).
+* **Clustering**: k-means over each representation of the test products with
+  k = the number of distinct last-level classes among them; ``cluster.ari``
+  and ``cluster.nmi`` against the last level.
+* ``hybrid`` (kind ``task``): built from the fitted categorisers in
+  ``ctx.fitted``, fitted on the valid products (out-of-fold for the base
+  methods, which only saw train), reported on test.
+
+Which label columns are taxonomy levels: ``dataset.taxonomy_levels`` when the
+dataset has it (an int or the level names), else ``TAXONOMY_LEVELS[name]``,
+else the first ``DEFAULT_LEVELS`` (3) label columns; the remaining label
+columns are attributes.
+
+Intervals: 95% bootstrap over test products (1,000 resamples, seed 0) for
+accuracy, macro-F1 and the tag F1s; F1 is not a mean of units, so each
+resample recomputes it. ``hybrid`` vs the best single method: paired bootstrap
+of the primary macro-F1 over the same test products.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from baselines.validation import TagrankInputError
+from eval import stats
+from eval.datasets import Dataset
+from eval.methods import MethodContext, MethodSpec
+from eval.results import build_results
+from eval.splits import TEST, TRAIN, VALID, hash_split
+from eval.tasks.common import (
+    CI_SEED,
+    N_RESAMPLES,
+    Scored,
+    Timer,
+    device_of,
+    hybrid_vs_best,
+    method_result,
+    params_of,
+    select_params,
+    timed,
+)
+
+TAXONOMY_LEVELS = {"fashion": 3, "sample": 3}
+DEFAULT_LEVELS = 3
+KNN_GRID = (5, 10, 20)
+KNN_METHODS = ("jaccard",)
+TAG_SEPARATOR = "="
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def label_layout(dataset: Dataset) -> tuple[list[str], list[str]]:
+    """(taxonomy level columns, attribute columns) of a dataset's ``label_columns`` (see module doc)."""
+    if dataset.labels is None or not dataset.label_columns:
+        raise TagrankInputError(f"dataset {dataset.name!r} has no labels / label_columns for the taxonomy task")
+    cols = list(dataset.label_columns)
+    declared = getattr(dataset, "taxonomy_levels", None)
+    if declared is not None and not isinstance(declared, int):
+        levels = list(declared)
+        unknown = [c for c in levels if c not in cols]
+        if unknown:
+            raise TagrankInputError(f"taxonomy_levels {unknown} are not label columns {cols}")
+        return levels, [c for c in cols if c not in levels]
+    n = int(declared) if declared is not None else TAXONOMY_LEVELS.get(dataset.name, DEFAULT_LEVELS)
+    if not 1 <= n <= len(cols):
+        raise TagrankInputError(f"dataset {dataset.name!r}: {n} taxonomy levels but label_columns are {cols}")
+    return cols[:n], cols[n:]
+
+
+def tag_sets(frame: pd.DataFrame, attributes: list[str]) -> list[set[str]]:
+    """``{"<attribute>=<value>"}`` per row; empty / missing values are skipped."""
+    out: list[set[str]] = [set() for _ in range(len(frame))]
+    for col in attributes:
+        for i, v in enumerate(frame[col].tolist()):
+            if isinstance(v, str) and v.strip():
+                out[i].add(f"{col}{TAG_SEPARATOR}{v.strip()}")
+    return out
+
+
+class TaxonomyData:
+    """Split products and their paths / tag sets, computed once per dataset."""
+
+    def __init__(self, dataset: Dataset):
+        self.levels, self.attributes = label_layout(dataset)
+        labels = dataset.labels.reset_index(drop=True)
+        for col in ("item_id", "text", *self.levels):
+            if col not in labels.columns:
+                raise TagrankInputError(f"dataset {dataset.name!r}: labels has no column {col!r}")
+        split = hash_split(labels["item_id"].astype(str).tolist())
+        self.parts = {s: labels[split == s].reset_index(drop=True) for s in (TRAIN, VALID, TEST)}
+        for s, part in self.parts.items():
+            if len(part) == 0:
+                raise TagrankInputError(f"dataset {dataset.name!r}: the {s} split is empty")
+
+    def texts(self, split: str) -> list[str]:
+        return self.parts[split]["text"].tolist()
+
+    def paths(self, split: str) -> list[list[str]]:
+        return self.parts[split][self.levels].astype(str).to_numpy().tolist()
+
+    def tags(self, split: str) -> list[set[str]]:
+        return tag_sets(self.parts[split], self.attributes)
+
+    @property
+    def primary(self) -> str:
+        return f"{self.levels[-1]}.macro_f1"
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+class LabelCoder:
+    """One integer code per label of a level, shared by every method (None / unknown = the last code)."""
+
+    def __init__(self, labels: list[str]):
+        self.index = {label: i for i, label in enumerate(sorted(set(labels)))}
+        self.n_classes = len(self.index) + 1
+
+    def __call__(self, values: Any) -> np.ndarray:
+        other = self.n_classes - 1
+        return np.fromiter((self.index.get(v, other) if isinstance(v, str) else other for v in values),
+                           dtype=np.int64, count=len(values))
+
+
+def macro_f1_codes(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> float:
+    """Macro-F1 over the classes present in ``pred`` or ``truth`` (sklearn's macro with labels=None)."""
+    tp = np.bincount(truth[pred == truth], minlength=n_classes)
+    denom = np.bincount(pred, minlength=n_classes) + np.bincount(truth, minlength=n_classes)
+    active = denom > 0
+    return float(np.mean(2.0 * tp[active] / denom[active]))
+
+
+def level_scores(
+    pred: pd.DataFrame, truth: list[list[str]], levels: list[str], coders: dict[str, LabelCoder]
+) -> tuple[dict, dict, dict]:
+    """Per level: accuracy and macro-F1 with bootstrap intervals; per-unit codes for paired tests."""
+    values, cis, per_unit = {}, {}, {}
+    for lv, name in enumerate(levels):
+        coder = coders[name]
+        tc = coder([p[lv] for p in truth])
+        pc = coder(pred[name].tolist())
+        correct = (pc == tc).astype(np.float64)
+        values[f"{name}.accuracy"] = float(correct.mean())
+        cis[f"{name}.accuracy"] = list(stats.bootstrap_ci(correct, n_resamples=N_RESAMPLES, random_state=CI_SEED))
+        values[f"{name}.macro_f1"] = macro_f1_codes(pc, tc, coder.n_classes)
+        cis[f"{name}.macro_f1"] = list(stats.bootstrap_ci_statistic(
+            lambda idx, pc=pc, tc=tc, n=coder.n_classes: macro_f1_codes(pc[idx], tc[idx], n),
+            len(tc), n_resamples=N_RESAMPLES, random_state=CI_SEED,
+        ))
+        per_unit[f"{name}.pred"] = pc
+    return values, cis, per_unit
+
+
+def indicator(sets: list[set[str]], columns: list[str]) -> np.ndarray:
+    index = {c: j for j, c in enumerate(columns)}
+    out = np.zeros((len(sets), len(columns)), dtype=bool)
+    for i, row in enumerate(sets):
+        for tag in row:
+            out[i, index[tag]] = True
+    return out
+
+
+def tag_scores(pred: list[set[str]], truth: list[set[str]]) -> tuple[dict, dict]:
+    """``tags_micro_f1`` / ``tags_macro_f1`` with bootstrap intervals over products."""
+    from hybrid.taxonomy import multilabel_f1
+
+    columns = sorted(set().union(*pred, *truth))
+    if not columns:
+        return {}, {}
+    p, t = indicator(pred, columns), indicator(truth, columns)
+    full = multilabel_f1(p, t)
+    values = {f"tags_{k}": v for k, v in full.items()}
+    cis = {}
+    for key in ("micro_f1", "macro_f1"):
+        cis[f"tags_{key}"] = list(stats.bootstrap_ci_statistic(
+            lambda idx, key=key: multilabel_f1(p[idx], t[idx])[key], len(t),
+            n_resamples=N_RESAMPLES, random_state=CI_SEED,
+        ))
+    return values, cis
+
+
+def paired_macro_f1(primary: str, truth: np.ndarray, n_classes: int):
+    """Paired bootstrap over the same test products of the difference in the primary macro-F1."""
+    level = primary.rsplit(".", 1)[0]
+
+    def run(a: Scored, b: Scored) -> dict[str, Any]:
+        res = stats.paired_test(
+            a.per_unit[f"{level}.pred"].astype(np.float64), b.per_unit[f"{level}.pred"].astype(np.float64),
+            test="bootstrap", n_resamples=N_RESAMPLES, random_state=CI_SEED,
+            statistic=lambda v, idx: macro_f1_codes(v.astype(np.int64), truth[idx], n_classes),
+        )
+        res["test"] = "paired bootstrap of macro-F1"
+        return res
+
+    return run
+
+
+# ----------------------------------------------------------------------------- protocol
+
+
+def _categoriser(spec: MethodSpec, est: Any, levels: list[str], ctx: MethodContext, n_neighbors: int | None):
+    from hybrid.taxonomy import Categoriser
+
+    knn = spec.name in KNN_METHODS or not hasattr(est, "transform")
+    return Categoriser(
+        representation=est, classifier="knn" if knn else "logreg", levels=levels,
+        n_neighbors=n_neighbors or max(KNN_GRID), language=ctx.language, random_state=ctx.random_state,
+    )
+
+
+def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> list[dict[str, Any]]:
+    """Run every method on one taxonomy dataset; returns one results document."""
+    data = TaxonomyData(dataset)
+    levels = data.levels
+    primary = data.primary
+    train_texts, valid_texts, test_texts = data.texts(TRAIN), data.texts(VALID), data.texts(TEST)
+    train_paths, valid_paths, test_paths = data.paths(TRAIN), data.paths(VALID), data.paths(TEST)
+    train_tags, valid_tags, test_tags = data.tags(TRAIN), data.tags(VALID), data.tags(TEST)
+    last = [p[-1] for p in test_paths]
+    n_clusters = len(set(last))
+    ctx = MethodContext(
+        task="taxonomy", dataset=dataset.name, language=dataset.language, device=base_ctx.device,
+        random_state=base_ctx.random_state, cache_dir=base_ctx.cache_dir,
+        training_texts=base_ctx.training_texts, show_progress=base_ctx.show_progress,
+        data={"taxonomy": data, "levels": levels, "train": data.parts[TRAIN], "valid": data.parts[VALID],
+              "test": data.parts[TEST]},
+    )
+
+    coders = {name: LabelCoder([p[lv] for split in (train_paths, valid_paths, test_paths) for p in split])
+              for lv, name in enumerate(levels)}
+    last_coder = coders[levels[-1]]
+    valid_truth = last_coder([p[-1] for p in valid_paths])
+    test_truth = last_coder(last)
+
+    def valid_primary(pred: pd.DataFrame) -> float:
+        return macro_f1_codes(last_coder(pred[levels[-1]].tolist()), valid_truth, last_coder.n_classes)
+
+    rows, scored = {}, {}
+    for spec in tqdm(specs, desc=f"taxonomy/{dataset.name}", disable=not base_ctx.show_progress):
+        fit_t, score_t = Timer(), Timer()
+        extra: dict[str, Any] = {}
+        if spec.kind == "text":
+
+            def fit(params: dict[str, Any], timer: Timer | None = None, spec=spec):
+                with timed(timer or Timer()):
+                    est = spec.build(ctx, **params)
+                    cat = _categoriser(spec, est, levels, ctx, None).fit(train_texts, train_paths)
+                return cat
+
+            def valid_score(params: dict[str, Any], fit=fit) -> float:
+                return valid_primary(fit(params).predict(valid_texts))
+
+            chosen, grid_scores = select_params(spec, ctx, valid_score)
+            cat = fit(chosen, fit_t)
+            if cat.classifier == "knn":
+                # k on valid: one neighbour search at the largest k, every smaller k by truncation
+                nb_rows, nb_sims = cat.neighbours(valid_texts, max(KNN_GRID))
+                k_scores = {k: valid_primary(cat.decode(cat.posterior_from_neighbours(nb_rows[:, :k], nb_sims[:, :k])))
+                            for k in KNN_GRID}
+                best_k = max(KNN_GRID, key=lambda k: (k_scores[k], -k))
+                cat.n_neighbors = best_k
+                chosen = {**chosen, "n_neighbors": best_k}
+                extra["valid_knn"] = {str(k): v for k, v in k_scores.items()}
+            est, device = cat, device_of(cat.representation_, ctx)
+            with timed(score_t):
+                pred = cat.predict(test_texts)
+        elif spec.kind == "task":
+
+            def fit_task(params: dict[str, Any], timer: Timer | None = None, spec=spec):
+                with timed(timer or Timer()):
+                    est = spec.build(ctx, **params)
+                    est.fit(valid_texts, valid_paths)
+                return est
+
+            chosen, grid_scores = select_params(spec, ctx, lambda p: 0.0)
+            est = fit_task(chosen, fit_t)
+            device = "cpu"
+            with timed(score_t):
+                pred = est.predict(test_texts)
+        else:
+            raise TagrankInputError(f"method {spec.name!r} of kind {spec.kind!r} has no taxonomy recipe")
+        ctx.fitted[spec.name] = est
+
+        values, cis, per_unit = level_scores(pred, test_paths, levels, coders)
+        rep = getattr(est, "representation_", None)
+        if spec.kind == "text" and rep is not None and hasattr(rep, "transform"):
+            from hybrid.taxonomy import MultiLabelTagger, TagClusterer
+
+            if data.attributes and any(train_tags) and any(valid_tags):
+                tag_t = Timer()
+                with timed(tag_t):
+                    tagger = MultiLabelTagger(representation=rep, thresholds="valid", random_state=ctx.random_state)
+                    tagger.fit(train_texts, train_tags, valid_texts, valid_tags)
+                    predicted = tagger.predict(test_texts)
+                v, c = tag_scores(predicted, test_tags)
+                values.update(v)
+                cis.update(c)
+                extra["tags_s"] = round(tag_t.seconds, 4)
+                extra["n_tags"] = len(tagger.tags_)
+            if 2 <= n_clusters <= len(test_texts):
+                cl_t = Timer()
+                with timed(cl_t):
+                    clusterer = TagClusterer(k=n_clusters, representation=rep, random_state=ctx.random_state)
+                    clusterer.fit(test_texts)
+                    cs = clusterer.score(last)
+                values["cluster.ari"], values["cluster.nmi"] = cs["ari"], cs["nmi"]
+                extra["cluster_s"] = round(cl_t.seconds, 4)
+                extra["cluster_k"] = n_clusters
+        s = Scored(metrics=values, ci95=cis, per_unit=per_unit, extra=extra)
+        if grid_scores:
+            s.extra["valid_grid"] = grid_scores
+        scored[spec.name] = s
+        rows[spec.name] = method_result(s, fit_t.seconds, score_t.seconds, device, params_of(est, chosen))
+
+    split = {
+        "unit": "product", "train": len(train_texts), "valid": len(valid_texts), "test": len(test_texts),
+        "excluded": 0, "key": "item_id",
+    }
+    unseen = sum(1 for p in test_paths if p[-1] not in {q[-1] for q in train_paths})
+    extra_doc = {
+        "levels": levels, "attributes": data.attributes, "cluster_k": n_clusters,
+        "test_products_with_unseen_last_level": unseen,
+        "classes": {name: int(data.parts[TRAIN][name].nunique()) for name in levels},
+    }
+    comparison = hybrid_vs_best(scored, primary, paired_macro_f1(primary, test_truth, last_coder.n_classes))
+    return [build_results("taxonomy", dataset.name, None, primary, split, rows, comparison, extra_doc)]
