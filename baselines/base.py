@@ -37,7 +37,7 @@ def ids_at(ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-class Scorer(ABC):
+class Scorer:  # noqa: B024 - plumbing only; the two interfaces below are the ABCs
     """Common plumbing: parameters, fitted check, feature naming (scikit-learn style)."""
 
     #: short name used for feature columns and results rows
@@ -66,7 +66,7 @@ class Scorer(ABC):
         return f"{type(self).__name__}({args})"
 
 
-class TextScorer(Scorer):
+class TextScorer(Scorer, ABC):
     """A similarity over texts, fitted on a corpus.
 
     Subclasses implement ``_fit``, ``_score_pairs`` and ``_top_k``; the public
@@ -130,7 +130,7 @@ class TextScorer(Scorer):
 INTERACTION_COLUMNS = ("user_id", "item_id")
 
 
-class InteractionScorer(Scorer):
+class InteractionScorer(Scorer, ABC):
     """A recommender fitted on (user_id, item_id[, timestamp, weight]) interactions."""
 
     def fit(self, interactions: pd.DataFrame) -> InteractionScorer:

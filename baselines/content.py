@@ -16,7 +16,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from baselines.base import INTERACTION_COLUMNS, InteractionScorer
-from baselines.validation import TagrankInputError, check_columns, check_known_ids, check_nonempty, check_texts
+from baselines.validation import (
+    TagrankInputError,
+    check_columns,
+    check_known_ids,
+    check_nonempty,
+    check_texts,
+)
 from baselines.vectors import pair_scores, top_k
 
 

@@ -12,7 +12,7 @@ import math
 import shlex
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,7 @@ def build_results(
         "hybrid_vs_best": _jsonable(hybrid_vs_best),
         "versions": library_versions(),
         "command": current_command(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if extra:
         doc.update(_jsonable(extra))

@@ -7,7 +7,14 @@ import json
 import pytest
 
 from baselines.validation import TagrankInputError
-from eval.results import MethodResult, build_results, read_results, results_path, validate_results, write_results
+from eval.results import (
+    MethodResult,
+    build_results,
+    read_results,
+    results_path,
+    validate_results,
+    write_results,
+)
 
 
 def _doc(**overrides):
