@@ -1,0 +1,94 @@
+"""Task ``taxonomy``: level layout, fast macro-F1, and a small end-to-end run on a synthetic Dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from baselines.validation import TagrankInputError
+from eval import metrics
+from eval.datasets import Dataset
+from eval.methods import MethodContext, methods_for
+from eval.results import validate_results
+from eval.tasks import taxonomy
+
+WORDS = {
+    ("Apparel", "Topwear", "Tshirts"): "cotton tshirt crew",
+    ("Apparel", "Topwear", "Shirts"): "formal shirt collar",
+    ("Apparel", "Bottomwear", "Jeans"): "denim jeans slim",
+    ("Footwear", "Shoes", "Sneakers"): "running sneakers lace",
+    ("Footwear", "Shoes", "Boots"): "leather boots ankle",
+    ("Accessories", "Watches", "Watches"): "analog watch dial",
+}
+
+
+def toy_dataset(name: str = "toy", n: int = 180, **extra) -> Dataset:
+    rng = np.random.default_rng(0)
+    paths = list(WORDS)
+    rows = []
+    for i in range(n):
+        path = paths[i % len(paths)]
+        colour = ["Red", "Blue", "Black"][rng.integers(3)]
+        words = rng.choice(WORDS[path].split(), size=2, replace=False)
+        gender = "Men" if path[0] == "Apparel" else ["Women", ""][rng.integers(2)]
+        rows.append({"item_id": str(1000 + i), "text": f"brand{rng.integers(9)} {colour} {' '.join(words)}",
+                     "masterCategory": path[0], "subCategory": path[1], "articleType": path[2],
+                     "gender": gender, "baseColour": colour})
+    labels = pd.DataFrame(rows)
+    return Dataset(name=name, source="synthetic", licence="test", language="en", labels=labels,
+                   label_columns=("masterCategory", "subCategory", "articleType", "gender", "baseColour"), **extra)
+
+
+def test_label_layout_rule():
+    ds = toy_dataset()
+    assert taxonomy.label_layout(ds) == (["masterCategory", "subCategory", "articleType"], ["gender", "baseColour"])
+    fashion_like = toy_dataset("fashion")
+    assert taxonomy.label_layout(fashion_like)[0] == ["masterCategory", "subCategory", "articleType"]
+    with pytest.raises(TagrankInputError, match="no labels"):
+        taxonomy.label_layout(Dataset(name="x", source="", licence="", language="en"))
+
+
+def test_tag_sets_skip_empty_values():
+    frame = pd.DataFrame({"gender": ["Men", ""], "baseColour": ["Red", "Blue"]})
+    assert taxonomy.tag_sets(frame, ["gender", "baseColour"]) == [
+        {"gender=Men", "baseColour=Red"}, {"baseColour=Blue"}]
+
+
+def test_macro_f1_codes_matches_sklearn():
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 6, size=300)
+    pred = np.where(rng.random(300) < 0.7, truth, rng.integers(0, 8, size=300))
+    assert taxonomy.macro_f1_codes(pred, truth, 9) == pytest.approx(metrics.macro_f1(pred, truth))
+
+
+def test_end_to_end_small():
+    pytest.importorskip("baselines.jaccard")
+    pytest.importorskip("baselines.tfidf")
+    ds = toy_dataset()
+    names = ["jaccard", "tfidf", "hybrid"]
+    specs = [s for s in methods_for("taxonomy", names) if s.name in names]
+    # one grid point each keeps the test small
+    specs = [s if len(s.grid) <= 1 else type(s)(s.name, s.kind, s.factory, s.tasks, (s.grid[0],)) for s in specs]
+    [doc] = taxonomy.run(ds, specs, MethodContext(task="taxonomy", dataset="toy", show_progress=False))
+    validate_results(doc)
+    assert doc["primary_metric"] == "articleType.macro_f1"
+    assert doc["split"]["train"] + doc["split"]["valid"] + doc["split"]["test"] == 180
+    assert set(doc["methods"]) == {s.name for s in specs}
+    tf = doc["methods"]["tfidf"]
+    for level in ("masterCategory", "subCategory", "articleType"):
+        for m in ("accuracy", "macro_f1"):
+            key = f"{level}.{m}"
+            assert 0 <= tf["metrics"][key] <= 1
+            low, high = tf["ci95"][key]
+            assert low <= tf["metrics"][key] + 1e-9 and tf["metrics"][key] <= high + 1e-9
+    assert tf["metrics"]["articleType.accuracy"] > 0.8
+    for key in ("tags_micro_f1", "tags_macro_f1", "cluster.ari", "cluster.nmi"):
+        assert key in tf["metrics"]
+    assert "tags_micro_f1" in tf["ci95"]
+    jac = doc["methods"]["jaccard"]
+    assert jac["params"]["selected.n_neighbors"] in taxonomy.KNN_GRID
+    assert "tags_micro_f1" not in jac["metrics"]  # no representation
+    if "hybrid" in doc["methods"]:
+        assert doc["hybrid_vs_best"]["metric"] == "articleType.macro_f1"
+        assert 0 <= doc["hybrid_vs_best"]["p_value"] <= 1
