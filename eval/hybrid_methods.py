@@ -1,0 +1,286 @@
+"""The ``hybrid`` method of each task: LightGBM over the features of every other fitted method.
+
+The protocols build ``hybrid`` last (``spec.build(ctx, **params)``), after every
+other method of the task was fitted into ``ctx.fitted``; the factories here
+train on the task's train split, early-stop on its valid split and never read
+test labels.
+
+* **similarity**: :class:`hybrid.ranker.HybridRegressor` over every fitted
+  scorer's pair score plus text statistics (lengths, word overlap), trained on
+  the train pairs' human scores, early-stopped on valid. ``fit_on="valid"``
+  instead cross-fits 5 regressors on the valid pairs (each early-stopped on
+  its held-out fold) and averages them: use it when a method was fine-tuned
+  on train (``transformer_ft``), whose train-pair scores are optimistic.
+* **search**: :class:`hybrid.pipelines.SearchPipeline` over the fitted text
+  methods (``random`` excluded). ``rerank``: a LambdaRank model trained on the
+  train queries' judged pairs; ``retrieve``: a LambdaRank model trained on the
+  union of the methods' top 100 for (a sample of) the train queries, unjudged
+  candidates as gain 0, re-ranking the same union at test time.
+* **recommend**: :class:`hybrid.pipelines.RecommendPipeline`. The ranker learns
+  from ``inner_valid`` with candidate generators (clones of the fitted methods,
+  same parameters) fitted on ``inner_train``; at test time the candidates and
+  features come from the methods fitted on all train (``ctx.fitted``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from baselines.validation import TagrankInputError
+from eval.methods import MethodContext, MethodSpec, register
+
+#: fitted methods that never feed the hybrid
+EXCLUDED = ("random", "hybrid")
+#: methods trained on the task's train split (their train scores are optimistic)
+SUPERVISED = ("transformer_ft",)
+
+
+def _others(ctx: MethodContext, need: str) -> dict[str, Any]:
+    out = {n: est for n, est in ctx.fitted.items() if n not in EXCLUDED and hasattr(est, need)}
+    if not out:
+        raise TagrankInputError(
+            f"hybrid needs other fitted methods for task {ctx.task!r}; run it with at least one other method"
+        )
+    return out
+
+
+def _importance(model: Any, top: int = 15) -> dict[str, float]:
+    imp = model.feature_importance("gain")
+    total = float(imp.sum()) or 1.0
+    return {str(k): round(float(v) / total, 4) for k, v in imp.head(top).items()}
+
+
+# --------------------------------------------------------------------------- similarity
+
+
+class SimilarityHybrid:
+    """``score_pairs`` = the regressor(s) over the other methods' pair scores."""
+
+    name = "hybrid"
+
+    def __init__(self, builder: Any, models: list[Any], fit_on: str, sources: list[str]):
+        self.builder = builder
+        self.models = models
+        self.fit_on = fit_on
+        self.sources = sources
+
+    def get_params(self) -> dict[str, Any]:
+        params = {k: v for k, v in self.models[0].get_params().items() if k != "extra_params"}
+        return {**params, "fit_on": self.fit_on, "sources": list(self.sources)}
+
+    def results_params(self) -> dict[str, Any]:
+        return {
+            "features": list(self.builder.feature_names_),
+            "best_iteration": [int(m.best_iteration_) for m in self.models],
+            "importance_gain": _importance(self.models[0]),
+        }
+
+    def score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
+        feats = self.builder.transform(list(left), list(right))
+        return np.mean([m.predict(feats) for m in self.models], axis=0)
+
+
+def _similarity(ctx: MethodContext, fit_on: str = "train", n_folds: int = 5, **params: Any) -> SimilarityHybrid:
+    from hybrid.features import FeatureBuilder
+    from hybrid.ranker import HybridRegressor
+
+    scorers = _others(ctx, "score_pairs")
+    if fit_on == "auto":
+        fit_on = "valid" if any(n in SUPERVISED or getattr(e, "supervised", False) for n, e in scorers.items()) else "train"
+    if fit_on not in ("train", "valid"):
+        raise TagrankInputError(f"fit_on must be 'train', 'valid' or 'auto', got {fit_on!r}")
+    builder = FeatureBuilder(scorers, kind="text", group_stats=False, text_stats=True, language=ctx.language).fit()
+    params = {"random_state": ctx.random_state, **params}
+
+    def frame(pairs: pd.DataFrame) -> pd.DataFrame:
+        feats = builder.transform(pairs["left"].tolist(), pairs["right"].tolist())
+        feats["__label"] = pairs["score"].to_numpy(np.float64)
+        return feats
+
+    train, valid = ctx.data["train"], ctx.data["valid"]
+    models = []
+    if fit_on == "train":
+        if len(train) < 2:
+            raise TagrankInputError("the similarity train split has fewer than 2 pairs: hybrid cannot learn")
+        tr = frame(train)
+        va = frame(valid) if len(valid) else None
+        models.append(HybridRegressor(**params).fit(tr, "__label", builder.feature_names_, valid=va))
+    else:
+        va = frame(valid)
+        if len(va) < 2 * n_folds:
+            raise TagrankInputError(f"fit_on='valid' needs at least {2 * n_folds} valid pairs, got {len(va)}")
+        fold = np.random.default_rng(ctx.random_state).permutation(len(va)) % n_folds
+        for f in range(n_folds):
+            models.append(HybridRegressor(**params).fit(
+                va[fold != f], "__label", builder.feature_names_, valid=va[fold == f]
+            ))
+    return SimilarityHybrid(builder, models, fit_on, list(scorers))
+
+
+# --------------------------------------------------------------------------- search
+
+
+class SearchHybrid:
+    """``score_pairs`` (rerank) and ``top_k`` (retrieve) over a fitted :class:`SearchPipeline`."""
+
+    name = "hybrid"
+
+    def __init__(self, pipeline: Any, pair_items: dict[tuple[str, str], Any], text_items: dict[str, Any]):
+        self.pipeline = pipeline
+        self.pair_items = pair_items
+        self.text_items = text_items
+
+    def get_params(self) -> dict[str, Any]:
+        params = {k: v for k, v in self.pipeline.get_params().items() if k != "scorers"}
+        return {**params, "sources": list(self.pipeline.scorers_)}
+
+    def results_params(self) -> dict[str, Any]:
+        p = self.pipeline
+        out = {
+            "retrieve_features": list(p.feature_names_),
+            "retrieve_best_iteration": int(p.retrieve_ranker_.best_iteration_),
+            "retrieve_importance_gain": _importance(p.retrieve_ranker_),
+            "training": dict(p.training_summary_),
+        }
+        if p.rerank_ranker_ is not None:
+            out.update({
+                "rerank_features": list(p.rerank_feature_names_),
+                "rerank_best_iteration": int(p.rerank_ranker_.best_iteration_),
+                "rerank_importance_gain": _importance(p.rerank_ranker_),
+            })
+        return out
+
+    def _item(self, key: str, text: str) -> Any:
+        item = self.pair_items.get((key, text))
+        if item is None:
+            item = self.text_items.get(text)
+        if item is None:
+            raise TagrankInputError(f"item text {text[:60]!r} is not a catalogue text")
+        return item
+
+    def score_pairs(self, query_keys: list[str], item_texts: list[str]) -> np.ndarray:
+        keys = list(query_keys)
+        items = [self._item(k, t) for k, t in zip(keys, item_texts, strict=True)]
+        return self.pipeline.rerank(keys, items)
+
+    def top_k(self, query_keys: list[str], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        return self.pipeline.top_k(list(query_keys), k)
+
+
+def _search(
+    ctx: MethodContext,
+    candidates_per_scorer: int = 100,
+    max_train_queries: int | None = 3000,
+    max_valid_queries: int | None = 1000,
+    ranker_params: dict[str, Any] | None = None,
+    item_stats: bool = True,
+) -> SearchHybrid:
+    from hybrid.pipelines import SearchPipeline
+
+    data = ctx.data["search"]
+    scorers = _others(ctx, "top_k")
+
+    def judged(split: str) -> pd.DataFrame:
+        part = data.parts[split]
+        return pd.DataFrame({"query": part["key"], "item_id": part["item_id"], "label": part["label"]})
+
+    pipe = SearchPipeline(
+        scorers, ranker_params=ranker_params, candidates_per_scorer=candidates_per_scorer,
+        max_train_queries=max_train_queries, max_valid_queries=max_valid_queries, item_stats=item_stats,
+        language=ctx.language, random_state=ctx.random_state,
+    )
+    pipe.fit_fitted(data.item_ids, data.item_texts, judged("train"), valid=judged("valid"), scorers=scorers)
+    # (query key, item text) -> item id: the identity of judged pairs, no labels
+    j = data.judgments
+    pair_items = {(k, data.text_of[i]): i for k, i in zip(j["key"], j["item_id"], strict=True)}
+    text_items: dict[str, Any] = {}
+    for item, text in zip(data.item_ids, data.item_texts, strict=True):
+        text_items.setdefault(text, item)
+    return SearchHybrid(pipe, pair_items, text_items)
+
+
+# --------------------------------------------------------------------------- recommend
+
+
+class RecommendHybrid:
+    """``recommend`` over a fitted :class:`RecommendPipeline` (JSON-safe params for the results file)."""
+
+    name = "hybrid"
+
+    def __init__(self, pipeline: Any, rebuilt: dict[str, str]):
+        self.pipeline = pipeline
+        self.rebuilt = rebuilt
+
+    def get_params(self) -> dict[str, Any]:
+        params = {k: v for k, v in self.pipeline.get_params().items() if k != "generators"}
+        return {**params, "sources": list(self.pipeline.generators_)}
+
+    def results_params(self) -> dict[str, Any]:
+        p = self.pipeline
+        return {
+            "features": list(p.feature_names_),
+            "best_iteration": int(p.ranker_.best_iteration_),
+            "importance_gain": _importance(p.ranker_),
+            "training": dict(p.training_summary_),
+            "inner_generators": dict(self.rebuilt),
+        }
+
+    def recommend(self, user_ids: list[Any], k: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        return self.pipeline.recommend(user_ids, k, exclude_seen=exclude_seen)
+
+    def similar_items(self, item_ids: list[Any], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        return self.pipeline.similar_items(item_ids, k)
+
+
+def _inner_generator(ctx: MethodContext, name: str, fitted: Any, interactions: pd.DataFrame) -> tuple[Any, str]:
+    """The method ``name`` refitted on ``interactions``: a clone of the fitted one (same parameters),
+    or, when it cannot be cloned, rebuilt from the registry with default parameters."""
+    from eval.methods import REGISTRY
+    from hybrid.pipelines import clone, fit_recommender
+
+    items = ctx.data.get("items")
+    try:
+        est = clone(fitted)
+        how = "clone"
+    except (TagrankInputError, TypeError):
+        spec = REGISTRY[name]
+        est = spec.build(ctx)
+        how = "registry defaults"
+        if spec.kind == "text":
+            from baselines.content import ContentRecommender
+
+            est = ContentRecommender(est, device=ctx.device)
+    return fit_recommender(est, interactions, items), how
+
+
+def _recommend(
+    ctx: MethodContext,
+    candidates_per_generator: int = 200,
+    max_train_users: int | None = 3000,
+    mmr_lambda: float | None = None,
+    ranker_params: dict[str, Any] | None = None,
+    cooc: bool = True,
+) -> RecommendHybrid:
+    from hybrid.pipelines import RecommendPipeline
+
+    full = _others(ctx, "recommend")
+    inner_train, inner_valid = ctx.data["inner_train"], ctx.data["inner_valid"]
+    inner, rebuilt = {}, {}
+    for name, est in full.items():
+        inner[name], rebuilt[name] = _inner_generator(ctx, name, est, inner_train)
+    pipe = RecommendPipeline(
+        full, ranker_params=ranker_params, candidates_per_generator=candidates_per_generator,
+        max_train_users=max_train_users, mmr_lambda=mmr_lambda, cooc=cooc, random_state=ctx.random_state,
+    )
+    pipe.fit_from_parts(inner, inner_train, inner_valid, full, ctx.data["train"])
+    return RecommendHybrid(pipe, rebuilt)
+
+
+register(MethodSpec(
+    "hybrid", "task", {"similarity": _similarity, "search": _search, "recommend": _recommend},
+    ("similarity", "search", "recommend"),
+    description="LightGBM over the other methods' features: regression (similarity), LambdaRank (search, recommend)",
+))

@@ -1,0 +1,163 @@
+"""Candidate generation: the union of several scorers' top-k, de-duplicated, with provenance.
+
+For each query (a query text or a user id) every source contributes its top
+``k``; the union keeps each candidate once, in order of first appearance
+(sources in the given order, then rank), and records where it came from:
+
+* ``src.<name>``: 1 if the source returned the candidate, else 0;
+* ``srank.<name>``: its rank in that source (1 = top), ``missing_rank``
+  (default 10,000: "not retrieved", far below any real rank) when absent;
+* ``n_sources``: how many sources returned it.
+
+Unfilled slots (id ``None`` / ``-1`` / NaN, or a non-finite score: a user who
+has seen almost everything) are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from baselines.validation import TagrankInputError, check_k
+
+#: rank given to a candidate that a source did not return
+MISSING_RANK = 10_000
+
+
+def _is_blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(np.isnan(value))
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return False
+    return False
+
+
+def union_candidates(
+    results: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    queries: Sequence[Any],
+    query_col: str = "query",
+    candidate_col: str = "item_id",
+    missing_rank: int = MISSING_RANK,
+    blank_ids: Sequence[Any] = (-1,),
+) -> pd.DataFrame:
+    """Union of per-source top lists ``{name: (ids [n, k], scores [n, k])}`` aligned with ``queries``.
+
+    Returns one row per distinct (query, candidate): ``query_col``,
+    ``candidate_col``, ``src.<name>``, ``srank.<name>`` and ``n_sources``;
+    queries in the given order, candidates in first-appearance order.
+    Duplicate queries are merged (each query appears once).
+    """
+    queries = list(queries)
+    if not results:
+        raise TagrankInputError("at least one candidate source is needed")
+    names = list(results)
+    parts = []
+    blank = set(blank_ids)
+    for s, name in enumerate(names):
+        ids, scores = results[name]
+        ids = np.asarray(ids, dtype=object)
+        scores = np.asarray(scores, dtype=np.float64)
+        if ids.ndim != 2 or ids.shape != scores.shape:
+            raise TagrankInputError(f"source {name!r}: ids {ids.shape} and scores {scores.shape} must be equal 2-D shapes")
+        if ids.shape[0] != len(queries):
+            raise TagrankInputError(f"source {name!r} has {ids.shape[0]} rows for {len(queries)} queries")
+        n, k = ids.shape
+        flat_ids = ids.ravel()
+        ok = np.isfinite(scores.ravel()) & np.fromiter(
+            (not (_is_blank(v) or (not isinstance(v, str) and v in blank)) for v in flat_ids), bool, len(flat_ids)
+        )
+        q_pos = np.repeat(np.arange(n), k)[ok]
+        parts.append(pd.DataFrame({
+            "q": q_pos, "c": flat_ids[ok], "source": s,
+            "rank": np.tile(np.arange(1, k + 1), n)[ok],
+        }))
+    long = pd.concat(parts, ignore_index=True)
+    qcodes, _ = pd.factorize(pd.Series(queries, dtype=object), sort=False)
+    q = qcodes[long["q"].to_numpy()].astype(np.int64) if len(long) else np.zeros(0, np.int64)
+    cc, cvalues = pd.factorize(long["c"].to_numpy(dtype=object), sort=False)
+    n_c = max(len(cvalues), 1)
+    pair = q * n_c + cc.astype(np.int64)
+    upair, inv = np.unique(pair, return_inverse=True)
+    ranks = np.full((len(upair), len(names)), np.nan)
+    np.fmin.at(ranks, (inv, long["source"].to_numpy()), long["rank"].to_numpy(np.float64))
+    first = np.full(len(upair), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, inv, np.arange(len(long), dtype=np.int64))
+    uq = upair // n_c
+    order = np.lexsort((first, uq))
+    first_query: dict[int, Any] = {}
+    for pos, code in enumerate(qcodes):
+        first_query.setdefault(int(code), queries[pos])
+    out = pd.DataFrame({
+        query_col: np.asarray([first_query[int(c)] for c in uq[order]], dtype=object),
+        candidate_col: np.asarray(cvalues, dtype=object)[(upair % n_c)[order]] if len(upair) else np.zeros(0, object),
+    })
+    ranks = ranks[order]
+    for s, name in enumerate(names):
+        present = ~np.isnan(ranks[:, s])
+        out[f"src.{name}"] = present.astype(np.float64)
+        out[f"srank.{name}"] = np.where(present, ranks[:, s], float(missing_rank))
+    out["n_sources"] = (~np.isnan(ranks)).sum(axis=1).astype(np.float64)
+    return out.reset_index(drop=True)
+
+
+class CandidateGenerator:
+    """Top-k of several fitted scorers, merged by :func:`union_candidates`.
+
+    ``sources`` maps a name to a fitted scorer: a TextScorer (queries are
+    texts; ``top_k``) or an InteractionScorer (queries are user ids;
+    ``recommend(users, k, exclude_seen)``). ``k`` is one int or ``{name: k}``.
+    """
+
+    def __init__(
+        self,
+        sources: Mapping[str, Any],
+        k: int | Mapping[str, int] = 100,
+        exclude_seen: bool = True,
+        missing_rank: int = MISSING_RANK,
+        query_col: str = "query",
+        candidate_col: str = "item_id",
+    ):
+        self.sources = sources
+        self.k = k
+        self.exclude_seen = exclude_seen
+        self.missing_rank = missing_rank
+        self.query_col = query_col
+        self.candidate_col = candidate_col
+
+    def _k_of(self, name: str) -> int:
+        if isinstance(self.k, Mapping):
+            if name not in self.k:
+                raise TagrankInputError(f"k has no entry for source {name!r}")
+            return check_k(self.k[name], f"k[{name!r}]")
+        return check_k(self.k)
+
+    def retrieve(self, queries: Sequence[Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every source's raw (ids, scores) for ``queries``."""
+        if not self.sources:
+            raise TagrankInputError("CandidateGenerator needs at least one source")
+        queries = list(queries)
+        out = {}
+        for name, est in self.sources.items():
+            k = self._k_of(name)
+            if hasattr(est, "recommend"):
+                out[name] = est.recommend(queries, k, exclude_seen=self.exclude_seen)
+            elif hasattr(est, "top_k"):
+                out[name] = est.top_k(queries, k)
+            else:
+                raise TagrankInputError(f"source {name!r} ({type(est).__name__}) has neither recommend nor top_k")
+        return out
+
+    def generate(self, queries: Sequence[Any]) -> pd.DataFrame:
+        """The de-duplicated union with provenance columns (see the module docstring)."""
+        queries = list(queries)
+        return union_candidates(
+            self.retrieve(queries), queries, self.query_col, self.candidate_col, self.missing_rank
+        )
+
+
+__all__ = ["MISSING_RANK", "CandidateGenerator", "union_candidates"]

@@ -1,0 +1,503 @@
+"""FeatureBuilder: fitted scorers -> named feature columns for (query | user, candidate) pairs.
+
+One row per pair. Columns, in this order (``feature_names_`` lists them after
+the first ``transform``; later calls must give the same list):
+
+1. **Scorer features**, one block per scorer in the order of the ``scorers``
+   dict: each scorer's ``features(left, right)`` (a TextScorer's pair score,
+   an InteractionScorer's user-item score; BM25 adds ``bm25_norm``). Columns
+   are renamed after the dict key: a column equal to the scorer's own
+   ``name`` becomes ``<key>``, one starting with it becomes ``<key><rest>``
+   (``bm25_norm``), any other ``<key>.<column>``. Objects without
+   ``features`` are scored with ``score_pairs`` / ``score_user_items``. An
+   interaction scorer that does not know a user or an item (absent from its
+   training data) leaves ``NaN`` there, LightGBM's missing value.
+2. **Group statistics** (``group_stats=True``) of each scorer's main (first)
+   column within the pair's group (by default: its query or user):
+   ``<key>.rank`` (1 = best, ties share the lowest rank), ``<key>.gap`` (the
+   group's top score minus this one), ``<key>.z`` (score standardised within
+   the group; 0 when the group's scores are all equal); plus ``group.size``.
+   These make scores comparable across queries (a BM25 of 12 means little by
+   itself; being 0.1 below the query's best means a lot).
+3. **Text statistics** (text pairs, ``text_stats=True``): ``q.n_words``,
+   ``c.n_words``, ``len.diff`` (|difference|), ``overlap.n`` (distinct query
+   words found in the candidate), ``overlap.frac`` (over the query's distinct
+   words), ``overlap.all`` (1 when every query word is present), ``q.n_num``
+   and ``overlap.num`` (numeric tokens: sizes, model numbers). Words come from
+   :class:`baselines.text.Tokenizer` (jieba for Chinese).
+4. **Interaction statistics** (user-item pairs, after ``fit(interactions)``):
+   ``item.pop`` (distinct users of the item), ``item.pop_recent`` (distinct
+   users among the most recent ``recent_fraction`` of interactions, when there
+   is a ``timestamp`` column), ``user.n_hist`` (the user's distinct items),
+   and with ``cooc=True`` the item co-occurrence cosine (over users) between
+   the candidate and the user's last ``history_window`` items:
+   ``cooc.mean``, ``cooc.max``, ``cooc.last`` (the most recent item).
+5. **Candidate statistics** (``fit(candidate_stats=frame)``): every column of
+   a frame indexed by candidate key, as ``cand.<column>`` (NaN when absent).
+6. **Extra columns** passed to ``transform(extra=frame)``, appended as given.
+
+Everything is vectorised (pandas groupby, sparse products); dense scorers
+score through :mod:`baselines.vectors` inside their own ``score_pairs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from baselines.validation import NotFittedError, TagrankInputError, check_same_length
+
+KINDS = ("auto", "text", "interaction")
+_NUMERIC = frozenset("0123456789")
+
+
+def scorer_kind(est: Any) -> str:
+    """``text`` for TextScorer-like objects (``score_pairs``), ``interaction`` for recommenders."""
+    if hasattr(est, "score_user_items") or hasattr(est, "recommend"):
+        return "interaction"
+    if hasattr(est, "score_pairs"):
+        return "text"
+    raise TagrankInputError(f"{type(est).__name__} has neither score_pairs nor score_user_items")
+
+
+def _rename(key: str, own: str, columns: Sequence[Any]) -> list[str]:
+    out = []
+    for col in columns:
+        col = str(col)
+        if col == own:
+            out.append(key)
+        elif own and col.startswith(own):
+            out.append(key + col[len(own):])
+        else:
+            out.append(f"{key}.{col}")
+    return out
+
+
+def _as_frame(values: Any, key: str) -> pd.DataFrame:
+    if isinstance(values, pd.DataFrame):
+        return values
+    return pd.DataFrame({key: np.asarray(values, dtype=np.float64)})
+
+
+class FeatureBuilder:
+    """Named pairwise features from fitted scorers (see the module docstring for every column).
+
+    Parameters
+    ----------
+    scorers:
+        ``{name: fitted scorer}``; all text scorers or all interaction scorers.
+    kind:
+        ``"text"`` (left = query texts, right = candidate texts),
+        ``"interaction"`` (left = user ids, right = item ids) or ``"auto"``
+        (from the scorers).
+    group_stats, text_stats:
+        Add the per-group statistics / the text statistics.
+    language:
+        Tokenizer language for the text statistics (``auto``, ``en``, ``zh``).
+    cooc, history_window, recent_fraction:
+        Interaction statistics (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        scorers: Mapping[str, Any],
+        kind: str = "auto",
+        group_stats: bool = True,
+        text_stats: bool = True,
+        language: str = "auto",
+        cooc: bool = True,
+        history_window: int = 5,
+        recent_fraction: float = 0.1,
+    ):
+        self.scorers = scorers
+        self.kind = kind
+        self.group_stats = group_stats
+        self.text_stats = text_stats
+        self.language = language
+        self.cooc = cooc
+        self.history_window = history_window
+        self.recent_fraction = recent_fraction
+
+    # ------------------------------------------------------------------ setup
+    def _resolve_kind(self) -> str:
+        if self.kind not in KINDS:
+            raise TagrankInputError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if not isinstance(self.scorers, Mapping):
+            raise TagrankInputError(f"scorers must be a dict name -> fitted scorer, got {type(self.scorers).__name__}")
+        kinds = {name: scorer_kind(est) for name, est in self.scorers.items()}
+        if self.kind != "auto":
+            bad = [n for n, k in kinds.items() if k != self.kind]
+            if bad:
+                raise TagrankInputError(f"scorer(s) {bad} are not {self.kind} scorers")
+            return self.kind
+        if not kinds:
+            raise TagrankInputError("kind='auto' needs at least one scorer (or pass kind='text' / 'interaction')")
+        found = set(kinds.values())
+        if len(found) > 1:
+            raise TagrankInputError(f"scorers mix text and interaction scorers: {kinds}")
+        return found.pop()
+
+    def fit(
+        self,
+        interactions: pd.DataFrame | None = None,
+        candidate_stats: pd.DataFrame | None = None,
+    ) -> FeatureBuilder:
+        """Learn the statistics: interaction counts / co-occurrence and candidate statistics.
+
+        ``interactions`` (user_id, item_id[, timestamp]) are those the scorers
+        were fitted on; ``candidate_stats`` is indexed by candidate key.
+        """
+        self.kind_ = self._resolve_kind()
+        self.candidate_stats_ = None
+        if candidate_stats is not None:
+            if not isinstance(candidate_stats, pd.DataFrame):
+                raise TagrankInputError("candidate_stats must be a DataFrame indexed by candidate key")
+            if not candidate_stats.index.is_unique:
+                raise TagrankInputError("candidate_stats has a duplicated index (candidate keys must be unique)")
+            self.candidate_stats_ = candidate_stats.astype(np.float64)
+        self.interactions_fitted_ = False
+        if interactions is not None:
+            if self.kind_ != "interaction":
+                raise TagrankInputError("interactions are only used for interaction (user-item) features")
+            self._fit_interactions(interactions)
+        return self
+
+    def _fit_interactions(self, interactions: pd.DataFrame) -> None:
+        from baselines.validation import check_columns
+
+        check_columns(interactions, ["user_id", "item_id"], "interactions")
+        if len(interactions) == 0:
+            raise TagrankInputError("interactions is empty")
+        users = pd.Index(pd.unique(interactions["user_id"]))
+        items = pd.Index(pd.unique(interactions["item_id"]))
+        u = users.get_indexer(interactions["user_id"])
+        i = items.get_indexer(interactions["item_id"])
+        n_u, n_i = len(users), len(items)
+        seen = sp.csr_matrix((np.ones(len(u), np.float64), (u, i)), shape=(n_u, n_i))
+        seen.sum_duplicates()
+        seen.data[:] = 1.0
+        self.users_, self.items_ = users, items
+        self.item_pop_ = np.asarray(seen.sum(axis=0), dtype=np.float64).ravel()
+        self.user_n_hist_ = np.asarray(seen.sum(axis=1), dtype=np.float64).ravel()
+        self.has_time_ = "timestamp" in interactions.columns
+        order = np.arange(len(u))
+        if self.has_time_:
+            t = interactions["timestamp"]
+            t = t.astype("int64").to_numpy() if pd.api.types.is_datetime64_any_dtype(t) else t.to_numpy(np.float64)
+            order = np.lexsort((np.arange(len(u)), t))
+            n_recent = max(1, int(np.ceil(len(u) * float(self.recent_fraction))))
+            recent = order[-n_recent:]
+            rec = sp.csr_matrix((np.ones(len(recent)), (u[recent], i[recent])), shape=(n_u, n_i))
+            rec.sum_duplicates()
+            rec.data[:] = 1.0
+            self.item_pop_recent_ = np.asarray(rec.sum(axis=0), dtype=np.float64).ravel()
+        if self.cooc:
+            w = int(self.history_window)
+            if w < 1:
+                raise TagrankInputError(f"history_window must be >= 1, got {w}")
+            x = seen.T.tocsr()  # items x users
+            norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+            self.item_vectors_ = sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ x)
+            # each user's last ``w`` distinct items, most recent first (-1 padded)
+            frame = pd.DataFrame({"u": u[order], "i": i[order]})
+            frame = frame.drop_duplicates(["u", "i"], keep="last")
+            frame["r"] = frame.groupby("u").cumcount(ascending=False)
+            frame = frame[frame["r"] < w]
+            hist = np.full((n_u, w), -1, dtype=np.int64)
+            hist[frame["u"].to_numpy(), frame["r"].to_numpy()] = frame["i"].to_numpy()
+            self.history_ = hist
+        self.interactions_fitted_ = True
+
+    # ------------------------------------------------------------------ state (save / load)
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON config, numeric arrays) of the fitted statistics, for :mod:`hybrid.persistence`."""
+        from hybrid.persistence import encode_keys
+
+        self._check_ready()
+        config: dict[str, Any] = {
+            "kind": self.kind_, "interactions_fitted": bool(self.interactions_fitted_),
+            "feature_names": list(getattr(self, "feature_names_", [])),
+        }
+        arrays: dict[str, np.ndarray] = {}
+        if self.candidate_stats_ is not None:
+            keys, kind = encode_keys(self.candidate_stats_.index, "candidate_stats index")
+            config["candidate_stats"] = {"key_kind": kind, "columns": [str(c) for c in self.candidate_stats_.columns]}
+            arrays["cs_keys"] = keys
+            arrays["cs_values"] = self.candidate_stats_.to_numpy(np.float64)
+        if self.interactions_fitted_:
+            users, ukind = encode_keys(self.users_, "user ids")
+            items, ikind = encode_keys(self.items_, "item ids")
+            config.update({"user_kind": ukind, "item_kind": ikind, "has_time": bool(self.has_time_)})
+            arrays.update({"users": users, "items": items, "item_pop": self.item_pop_,
+                           "user_n_hist": self.user_n_hist_})
+            if self.has_time_:
+                arrays["item_pop_recent"] = self.item_pop_recent_
+            if self.cooc:
+                v = self.item_vectors_
+                arrays.update({"history": self.history_, "iv_data": v.data, "iv_indices": v.indices,
+                               "iv_indptr": v.indptr, "iv_shape": np.asarray(v.shape, np.int64)})
+        return config, arrays
+
+    def set_state(self, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> FeatureBuilder:
+        """Restore statistics written by :meth:`get_state` (the scorers are given to ``__init__``)."""
+        from hybrid.persistence import decode_keys
+
+        self.kind_ = self._resolve_kind() if self.scorers else config["kind"]
+        if self.kind_ != config["kind"]:
+            raise TagrankInputError(f"saved features are {config['kind']!r} but the scorers are {self.kind_!r}")
+        self.candidate_stats_ = None
+        if "candidate_stats" in config:
+            cs = config["candidate_stats"]
+            index = pd.Index(decode_keys(arrays["cs_keys"], cs["key_kind"]), dtype=object)
+            self.candidate_stats_ = pd.DataFrame(arrays["cs_values"], index=index, columns=cs["columns"])
+        self.interactions_fitted_ = bool(config["interactions_fitted"])
+        if self.interactions_fitted_:
+            self.users_ = pd.Index(decode_keys(arrays["users"], config["user_kind"]), dtype=object)
+            self.items_ = pd.Index(decode_keys(arrays["items"], config["item_kind"]), dtype=object)
+            self.item_pop_ = arrays["item_pop"]
+            self.user_n_hist_ = arrays["user_n_hist"]
+            self.has_time_ = bool(config["has_time"])
+            if self.has_time_:
+                self.item_pop_recent_ = arrays["item_pop_recent"]
+            if self.cooc:
+                self.history_ = arrays["history"]
+                shape = tuple(int(x) for x in arrays["iv_shape"])
+                self.item_vectors_ = sp.csr_matrix(
+                    (arrays["iv_data"], arrays["iv_indices"], arrays["iv_indptr"]), shape=shape
+                )
+        if config.get("feature_names"):
+            self.feature_names_ = list(config["feature_names"])
+        return self
+
+    # ------------------------------------------------------------------ transform
+    def _check_ready(self) -> None:
+        if not hasattr(self, "kind_"):
+            raise NotFittedError("FeatureBuilder is not fitted: call fit() first")
+
+    def transform(
+        self,
+        left: Sequence[Any],
+        right: Sequence[Any],
+        groups: Sequence[Any] | None = None,
+        extra: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Feature frame (index 0..n-1) for the aligned pairs (left[i], right[i]).
+
+        ``groups`` names each pair's group for the group statistics (default:
+        ``left``, i.e. its query or user). ``extra`` columns are appended.
+        """
+        self._check_ready()
+        left = list(left)
+        right = list(right)
+        n = check_same_length(left=left, right=right)
+        if groups is not None:
+            groups = list(groups)
+            check_same_length(left=left, groups=groups)
+        if extra is not None:
+            if len(extra) != n:
+                raise TagrankInputError(f"extra has {len(extra)} rows but there are {n} pairs")
+        blocks: list[pd.DataFrame] = []
+        mains: list[str] = []
+        for key, est in self.scorers.items():
+            block = self._scorer_block(key, est, left, right, n)
+            mains.append(block.columns[0])
+            blocks.append(block)
+        if self.group_stats and n:
+            blocks.append(self._group_block(blocks, mains, left if groups is None else groups, n))
+        elif self.group_stats:
+            blocks.append(pd.DataFrame({c: np.zeros(0) for c in self._group_names(mains)}))
+        if self.kind_ == "text" and self.text_stats:
+            blocks.append(self._text_block(left, right))
+        if self.kind_ == "interaction" and self.interactions_fitted_:
+            blocks.append(self._interaction_block(left, right))
+        if self.candidate_stats_ is not None:
+            stats = self.candidate_stats_.reindex(pd.Index(right, dtype=object))
+            stats.columns = [f"cand.{c}" for c in stats.columns]
+            blocks.append(stats.reset_index(drop=True))
+        if extra is not None:
+            blocks.append(extra.reset_index(drop=True))
+        out = pd.concat([b.reset_index(drop=True) for b in blocks], axis=1) if blocks else pd.DataFrame(index=range(n))
+        names = [str(c) for c in out.columns]
+        if len(set(names)) != len(names):
+            dup = sorted({c for c in names if names.count(c) > 1})
+            raise TagrankInputError(f"feature names collide: {dup} (rename a scorer key or an extra column)")
+        if not hasattr(self, "feature_names_"):
+            self.feature_names_ = names
+        elif names != self.feature_names_:
+            raise TagrankInputError(f"features changed between calls: {self.feature_names_} then {names}")
+        return out
+
+    def fit_transform(self, left: Sequence[Any], right: Sequence[Any], **kwargs: Any) -> pd.DataFrame:
+        groups = kwargs.pop("groups", None)
+        extra = kwargs.pop("extra", None)
+        return self.fit(**kwargs).transform(left, right, groups=groups, extra=extra)
+
+    # ------------------------------------------------------------------ blocks
+    def _scorer_block(self, key: str, est: Any, left: list, right: list, n: int) -> pd.DataFrame:
+        own = str(getattr(est, "name", key))
+        if self.kind_ == "text":
+            if n == 0:
+                values = est.features(["x"], ["x"]) if hasattr(est, "features") else pd.DataFrame({key: [0.0]})
+                frame = _as_frame(values, key).iloc[:0]
+            elif hasattr(est, "features"):
+                frame = _as_frame(est.features(left, right), key)
+            else:
+                frame = _as_frame(est.score_pairs(left, right), key)
+        else:
+            frame = self._interaction_scores(key, est, left, right, n)
+        if len(frame) != n:
+            raise TagrankInputError(f"scorer {key!r} returned {len(frame)} rows for {n} pairs")
+        frame = frame.reset_index(drop=True).astype(np.float64)
+        frame.columns = _rename(key, own, frame.columns)
+        return frame
+
+    def _interaction_scores(self, key: str, est: Any, users: list, items: list, n: int) -> pd.DataFrame:
+        score = est.features if hasattr(est, "features") else est.score_user_items
+        uidx = getattr(est, "user_index_", None)
+        iidx = getattr(est, "item_index_", None)
+        if uidx is None or iidx is None:
+            return _as_frame(score(users, items), key)
+        known = pd.Series(users, dtype=object).map(uidx).notna().to_numpy() & pd.Series(
+            items, dtype=object).map(iidx).notna().to_numpy()
+        if known.all():
+            return _as_frame(score(users, items), key)
+        idx = np.flatnonzero(known)
+        if len(idx):
+            part = _as_frame(score([users[i] for i in idx], [items[i] for i in idx]), key)
+        else:
+            probe_u = next(iter(uidx))
+            probe_i = next(iter(iidx))
+            part = _as_frame(score([probe_u], [probe_i]), key).iloc[:0]
+        out = pd.DataFrame(np.nan, index=range(n), columns=part.columns, dtype=np.float64)
+        out.iloc[idx] = part.to_numpy(np.float64)
+        return out
+
+    @staticmethod
+    def _group_names(mains: list[str]) -> list[str]:
+        names = []
+        for m in mains:
+            names += [f"{m}.rank", f"{m}.gap", f"{m}.z"]
+        return [*names, "group.size"]
+
+    def _group_block(self, blocks: list[pd.DataFrame], mains: list[str], groups: list, n: int) -> pd.DataFrame:
+        codes, _ = pd.factorize(pd.Series(groups, dtype=object), sort=False)
+        out: dict[str, np.ndarray] = {}
+        for block, main in zip(blocks, mains, strict=True):
+            s = block[main]
+            g = s.groupby(codes, sort=False)
+            out[f"{main}.rank"] = g.rank(method="min", ascending=False).to_numpy(np.float64)
+            out[f"{main}.gap"] = (g.transform("max") - s).to_numpy(np.float64)
+            mean = g.transform("mean")
+            std = g.transform("std", ddof=0)
+            z = np.divide((s - mean).to_numpy(np.float64), std.to_numpy(np.float64),
+                          out=np.zeros(n, np.float64), where=std.to_numpy(np.float64) > 1e-12)
+            z[s.isna().to_numpy()] = np.nan
+            out[f"{main}.z"] = z
+        out["group.size"] = np.bincount(codes, minlength=codes.max() + 1)[codes].astype(np.float64)
+        return pd.DataFrame(out)
+
+    def _tokens(self, texts: list[str]) -> tuple[list[set[str]], np.ndarray]:
+        from baselines.text import Tokenizer
+
+        if not hasattr(self, "_tokenizer"):
+            self._tokenizer = Tokenizer(lowercase=True, language=self.language)
+        codes, uniques = pd.factorize(pd.Series(texts, dtype=object), sort=False)
+        sets, counts = [], []
+        for text in uniques:
+            words = self._tokenizer.words(str(text))
+            sets.append(set(words))
+            counts.append(len(words))
+        table = np.asarray(counts, dtype=np.float64)
+        return [sets[c] for c in codes], table[codes] if len(codes) else np.zeros(0)
+
+    def _text_block(self, left: list, right: list) -> pd.DataFrame:
+        qs, qn = self._tokens(left)
+        cs, cn = self._tokens(right)
+        n = len(left)
+        overlap = np.zeros(n)
+        q_distinct = np.zeros(n)
+        q_num = np.zeros(n)
+        num_hit = np.zeros(n)
+        for j, (q, c) in enumerate(zip(qs, cs, strict=True)):
+            q_distinct[j] = len(q)
+            common = q & c
+            overlap[j] = len(common)
+            nums = [w for w in q if w[:1] in _NUMERIC]
+            q_num[j] = len(nums)
+            num_hit[j] = sum(1 for w in nums if w in c)
+        frac = np.divide(overlap, q_distinct, out=np.zeros(n), where=q_distinct > 0)
+        return pd.DataFrame({
+            "q.n_words": qn, "c.n_words": cn, "len.diff": np.abs(qn - cn),
+            "overlap.n": overlap, "overlap.frac": frac,
+            "overlap.all": ((overlap == q_distinct) & (q_distinct > 0)).astype(np.float64),
+            "q.n_num": q_num, "overlap.num": num_hit,
+        })
+
+    def _interaction_block(self, users: list, items: list) -> pd.DataFrame:
+        u = self.users_.get_indexer(pd.Index(users, dtype=object))
+        i = self.items_.get_indexer(pd.Index(items, dtype=object))
+        n = len(users)
+
+        def lookup(table: np.ndarray, rows: np.ndarray, fill: float) -> np.ndarray:
+            out = np.full(n, fill, dtype=np.float64)
+            ok = rows >= 0
+            out[ok] = table[rows[ok]]
+            return out
+
+        cols = {"item.pop": lookup(self.item_pop_, i, 0.0)}
+        if self.has_time_:
+            cols["item.pop_recent"] = lookup(self.item_pop_recent_, i, 0.0)
+        cols["user.n_hist"] = lookup(self.user_n_hist_, u, 0.0)
+        if self.cooc:
+            cols.update(self._cooc(u, i))
+        return pd.DataFrame(cols)
+
+    def _cooc(self, u: np.ndarray, i: np.ndarray, budget: int = 4_000_000) -> dict[str, np.ndarray]:
+        """Cosine (over users) between each candidate and the user's last items: mean, max, last.
+
+        Pairs are processed in chunks of whole users, so that a chunk's dense
+        (pairs x distinct history items) block stays under ``budget`` cells.
+        """
+        n = len(u)
+        mean = np.full(n, np.nan)
+        best = np.full(n, np.nan)
+        last = np.full(n, np.nan)
+        ok = np.flatnonzero((u >= 0) & (i >= 0))
+        if len(ok) == 0:
+            return {"cooc.mean": mean, "cooc.max": best, "cooc.last": last}
+        ok = ok[np.argsort(u[ok], kind="mergesort")]  # whole users per chunk
+        bounds = np.flatnonzero(np.r_[True, u[ok][1:] != u[ok][:-1], True])
+        w = self.history_.shape[1]
+        vec = self.item_vectors_
+        chunks, a = [], 0
+        for b in range(1, len(bounds)):
+            rows_in = bounds[b] - bounds[a]
+            if b - a > 1 and rows_in * (b - a) * w > budget:
+                chunks.append((bounds[a], bounds[b - 1]))
+                a = b - 1
+        chunks.append((bounds[a], bounds[-1]))
+        for lo, hi in chunks:
+            rows = ok[lo:hi]
+            hist = self.history_[u[rows]]  # (m, w), -1 padded
+            valid = hist >= 0
+            if not valid.any():
+                continue
+            h_items, h_pos = np.unique(hist[valid], return_inverse=True)
+            col = np.zeros(hist.shape, dtype=np.int64)
+            col[valid] = h_pos
+            sims = np.asarray((vec[i[rows]] @ vec[h_items].T).todense())  # (m, |h|)
+            gathered = np.take_along_axis(sims, col, axis=1)
+            cnt = valid.sum(axis=1)
+            has = cnt > 0
+            total = np.where(valid, gathered, 0.0).sum(axis=1)
+            mean[rows[has]] = total[has] / cnt[has]
+            best[rows[has]] = np.where(valid, gathered, -np.inf).max(axis=1)[has]
+            last[rows[has]] = gathered[has, 0]
+        return {"cooc.mean": mean, "cooc.max": best, "cooc.last": last}
+
+
+__all__ = ["FeatureBuilder", "scorer_kind"]

@@ -1,0 +1,347 @@
+"""RecommendPipeline / SearchPipeline end to end on tiny synthetic data, and the eval factories."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from baselines.base import InteractionScorer
+from baselines.validation import NotFittedError, TagrankInputError
+from hybrid.pipelines import RecommendPipeline, SearchPipeline, clone, temporal_user_split
+from tests.hybrid.test_features import LengthScorer, OverlapScorer, TableScorer
+
+FAST = {"n_estimators": 20, "learning_rate": 0.2, "num_leaves": 7, "min_child_samples": 5, "early_stopping_rounds": 5}
+N_GROUPS = 3
+
+
+class GroupScorer(InteractionScorer):
+    """Share of the user's history in the item's group (item ``i<j>`` is in group j % 3)."""
+
+    name = "group"
+
+    def __init__(self, smoothing: float = 0.0):
+        self.smoothing = smoothing
+
+    def _fit(self, interactions, user_rows, item_rows) -> None:
+        n_u, n_i = len(self.user_ids_), len(self.item_ids_)
+        group = np.asarray([int(str(i)[1:]) % N_GROUPS for i in self.item_ids_])
+        hist = np.zeros((n_u, N_GROUPS))
+        np.add.at(hist, (user_rows, group[item_rows]), 1.0)
+        share = (hist + self.smoothing) / (hist.sum(1, keepdims=True) + N_GROUPS * self.smoothing)
+        self.matrix_ = share[:, group] + 1e-3 * np.arange(n_i)[None, :]
+        self.seen_ = np.zeros((n_u, n_i), bool)
+        self.seen_[user_rows, item_rows] = True
+
+    def _score_user_items(self, user_rows, item_rows):
+        return self.matrix_[user_rows, item_rows]
+
+    def _recommend(self, user_rows, k, exclude_seen):
+        return TableScorer._recommend(self, user_rows, k, exclude_seen)
+
+    def _similar_items(self, item_rows, k):
+        group = np.asarray([int(str(i)[1:]) % N_GROUPS for i in self.item_ids_])
+        s = (group[item_rows][:, None] == group[None, :]).astype(float) - 1e-3 * np.arange(len(group))[None, :]
+        s[np.arange(len(item_rows)), item_rows] = -np.inf
+        order = np.argsort(-s, axis=1, kind="mergesort")[:, :k]
+        return order, np.take_along_axis(s, order, 1)
+
+
+def synthetic_interactions(n_users: int = 36, n_items: int = 36, per_user: int = 8, seed: int = 0) -> pd.DataFrame:
+    """Each user mostly takes items of their own group (u % 3), in time order."""
+    rng = np.random.default_rng(seed)
+    rows, t = [], 0
+    for u in range(n_users):
+        own = [j for j in range(n_items) if j % N_GROUPS == u % N_GROUPS]
+        other = [j for j in range(n_items) if j % N_GROUPS != u % N_GROUPS]
+        picks = list(rng.choice(own, size=per_user - 2, replace=False)) + list(rng.choice(other, 2, replace=False))
+        rng.shuffle(picks)
+        for j in picks:
+            t += 1
+            rows.append((f"u{u}", f"i{j}", t))
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+
+
+@pytest.fixture(scope="module")
+def interactions():
+    return synthetic_interactions()
+
+
+@pytest.fixture(scope="module")
+def rec(interactions):
+    gens = {"pop": TableScorer(by_index=False), "group": GroupScorer()}
+    return RecommendPipeline(gens, ranker_params=FAST, candidates_per_generator=10).fit(interactions)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_temporal_split_by_hand():
+    frame = pd.DataFrame({
+        "user_id": ["a"] * 10 + ["b"] * 5 + ["c"] * 4,
+        "item_id": list(range(10)) + list(range(5)) + list(range(4)),
+        "timestamp": list(range(10, 0, -1)) + [1, 1, 1, 2, 3] + [1, 2, 3, 4],
+    })
+    early, late = temporal_user_split(frame)
+    # a: 10 rows, the last 2 by time are items 1 and 0; b: 5 rows -> the last is item 4; c: < 5 rows -> none
+    assert sorted(zip(late["user_id"], late["item_id"], strict=True)) == [("a", 0), ("a", 1), ("b", 4)]
+    assert len(early) + len(late) == len(frame)
+
+
+def test_clone_copies_parameters_not_state(interactions):
+    fitted = GroupScorer(smoothing=0.5).fit(interactions)
+    copy = clone(fitted)
+    assert copy is not fitted and copy.smoothing == 0.5 and not hasattr(copy, "matrix_")
+
+    class Holder:
+        def __init__(self, inner, device="cpu"):
+            self.inner = inner
+            self.device = device
+
+        def fit(self, *a):
+            return self
+
+    nested = clone(Holder(fitted, device="cuda"))
+    assert nested.device == "cuda" and nested.inner is not fitted and not hasattr(nested.inner, "matrix_")
+
+
+# --------------------------------------------------------------------------- recommend
+
+
+def test_recommend_end_to_end(rec, interactions):
+    users = ["u0", "u1", "u5", "u0"]
+    ids, scores = rec.recommend(users, k=4)
+    assert ids.shape == (4, 4) and scores.shape == (4, 4)
+    assert (np.diff(scores, axis=1) <= 0).all()
+    assert ids[0].tolist() == ids[3].tolist()  # a repeated user gets the same list
+    seen = interactions.groupby("user_id")["item_id"].agg(set)
+    in_group = []
+    for u, row in zip(users, ids, strict=True):
+        assert not set(row) & seen[u]
+        assert len(set(row)) == 4
+        in_group += [int(i[1:]) % N_GROUPS == int(u[1:]) % N_GROUPS for i in row]
+    assert np.mean(in_group) > 0.5  # chance: 1/3
+    assert rec.training_summary_["users"] > 0 and rec.training_summary_["positives_in_candidates"] > 0
+    with_seen, _ = rec.recommend(["u0"], k=30, exclude_seen=False)
+    assert set(with_seen[0]) - {None} & seen["u0"]
+    with pytest.raises(TagrankInputError, match="not a known id"):
+        rec.recommend(["nobody"], k=3)
+    with pytest.raises(TagrankInputError, match="positive integer"):
+        rec.recommend(["u0"], k=0)
+
+
+def test_recommend_pads_short_lists(rec):
+    ids, scores = rec.recommend(["u2"], k=25)  # 2 generators x top 10: at most 20 candidates
+    assert ids[0, -1] is None and scores[0, -1] == -np.inf
+    assert 10 <= sum(i is not None for i in ids[0]) <= 20
+
+
+def test_mmr_reranking(rec):
+    plain, _ = rec.recommend(["u0", "u1"], k=5)
+    try:
+        rec.mmr_lambda = 1.0  # pure relevance: the same lists
+        same, _ = rec.recommend(["u0", "u1"], k=5)
+        rec.mmr_lambda = 0.3
+        diverse, dscores = rec.recommend(["u0", "u1"], k=5)
+    finally:
+        rec.mmr_lambda = None
+    assert same.tolist() == plain.tolist()
+    for row in diverse:
+        assert len(set(row)) == 5
+    assert (np.diff(dscores, axis=1) < 0).all()
+
+
+def test_similar_items(rec):
+    ids, scores = rec.similar_items(["i0", "i3"], k=3)
+    assert ids.shape == (2, 3)
+    assert "i0" not in ids[0] and "i3" not in ids[1]
+    with pytest.raises(TagrankInputError, match="not known"):
+        rec.similar_items(["zzz"], k=3)
+
+
+def test_recommend_save_load(tmp_path, rec):
+    path = rec.save(tmp_path / "rec")
+    with pytest.raises(TagrankInputError, match="has no save"):
+        RecommendPipeline.load(path)
+    loaded = RecommendPipeline.load(path, generators=rec.generators_)
+    a, sa = rec.recommend(["u0", "u7"], k=5)
+    b, sb = loaded.recommend(["u0", "u7"], k=5)
+    assert a.tolist() == b.tolist() and np.array_equal(sa, sb)
+    with pytest.raises(TagrankInputError, match="were not given"):
+        RecommendPipeline.load(path, generators={"pop": rec.generators_["pop"]})
+
+
+def test_recommend_bad_input(interactions):
+    with pytest.raises(NotFittedError):
+        RecommendPipeline({"g": GroupScorer()}).recommend(["u0"])
+    with pytest.raises(TagrankInputError, match="no user has"):
+        RecommendPipeline({"g": GroupScorer()}).fit(interactions.groupby("user_id").head(3))
+    with pytest.raises(TagrankInputError, match="non-empty"):
+        RecommendPipeline({}).fit(interactions)
+    with pytest.raises(TagrankInputError, match="mmr_lambda"):
+        RecommendPipeline({"g": GroupScorer()}, mmr_lambda=2).fit(interactions)
+
+
+# --------------------------------------------------------------------------- search
+
+COLOURS = ["red", "blue", "green", "black"]
+THINGS = ["shoe", "hat", "coat", "bag", "sock"]
+
+
+def search_data():
+    ids, texts = [], []
+    for c in COLOURS:
+        for t in THINGS:
+            for size in ("small", "large"):
+                ids.append(len(ids) + 100)
+                texts.append(f"{c} {t} {size}")
+    rows = []
+    for c in COLOURS:
+        for t in THINGS:
+            q = f"{c} {t}"
+            for item, text in zip(ids, texts, strict=True):
+                words = set(text.split())
+                if c in words and t in words:
+                    rows.append((q, item, 3.0 if "large" in words else 2.33))
+                elif t in words and COLOURS.index(c) % 2 == 0:
+                    rows.append((q, item, 1.0))
+    return ids, texts, pd.DataFrame(rows, columns=["query", "item_id", "label"])
+
+
+@pytest.fixture(scope="module")
+def search():
+    ids, texts, judged = search_data()
+    pipe = SearchPipeline({"ovl": OverlapScorer(), "len": LengthScorer()}, ranker_params=FAST,
+                          candidates_per_scorer=8, language="en")
+    return pipe.fit(ids, texts, judged), ids, texts, judged
+
+
+def test_search_end_to_end(search):
+    pipe, ids, texts, _ = search
+    out = pipe.search(["red shoe", "blue hat"], k=3)
+    assert list(out.columns) == ["query", "item_id", "score", "rank"]
+    assert out.groupby("query").size().tolist() == [3, 3]
+    top = out[out["rank"] == 1].set_index("query")["item_id"]
+    text_of = dict(zip(ids, texts, strict=True))
+    assert {"red", "shoe"} <= set(text_of[top["red shoe"]].split())
+    arr_ids, arr_scores = pipe.top_k(["red shoe"], 3)
+    assert arr_ids.shape == (1, 3) and arr_ids[0].tolist() == out[out["query"] == "red shoe"]["item_id"].tolist()
+    scores = pipe.rerank(["red shoe", "red shoe"], [ids[0], ids[1]])
+    assert scores.shape == (2,)
+    assert pipe.training_summary_["retrieve_queries"] > 0 and pipe.training_summary_["rerank_rows"] > 0
+    assert "item.n_judged" in pipe.feature_names_ and "srank.ovl" in pipe.feature_names_
+
+
+def test_search_item_stats_are_leave_one_query_out(search):
+    pipe, ids, _, judged = search
+    item = judged["item_id"].iloc[0]
+    n_all = int((judged["item_id"] == item).sum())
+    own = pipe._item_extra([item, item], np.array([2.0, np.nan]))
+    assert own["item.n_judged"].tolist()[1] <= n_all
+    assert own["item.n_judged"].iloc[0] == own["item.n_judged"].iloc[1] - 1
+
+
+def test_search_save_load(tmp_path, search):
+    pipe, *_ = search
+    path = pipe.save(tmp_path / "search")
+    with pytest.raises(TagrankInputError, match="has no save"):
+        SearchPipeline.load(path)
+    loaded = SearchPipeline.load(path, scorers=pipe.scorers_)
+    pd.testing.assert_frame_equal(loaded.search(["red shoe", "black sock"], 5), pipe.search(["red shoe", "black sock"], 5))
+
+
+def test_search_bad_input(search):
+    pipe, ids, texts, judged = search
+    bad = judged.copy()
+    bad.loc[0, "item_id"] = -5
+    with pytest.raises(TagrankInputError, match="not in the catalogue"):
+        SearchPipeline({"ovl": OverlapScorer()}, ranker_params=FAST).fit(ids, texts, bad)
+    with pytest.raises(TagrankInputError, match="empty"):
+        pipe.search([""], 3)
+    with pytest.raises(NotFittedError):
+        SearchPipeline({"ovl": OverlapScorer()}).search(["red"], 3)
+
+
+# --------------------------------------------------------------------------- eval factories
+
+
+def _ctx(task: str, fitted: dict, data: dict):
+    from eval.methods import MethodContext
+
+    return MethodContext(task=task, dataset="toy", language="en", device="cpu", fitted=fitted, data=data,
+                         show_progress=False)
+
+
+def test_hybrid_is_registered_for_three_tasks():
+    from eval.hybrid_methods import _recommend, _search, _similarity  # noqa: F401
+    from eval.methods import REGISTRY
+
+    spec = REGISTRY["hybrid"]
+    assert spec.kind == "task" and set(spec.tasks) == {"similarity", "search", "recommend"}
+
+
+def test_similarity_factory():
+    from eval.hybrid_methods import _similarity
+
+    rng = np.random.default_rng(0)
+    words = ["red", "blue", "shoe", "hat", "coat", "big", "small"]
+    rows = []
+    for i in range(120):
+        a = " ".join(rng.choice(words, 3))
+        b = " ".join(rng.choice(words, 3))
+        rows.append((a, b, float(len(set(a.split()) & set(b.split()))), "train" if i < 80 else "valid"))
+    pairs = pd.DataFrame(rows, columns=["left", "right", "score", "split"])
+    corpus = sorted(set(pairs["left"]) | set(pairs["right"]))
+    fitted = {"ovl": OverlapScorer().fit(corpus), "len": LengthScorer().fit(corpus), "random": object()}
+    data = {"train": pairs[pairs["split"] == "train"], "valid": pairs[pairs["split"] == "valid"], "corpus": corpus}
+    est = _similarity(_ctx("similarity", fitted, data), n_estimators=30)
+    pred = est.score_pairs(["red shoe big", "hat"], ["red shoe big", "coat"])
+    assert pred.shape == (2,) and pred[0] > pred[1]
+    assert est.sources == ["ovl", "len"]
+    json.dumps(est.get_params()) and json.dumps(est.results_params())
+    cross = _similarity(_ctx("similarity", fitted, data), fit_on="valid", n_estimators=10)
+    assert len(cross.models) == 5
+
+
+def test_search_factory():
+    from eval.hybrid_methods import _search
+
+    ids, texts, judged = search_data()
+    judged = judged.assign(key=judged["query"])
+    keys = sorted(judged["key"].unique())
+    split = {k: ("train" if i % 4 else "valid") for i, k in enumerate(keys)}
+    judged["split"] = judged["key"].map(split)
+    data = SimpleNamespace(
+        judgments=judged, item_ids=ids, item_texts=texts, text_of=dict(zip(ids, texts, strict=True)),
+        parts={s: judged[judged["split"] == s] for s in ("train", "valid", "test")},
+    )
+    fitted = {"ovl": OverlapScorer().fit(texts, ids), "len": LengthScorer().fit(texts, ids)}
+    est = _search(_ctx("search", fitted, {"search": data}), ranker_params=FAST)
+    q = ["red shoe", "red shoe"]
+    scores = est.score_pairs(q, [texts[0], texts[5]])
+    assert scores.shape == (2,)
+    top_ids, top_scores = est.top_k(["blue hat"], 4)
+    assert top_ids.shape == (1, 4) and (np.diff(top_scores[0]) <= 0).all()
+    json.dumps(est.get_params()) and json.dumps(est.results_params())
+
+
+def test_recommend_factory(interactions):
+    from eval.hybrid_methods import _recommend
+
+    train, _ = temporal_user_split(interactions)
+    inner_train, inner_valid = temporal_user_split(train)
+    fitted = {"pop": TableScorer(by_index=False).fit(train), "group": GroupScorer().fit(train)}
+    data = {"items": None, "train": train, "inner_train": inner_train, "inner_valid": inner_valid}
+    est = _recommend(_ctx("recommend", fitted, data), candidates_per_generator=10, ranker_params=FAST)
+    ids, scores = est.recommend(["u0", "u4"], 3, exclude_seen=True)
+    assert ids.shape == (2, 3)
+    seen = set(train.loc[train["user_id"] == "u0", "item_id"])
+    assert not set(ids[0]) & seen
+    params = est.results_params()
+    assert params["inner_generators"] == {"pop": "clone", "group": "clone"}
+    json.dumps(est.get_params()) and json.dumps(params)
+    # the ranker's generators were refitted on inner_train, the serving ones are ctx.fitted
+    assert est.pipeline.generators_["pop"] is fitted["pop"]
