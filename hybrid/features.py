@@ -100,6 +100,9 @@ class FeatureBuilder:
         Tokenizer language for the text statistics (``auto``, ``en``, ``zh``).
     cooc, history_window, recent_fraction:
         Interaction statistics (see the module docstring).
+    pair_chunk:
+        Pairs handed to a scorer per call (bounds the memory of scorers that
+        materialise one vector per pair); ``None`` = all at once.
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class FeatureBuilder:
         cooc: bool = True,
         history_window: int = 5,
         recent_fraction: float = 0.1,
+        pair_chunk: int | None = 250_000,
     ):
         self.scorers = scorers
         self.kind = kind
@@ -121,6 +125,7 @@ class FeatureBuilder:
         self.cooc = cooc
         self.history_window = history_window
         self.recent_fraction = recent_fraction
+        self.pair_chunk = pair_chunk
 
     # ------------------------------------------------------------------ setup
     def _resolve_kind(self) -> str:
@@ -343,10 +348,11 @@ class FeatureBuilder:
             if n == 0:
                 values = est.features(["x"], ["x"]) if hasattr(est, "features") else pd.DataFrame({key: [0.0]})
                 frame = _as_frame(values, key).iloc[:0]
-            elif hasattr(est, "features"):
-                frame = _as_frame(est.features(left, right), key)
             else:
-                frame = _as_frame(est.score_pairs(left, right), key)
+                call = est.features if hasattr(est, "features") else est.score_pairs
+                step = n if not self.pair_chunk else int(self.pair_chunk)
+                parts = [_as_frame(call(left[a : a + step], right[a : a + step]), key) for a in range(0, n, step)]
+                frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
         else:
             frame = self._interaction_scores(key, est, left, right, n)
         if len(frame) != n:

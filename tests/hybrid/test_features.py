@@ -249,3 +249,11 @@ def test_candidate_stats_and_state_round_trip():
     config, arrays = builder.get_state()
     restored = FeatureBuilder({"t": builder.scorers["t"]}).set_state(config, arrays)
     pd.testing.assert_frame_equal(restored.transform(["u0", "u1"], ["i1", "i2"]), f)
+
+
+def test_pair_chunks_give_the_same_features(text_builder):
+    left = ["red shoe 42", "red shoe 42", "hat", "blue"]
+    right = ["Red running shoe size 42", "blue shoe", "green hat", "blue shoe"]
+    whole = text_builder.transform(left, right)
+    chunked = FeatureBuilder(text_builder.scorers, language="en", pair_chunk=1).fit().transform(left, right)
+    pd.testing.assert_frame_equal(whole, chunked)
