@@ -7,7 +7,8 @@ test labels.
 
 * **similarity**: :class:`hybrid.ranker.HybridRegressor` over every fitted
   scorer's pair score plus text statistics (lengths, word overlap), trained on
-  the train pairs' human scores, early-stopped on valid. ``fit_on="valid"``
+  the train pairs' human scores, early-stopped on valid (by Spearman, or ROC
+  AUC for binary labels: the task's primary metrics). ``fit_on="valid"``
   instead cross-fits 5 regressors on the valid pairs (each early-stopped on
   its held-out fold) and averages them: use it when a method was fine-tuned
   on train (``transformer_ft``), whose train-pair scores are optimistic.
@@ -93,7 +94,9 @@ def _similarity(ctx: MethodContext, fit_on: str = "train", n_folds: int = 5, **p
     if fit_on not in ("train", "valid"):
         raise TagrankInputError(f"fit_on must be 'train', 'valid' or 'auto', got {fit_on!r}")
     builder = FeatureBuilder(scorers, kind="text", group_stats=False, text_stats=True, language=ctx.language).fit()
-    params = {"random_state": ctx.random_state, **params}
+    # early stopping watches the task's primary metric
+    metric = "auc" if ctx.data.get("binary") else "spearman"
+    params = {"random_state": ctx.random_state, "metric": metric, **params}
 
     def frame(pairs: pd.DataFrame) -> pd.DataFrame:
         feats = builder.transform(pairs["left"].tolist(), pairs["right"].tolist())

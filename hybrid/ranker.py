@@ -201,7 +201,7 @@ class _LightGBMModel:
         return y
 
     # ------------------------------------------------------------------ training helpers
-    def _train(self, params: dict[str, Any], dtrain: Any, dvalid: Any | None) -> None:
+    def _train(self, params: dict[str, Any], dtrain: Any, dvalid: Any | None, feval: Any = None) -> None:
         lgb = _lightgbm()
         callbacks = []
         evals: dict[str, Any] = {}
@@ -212,7 +212,7 @@ class _LightGBMModel:
                 callbacks.append(lgb.early_stopping(int(self.early_stopping_rounds), first_metric_only=True, verbose=False))
         booster = lgb.train(
             params, dtrain, num_boost_round=int(self.n_estimators), valid_sets=valid_sets,
-            valid_names=["valid"] if valid_sets else None, callbacks=callbacks,
+            valid_names=["valid"] if valid_sets else None, callbacks=callbacks, feval=feval,
         )
         best = booster.best_iteration if booster.best_iteration and booster.best_iteration > 0 else booster.current_iteration()
         # the in-memory model is exactly the saved one: the text model cut at the best iteration
@@ -560,8 +560,11 @@ class HybridRegressor(_LightGBMModel):
     """LightGBM regression over named feature columns (the similarity task's hybrid).
 
     ``objective`` is any LightGBM regression objective (``regression`` = L2,
-    ``huber``, ``regression_l1``); early stopping watches the same loss on
-    ``valid``. Other parameters as in :class:`HybridRanker`.
+    ``huber``, ``regression_l1``). ``metric`` is what early stopping watches
+    on ``valid``: ``None`` = the objective's loss, ``"spearman"`` / ``"pearson"``
+    = the rank / linear correlation of predictions and labels (the similarity
+    task's metrics), or any LightGBM metric name (``"auc"`` for 0/1 labels).
+    Other parameters as in :class:`HybridRanker`.
     """
 
     _objective = "regression"
@@ -577,6 +580,7 @@ class HybridRegressor(_LightGBMModel):
         bagging_freq: int = 0,
         lambda_l2: float = 0.0,
         objective: str = "regression",
+        metric: str | None = None,
         early_stopping_rounds: int | None = 50,
         allow_missing: bool = True,
         random_state: int = 0,
@@ -593,6 +597,7 @@ class HybridRegressor(_LightGBMModel):
         self.bagging_freq = bagging_freq
         self.lambda_l2 = lambda_l2
         self.objective = objective
+        self.metric = metric
         self.early_stopping_rounds = early_stopping_rounds
         self.allow_missing = allow_missing
         self.random_state = random_state
@@ -627,11 +632,17 @@ class HybridRegressor(_LightGBMModel):
                                  params={"verbosity": -1})
         params = self._base_params()
         params.update({"objective": self.objective})
+        feval = None
+        if self.metric in ("spearman", "pearson"):
+            params["metric"] = "None"
+            feval = _correlation_metric(self.metric)
+        elif self.metric is not None:
+            params["metric"] = self.metric
         if self.extra_params:
             params.update(dict(self.extra_params))
         self.feature_names_ = cols
         self.label_col_ = label_col
-        self._train(params, dtrain, dvalid)
+        self._train(params, dtrain, dvalid, feval=feval)
         return self
 
     def _config(self) -> dict[str, Any]:
@@ -641,6 +652,20 @@ class HybridRegressor(_LightGBMModel):
 
     def _restore(self, config: dict[str, Any]) -> None:
         self.label_col_ = config["label_col"]
+
+
+def _correlation_metric(kind: str) -> Any:
+    """A LightGBM ``feval``: Spearman or Pearson correlation of predictions and labels (higher is better)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    def metric(preds: np.ndarray, data: Any) -> tuple[str, float, bool]:
+        y = data.get_label()
+        if np.ptp(preds) == 0 or np.ptp(y) == 0:
+            return kind, 0.0, True
+        value = spearmanr(preds, y)[0] if kind == "spearman" else pearsonr(preds, y)[0]
+        return kind, float(value), True
+
+    return metric
 
 
 __all__ = ["HybridRanker", "HybridRegressor", "MAX_GROUP_SIZE"]

@@ -298,3 +298,16 @@ def test_regressor_learns_saves_and_explains(tmp_path):
         loaded.predict(test[["x"]])
     with pytest.raises(TagrankInputError, match="at least two"):
         HybridRegressor().fit(train.iloc[:1])
+
+
+def test_regressor_early_stops_on_a_correlation():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=400)
+    frame = pd.DataFrame({"x": x, "label": np.sin(3 * x) + rng.normal(scale=0.05, size=400)})
+    reg = HybridRegressor(n_estimators=50, metric="spearman", early_stopping_rounds=10)
+    reg.fit(frame.iloc[:300], valid=frame.iloc[300:])
+    assert set(reg.best_score_) == {"spearman"} and reg.best_score_["spearman"] > 0.9
+    auc = HybridRegressor(n_estimators=20, metric="auc").fit(
+        frame.iloc[:300].assign(label=(x[:300] > 0.5).astype(float)),
+        valid=frame.iloc[300:].assign(label=(x[300:] > 0.5).astype(float)))
+    assert auc.best_score_["auc"] > 0.95
