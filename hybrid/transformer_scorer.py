@@ -1,0 +1,200 @@
+"""TransformerScorer: a ``TextScorer`` over transformer sentence embeddings.
+
+Three benchmark methods are one class with different parameters:
+
+=====================  ==========================================================
+``transformer``        ``pooling="mean", normalize=True`` (the default)
+``transformer_cls``    ``pooling="cls", normalize=False``: the raw [CLS] vector,
+                       the naive recipe (unrelated texts still score high)
+``transformer_whiten`` ``whiten=True`` (whitening fitted on the ``fit`` corpus)
+=====================  ==========================================================
+
+Scores are cosines computed by the tensor engine (``baselines.vectors``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from baselines.base import TextScorer
+from baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
+from baselines.validation import TagrankInputError, check_texts
+from baselines.vectors import pair_scores, resolve_device, top_k
+from hybrid.encoder import TransformerEncoder
+
+#: unrelated e-commerce tags, the fixed list behind the report's [CLS]-spread figures
+UNRELATED_TAGS = (
+    "running shoes",
+    "garden hose",
+    "coffee maker",
+    "wireless earbuds",
+    "baby stroller",
+    "ceiling fan",
+    "yoga mat",
+    "cast iron skillet",
+    "dog leash",
+    "winter jacket",
+    "printer ink",
+    "lipstick",
+    "power drill",
+    "board game",
+    "bath towel",
+    "car seat cover",
+)
+
+
+class TransformerScorer(TextScorer):
+    """Cosine similarity of transformer embeddings (see the module docstring for variants)."""
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike | None = None,
+        pooling: str = "mean",
+        normalize: bool = True,
+        max_length: int = 256,
+        batch_size: int = 64,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype = "auto",
+        whiten: bool = False,
+        whiten_dim: int | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        self.model_name_or_path = model_name_or_path
+        self.pooling = pooling
+        self.normalize = normalize
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.device = device
+        self.dtype = dtype
+        self.whiten = whiten
+        self.whiten_dim = whiten_dim
+        self.cache_dir = cache_dir
+        self.show_progress = show_progress
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """Method name of this variant: ``transformer``, ``transformer_cls`` or ``transformer_whiten``."""
+        if self.whiten:
+            return "transformer_whiten"
+        if self.pooling == "cls":
+            return "transformer_cls"
+        return "transformer"
+
+    def _make_encoder(self) -> TransformerEncoder:
+        return TransformerEncoder(**self.get_params())
+
+    def _fit(self, texts: list[str]) -> None:
+        self.encoder_ = self._make_encoder()
+        self.embeddings_ = self.encoder_.fit_transform(texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return self.encoder_.encode(texts)
+
+    def _score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
+        # Pairs repeat texts a lot: encode each distinct text once.
+        position: dict[str, int] = {}
+        li = np.fromiter((position.setdefault(t, len(position)) for t in left), dtype=np.int64, count=len(left))
+        ri = np.fromiter((position.setdefault(t, len(position)) for t in right), dtype=np.int64, count=len(right))
+        emb = self._encode(list(position))
+        return pair_scores(emb[li], emb[ri], metric="cosine", device=self._scoring_device())
+
+    def _top_k(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        return top_k(self._encode(queries), self.embeddings_, k=k, metric="cosine", device=self._scoring_device())
+
+    def _scoring_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts`` (float32 [n, dim]): the representation for classifiers."""
+        self._check_fitted("encoder_")
+        return self._encode(check_texts(texts, "texts"))
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save to the directory ``path``: params, ids and corpus embeddings (``arrays.npz``)
+        and the encoder (``encoder/``: model identity and whitening). No pickle."""
+        self._check_fitted("encoder_")
+        ids, kind = encode_ids(self.ids_, "ids")
+        params = {k: (str(v) if isinstance(v, os.PathLike | torch.device | torch.dtype) else v) for k, v in self.get_params().items()}
+        root = save_model_dir(path, self.name, params, {"ids": ids, "embeddings": self.embeddings_}, {"id_kind": kind})
+        self.encoder_.save(root / "encoder")
+        return root
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, check_model: bool = True) -> TransformerScorer:
+        """Load a scorer written by ``save``; a different model (fingerprint) fails unless
+        ``check_model=False``."""
+        try:
+            name = json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("name")
+        except (OSError, ValueError) as exc:
+            raise TagrankInputError(f"{path} is not a saved TransformerScorer: {exc}") from None
+        config, arrays = load_model_dir(path, name)
+        obj = cls(**config["params"])
+        if obj.name != name:
+            raise TagrankInputError(f"{path} holds a {name!r} model, not a TransformerScorer")
+        obj.ids_ = decode_ids(arrays["ids"], config["id_kind"])
+        obj.id_index_ = {key: i for i, key in enumerate(obj.ids_)}
+        obj.embeddings_ = np.asarray(arrays["embeddings"], dtype=np.float32)
+        obj.encoder_ = TransformerEncoder.load(Path(path) / "encoder", check_model=check_model)
+        return obj
+
+    def cosine_spread(self, texts: Sequence[str]) -> dict[str, float]:
+        """Pairwise-cosine statistics among ``texts`` under this scorer's representation."""
+        self._check_fitted("encoder_")
+        return _spread(self._encode(check_texts(texts, "texts")))
+
+
+def _spread(emb: np.ndarray) -> dict[str, float]:
+    if emb.shape[0] < 2:
+        raise TagrankInputError("cosine spread needs at least 2 texts")
+    x = emb.astype(np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    sims = (x @ x.T)[np.triu_indices(x.shape[0], k=1)]
+    return {
+        "mean": float(sims.mean()),
+        "std": float(sims.std()),
+        "min": float(sims.min()),
+        "max": float(sims.max()),
+        "n_pairs": int(sims.size),
+    }
+
+
+def cosine_spread(
+    texts: Sequence[str] = UNRELATED_TAGS,
+    pooling: str = "cls",
+    normalize: bool = False,
+    model_name_or_path: str | os.PathLike | None = None,
+    device: str | torch.device = "auto",
+    **encoder_params: Any,
+) -> dict[str, float]:
+    """``{mean, std, min, max, n_pairs}`` of the pairwise cosines among ``texts`` (all pairs i < j)."""
+    values = check_texts(texts, "texts")
+    enc = TransformerEncoder(
+        model_name_or_path, pooling=pooling, normalize=normalize, device=device, show_progress=False, **encoder_params
+    )
+    return _spread(enc.encode(values))
+
+
+def cls_cosine_spread(
+    texts: Sequence[str] = UNRELATED_TAGS,
+    model_name_or_path: str | os.PathLike | None = None,
+    device: str | torch.device = "auto",
+) -> dict[str, float]:
+    """Pairwise-cosine spread of the raw [CLS] vectors (the naive ``transformer_cls`` recipe).
+
+    With all-MiniLM-L6-v2 on ``UNRELATED_TAGS`` (CPU, float32) it measured mean 0.56,
+    std 0.05, min 0.45, max 0.76, while the mean-pooled normalised vectors
+    (``cosine_spread(texts, pooling="mean", normalize=True)``) gave mean 0.16,
+    std 0.08, min -0.05, max 0.41: the [CLS] cosines sit high and narrow, so they
+    separate related from unrelated texts poorly.
+    """
+    return cosine_spread(texts, pooling="cls", normalize=False, model_name_or_path=model_name_or_path, device=device)

@@ -1,0 +1,235 @@
+"""TransformerEncoder: pooling, normalisation, batching, parity with sentence-transformers,
+whitening, persistence, input validation. The offline all-MiniLM-L6-v2 is loaded once."""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+
+from baselines.validation import NotFittedError, TagrankInputError
+from hybrid.encoder import (
+    GPU_COSINE_TOLERANCE,
+    TransformerEncoder,
+    default_model_path,
+    fit_whitening,
+    model_fingerprint,
+)
+
+TEXTS = [
+    "cordless drill with two batteries",
+    "garden hose 50 ft",
+    "LED ceiling light, warm white",
+    "running shoes",
+    "stainless steel kitchen sink double bowl undermount",
+    "paint",
+]
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny batches gain nothing from 2 threads, and on a shared, loaded CPU the
+    threads' barriers cost more than the work: run this module single-threaded."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> TransformerEncoder:
+    enc = TransformerEncoder(show_progress=False, device="cpu", batch_size=4)
+    enc.encode(["warm up"])  # loads the model once for the module (shared by every encoder)
+    return enc
+
+
+@pytest.fixture(scope="module")
+def hf_model(encoder):
+    tokenizer, model, _ = encoder._model(torch.device("cpu"))
+    return tokenizer, model
+
+
+def manual_pool(hf_model, texts, pooling="mean"):
+    tokenizer, model = hf_model
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    if pooling == "cls":
+        return hidden[:, 0].numpy()
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    return ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+
+
+def test_mean_pooling_equals_manual_computation(encoder, hf_model):
+    texts = TEXTS[:3]
+    raw = TransformerEncoder(normalize=False, device="cpu", show_progress=False).encode(texts)
+    np.testing.assert_allclose(raw, manual_pool(hf_model, texts), atol=1e-5)
+    assert raw.dtype == np.float32 and raw.shape == (3, 384)
+
+
+def test_cls_pooling_is_the_first_token(hf_model):
+    texts = TEXTS[:3]
+    raw = TransformerEncoder(pooling="cls", normalize=False, device="cpu", show_progress=False).encode(texts)
+    np.testing.assert_allclose(raw, manual_pool(hf_model, texts, "cls"), atol=1e-5)
+
+
+def test_normalisation(encoder, hf_model):
+    emb = encoder.encode(TEXTS)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    ref = manual_pool(hf_model, TEXTS)
+    np.testing.assert_allclose(emb, ref / np.linalg.norm(ref, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_length_sorted_batching_keeps_order_and_values(encoder):
+    texts = TEXTS + ["x " * 40, "tile"]
+    batched = encoder.encode(texts, batch_size=3)
+    single = encoder.encode(texts, batch_size=1)
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    # and each row is the text at that position
+    for i in (0, 5, 7):
+        np.testing.assert_allclose(batched[i], encoder.encode([texts[i]])[0], atol=1e-5)
+
+
+def test_equals_sentence_transformers(encoder):
+    st = pytest.importorskip("sentence_transformers")
+    model = st.SentenceTransformer(default_model_path(), device="cpu")
+    ref = model.encode(TEXTS, batch_size=4, show_progress_bar=False)
+    np.testing.assert_allclose(encoder.encode(TEXTS), ref, atol=1e-5)
+
+
+def test_duplicates_empty_input_and_no_mutation(encoder):
+    texts = ["tile", "grout", "tile"]
+    copy = list(texts)
+    emb = encoder.encode(texts)
+    assert texts == copy
+    np.testing.assert_array_equal(emb[0], emb[2])
+    empty = encoder.encode([])
+    assert empty.shape == (0, 384) and empty.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (["ok", ""], r"texts\[1\] is empty"),
+        (["ok", "fine", float("nan")], r"texts\[2\] is missing"),
+        (["ok", None], r"texts\[1\] is missing"),
+        ([3], r"texts\[0\] must be a string"),
+        ("a single string", "single string"),
+    ],
+)
+def test_bad_input_names_the_index(encoder, bad, match):
+    with pytest.raises(TagrankInputError, match=match):
+        encoder.encode(bad)
+
+
+def test_bad_params():
+    with pytest.raises(TagrankInputError, match="pooling"):
+        TransformerEncoder(pooling="max")
+    with pytest.raises(TagrankInputError, match="batch_size"):
+        TransformerEncoder(batch_size=0)
+    with pytest.raises(TagrankInputError, match="whiten_dim"):
+        TransformerEncoder(whiten_dim=-1)
+    with pytest.raises(TagrankInputError, match="dtype"):
+        TransformerEncoder(dtype="int8", device="cpu", show_progress=False).encode(["a"])
+
+
+def test_long_text_is_truncated_at_max_length(encoder):
+    short = TransformerEncoder(max_length=16, device="cpu", show_progress=False)
+    base = "heavy duty steel shelving unit with five adjustable shelves, locking wheels and a bolt free assembly kit"
+    a, b = short.encode([base + " red " * 300, base + " blue " * 300])
+    np.testing.assert_allclose(a, b, atol=1e-6)  # the tails differ only past 16 tokens
+    assert TransformerEncoder(max_length=100_000, device="cpu").effective_max_length() == 512
+    assert encoder.encode(["word " * 2000]).shape == (1, 384)
+
+
+def test_mixed_chinese_english_runs(encoder):
+    emb = encoder.encode(["无线 蓝牙 耳机 wireless earbuds", "运动鞋", "running shoes"])
+    assert np.isfinite(emb).all()
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+# ---------------------------------------------------------------------- whitening
+
+
+def test_whitened_corpus_has_identity_covariance():
+    corpus = [f"{a} {b}" for a in ("red", "blue", "steel", "oak", "white", "large", "mini") for b in
+              ("chair", "lamp", "door", "hose", "drill", "rug", "sink", "fan")]
+    enc = TransformerEncoder(whiten=True, whiten_dim=16, device="cpu", show_progress=False, batch_size=16)
+    out = enc.fit(corpus).encode(corpus)
+    assert out.shape == (len(corpus), 16)
+    np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(np.cov(out, rowvar=False), np.eye(16), atol=1e-3)
+    np.testing.assert_allclose(enc.fit_transform(corpus), out, atol=1e-5)
+
+
+def test_fit_whitening_full_rank():
+    x = np.random.default_rng(0).standard_normal((500, 6)) @ np.random.default_rng(1).standard_normal((6, 6))
+    mean, w = fit_whitening(x)
+    np.testing.assert_allclose(np.cov((x - mean) @ w, rowvar=False), np.eye(6), atol=1e-8)
+    with pytest.raises(TagrankInputError, match="whiten_dim"):
+        fit_whitening(x, dim=7)
+
+
+def test_whiten_requires_fit_and_fit_without_whiten_is_noop(encoder):
+    with pytest.raises(NotFittedError):
+        TransformerEncoder(whiten=True, device="cpu", show_progress=False).encode(["a"])
+    plain = TransformerEncoder(device="cpu", show_progress=False)
+    assert plain.fit(TEXTS) is plain
+    np.testing.assert_array_equal(plain.encode(TEXTS[:2]), encoder.encode(TEXTS[:2]))
+
+
+# ---------------------------------------------------------------------- persistence
+
+
+def test_save_load_round_trip(tmp_path):
+    corpus = [f"item {w}" for w in ("lamp", "rug", "sofa", "desk", "fan", "tile", "bulb", "hose", "rake", "saw")]
+    enc = TransformerEncoder(whiten=True, whiten_dim=4, device="cpu", show_progress=False, max_length=64).fit(corpus)
+    path = enc.save(tmp_path / "enc")
+    config = json.loads((path / "config.json").read_text())
+    assert config["format_version"] == 1
+    assert config["params"]["whiten_dim"] == 4 and config["params"]["max_length"] == 64
+    assert config["model"]["fingerprint"] == model_fingerprint(default_model_path())
+    assert (path / "whitening.safetensors").exists()
+    loaded = TransformerEncoder.load(path)
+    assert loaded.get_params() == enc.get_params()
+    np.testing.assert_array_equal(loaded.whitening_[1], enc.whitening_[1])
+    np.testing.assert_array_equal(loaded.encode(corpus[:3]), enc.encode(corpus[:3]))
+
+
+def test_load_rejects_another_model_and_bad_dirs(tmp_path):
+    path = TransformerEncoder(device="cpu").save(tmp_path / "enc")
+    config = json.loads((path / "config.json").read_text())
+    config["model"]["fingerprint"] = "0" * 64
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TagrankInputError, match="differs"):
+        TransformerEncoder.load(path)
+    assert TransformerEncoder.load(path, check_model=False).pooling == "mean"
+    with pytest.raises(TagrankInputError, match="does not hold"):
+        TransformerEncoder.load(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------------- CUDA
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_cuda_fp16_agrees_with_cpu(encoder):
+    """Documented tolerance: float16 on CUDA vs float32 on CPU, cosine >= 1 - GPU_COSINE_TOLERANCE."""
+    gpu = TransformerEncoder(device="cuda", show_progress=False).encode(TEXTS)
+    cpu = encoder.encode(TEXTS)
+    cos = (gpu * cpu).sum(1) / np.linalg.norm(gpu, axis=1) / np.linalg.norm(cpu, axis=1)
+    assert (cos >= 1 - GPU_COSINE_TOLERANCE).all()
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_cuda_fp32_agrees_with_cpu(encoder):
+    gpu = TransformerEncoder(device="cuda", dtype="float32", show_progress=False).encode(TEXTS)
+    np.testing.assert_allclose(gpu, encoder.encode(TEXTS), atol=1e-4)

@@ -1,0 +1,148 @@
+"""TransformerScorer: the shared TextScorer suite, known behaviour, variants, persistence."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+
+from baselines.validation import NotFittedError, TagrankInputError
+from hybrid.encoder import TransformerEncoder
+from hybrid.transformer_scorer import (
+    UNRELATED_TAGS,
+    TransformerScorer,
+    cls_cosine_spread,
+    cosine_spread,
+)
+from tests.baselines.scorer_suite import TextScorerSuite
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny batches gain nothing from 2 threads, and on a shared, loaded CPU the
+    threads' barriers cost more than the work: run this module single-threaded."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _model_loaded_once():
+    """Every encoder of one model/device/dtype shares the loaded weights: load them once here."""
+    TransformerEncoder(device="cpu", show_progress=False).encode(["warm up"])
+
+
+class TestTransformerScorer(TextScorerSuite):
+    atol = 1e-5
+    tie_decimals = 5
+
+    def make_scorer(self):
+        return TransformerScorer(device="cpu", batch_size=8)
+
+
+class TestTransformerWhitenScorer(TextScorerSuite):
+    atol = 1e-5
+    tie_decimals = 5
+
+    def make_scorer(self):
+        return TransformerScorer(device="cpu", batch_size=8, whiten=True, whiten_dim=6)
+
+
+@pytest.fixture(scope="module")
+def scorer() -> TransformerScorer:
+    corpus = ["running shoes", "sneakers", "garden hose", "coffee maker", "lawn mower", "espresso machine"]
+    return TransformerScorer(device="cpu").fit(corpus)
+
+
+def test_identical_texts_score_one(scorer):
+    texts = ["running shoes", "cordless drill 18V", "运动鞋 running"]
+    np.testing.assert_allclose(scorer.score_pairs(texts, texts), 1.0, atol=1e-5)
+
+
+def test_related_beats_unrelated(scorer):
+    s = scorer.score_pairs(["running shoes", "running shoes", "coffee maker"], ["sneakers", "garden hose", "espresso machine"])
+    assert s[0] > s[1]
+    assert s[2] > s[1]
+    ids, _ = scorer.top_k(["trainers for jogging", "watering the lawn"], k=2)
+    assert set(ids[0]) == {0, 1}
+    assert ids[1, 0] in (2, 4)
+
+
+def test_score_pairs_encodes_each_distinct_text_once(scorer, monkeypatch):
+    seen = []
+    original = TransformerEncoder.encode
+
+    def spy(self, texts, **kwargs):
+        seen.append(list(texts))
+        return original(self, texts, **kwargs)
+
+    monkeypatch.setattr(TransformerEncoder, "encode", spy)
+    left = ["running shoes"] * 5 + ["sneakers"]
+    right = ["sneakers", "garden hose"] * 3
+    scores = scorer.score_pairs(left, right)
+    assert seen == [["running shoes", "sneakers", "garden hose"]]
+    assert scores.shape == (6,)
+    np.testing.assert_allclose(scores[0], scores[2])
+
+
+def test_transform_and_names():
+    base = TransformerScorer(device="cpu").fit(["a lamp", "a rug"])
+    emb = base.transform(["lamp", "rug", "sofa"])
+    assert emb.shape == (3, 384) and emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    assert base.name == "transformer"
+    assert TransformerScorer(pooling="cls", normalize=False).name == "transformer_cls"
+    assert TransformerScorer(whiten=True).name == "transformer_whiten"
+    assert list(TransformerScorer(device="cpu").fit(["x y"]).features(["a"], ["b"]).columns) == ["transformer"]
+    with pytest.raises(NotFittedError):
+        TransformerScorer().transform(["a"])
+    with pytest.raises(TagrankInputError, match=r"texts\[1\]"):
+        base.transform(["ok", ""])
+
+
+def test_cls_variant_scores_raw_cls_cosines():
+    corpus = list(UNRELATED_TAGS[:4])
+    cls = TransformerScorer(pooling="cls", normalize=False, device="cpu").fit(corpus)
+    raw = TransformerEncoder(pooling="cls", normalize=False, device="cpu", show_progress=False).encode(corpus)
+    want = (raw[0] @ raw[1]) / np.linalg.norm(raw[0]) / np.linalg.norm(raw[1])
+    assert cls.score_pairs([corpus[0]], [corpus[1]])[0] == pytest.approx(want, abs=1e-5)
+
+
+def test_cls_cosines_sit_higher_and_narrower_than_mean_pooled():
+    naive = cls_cosine_spread(UNRELATED_TAGS, device="cpu")
+    pooled = cosine_spread(UNRELATED_TAGS, pooling="mean", normalize=True, device="cpu")
+    n = len(UNRELATED_TAGS)
+    assert naive["n_pairs"] == pooled["n_pairs"] == n * (n - 1) // 2
+    assert set(naive) == {"mean", "std", "min", "max", "n_pairs"}
+    assert naive["min"] <= naive["mean"] <= naive["max"]
+    # the naive [CLS] recipe: unrelated tags look alike; mean pooling spreads them out
+    assert naive["mean"] > pooled["mean"] + 0.2
+    assert naive["min"] > pooled["mean"]
+    with pytest.raises(TagrankInputError, match="at least 2"):
+        cosine_spread(["one"], device="cpu")
+
+
+def test_whiten_variant_fits_on_the_corpus():
+    corpus = [f"{c} {n}" for c in ("red", "blue", "green") for n in ("chair", "lamp", "hose", "rug")]
+    w = TransformerScorer(whiten=True, whiten_dim=5, device="cpu").fit(corpus)
+    assert w.embeddings_.shape == (12, 5)
+    np.testing.assert_allclose(np.cov(w.embeddings_, rowvar=False), np.eye(5), atol=1e-3)
+    assert w.transform(["red sofa"]).shape == (1, 5)
+
+
+def test_load_checks_the_model(tmp_path, scorer):
+    import json
+
+    path = scorer.save(tmp_path / "s")
+    config = json.loads((path / "encoder" / "config.json").read_text())
+    config["model"]["fingerprint"] = "f" * 64
+    (path / "encoder" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TagrankInputError, match="differs"):
+        TransformerScorer.load(path)
+    loaded = TransformerScorer.load(path, check_model=False)
+    np.testing.assert_array_equal(loaded.embeddings_, scorer.embeddings_)
