@@ -1,0 +1,371 @@
+"""Sparse-matrix plumbing shared by the TF-IDF, Jaccard and BM25 scorers.
+
+* :func:`sparse_top_k`: exact top-k of ``queries @ docs.T`` for sparse CSR
+  matrices, in query chunks of bounded memory, with a deterministic order
+  (score descending, then doc index ascending; ties at the k-th score are
+  resolved by the lower index too, so the result never depends on the chunking).
+* :func:`build_matrix`: a CSR term matrix (counts or binary) from token lists
+  and a vocabulary, optionally growing the vocabulary.
+* :func:`row_dot`: the row-wise dot product of two aligned CSR matrices.
+* :func:`save_state` / :func:`load_state`: a scorer saved as a directory with
+  ``config.json`` (class, params, ``format_version``) and ``arrays.npz``
+  (loaded with ``allow_pickle=False``; nothing is ever pickled).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from baselines.validation import TagrankInputError, check_k
+
+#: the most scores one query chunk may hold as a dense block (float64: 32 MB)
+MAX_BLOCK = 4_000_000
+
+EntryTransform = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _exact_row(row: np.ndarray, kth: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of one dense row given its k-th largest value: all above it, then the lowest-index ties."""
+    above = np.flatnonzero(row > kth)
+    tied = np.flatnonzero(row == kth)[: k - above.size]
+    cols = np.concatenate([above, tied])
+    return cols, row[cols]
+
+
+def select_top_k(block: np.ndarray, k: int, candidate_cap: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of each row of a dense block: (column indices, scores), score desc then column asc.
+
+    ``torch.topk`` finds each row's k-th largest value (a value: which of tied
+    entries it picked does not matter). Where exactly k entries reach that
+    value its pick is the answer; where more do (ties straddle the cut), every
+    entry reaching it is a candidate and one sort by (row, score desc, column)
+    keeps the lowest-index ties. Rows with more than ``candidate_cap * k``
+    candidates (flat rows, e.g. mostly zeros) are cut one by one.
+    """
+    import torch
+
+    n, m = block.shape
+    k = min(k, m)
+    if n == 0 or k == 0:
+        return np.empty((n, k), dtype=np.int64), np.empty((n, k), dtype=np.float64)
+    block = np.ascontiguousarray(block, dtype=np.float64)
+    if k == m:
+        order = np.lexsort((np.broadcast_to(np.arange(m), (n, m)), -block), axis=1)
+        return order.astype(np.int64), np.take_along_axis(block, order, 1)
+    vals, idx = torch.topk(torch.from_numpy(block), k, dim=1, sorted=False)
+    scores = vals.numpy().copy()
+    cols = idx.numpy().astype(np.int64)
+    kth = scores.min(axis=1)
+    reach = np.count_nonzero(block >= kth[:, None], axis=1)
+    tied_rows = np.flatnonzero(reach > k)
+    flat = reach[tied_rows] > candidate_cap * k
+    for i in tied_rows[flat]:
+        cols[i], scores[i] = _exact_row(block[i], kth[i], k)
+    tied_rows = tied_rows[~flat]
+    if tied_rows.size:
+        sub = block[tied_rows]
+        rows, sub_cols = np.nonzero(sub >= kth[tied_rows, None])  # all candidates, row-major
+        sub_scores = sub[rows, sub_cols]
+        order = np.lexsort((sub_cols, -sub_scores, rows))
+        counts = reach[tied_rows]
+        take = order[((np.cumsum(counts) - counts)[:, None] + np.arange(k)[None, :]).ravel()]
+        cols[tied_rows] = sub_cols[take].reshape(-1, k)
+        scores[tied_rows] = sub_scores[take].reshape(-1, k)
+    order = np.lexsort((cols, -scores), axis=1)
+    return np.take_along_axis(cols, order, 1), np.take_along_axis(scores, order, 1)
+
+
+def _row_top_k(cols: np.ndarray, vals: np.ndarray, excluded: np.ndarray, m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of one sparse row of length ``m`` (unstored entries are 0), excluded columns skipped.
+
+    Ranking: positive entries, then zeros (stored or not) by column, then
+    negative entries, then -1 / -inf for slots nothing can fill; ties by column.
+    """
+    if excluded.size:
+        keep = ~np.isin(cols, excluded, assume_unique=True)
+        cols, vals = cols[keep], vals[keep]
+    pos = vals > 0
+    npos = int(np.count_nonzero(pos))
+    if npos < vals.size:
+        pcols, pvals = cols[pos], vals[pos]
+    else:
+        pcols, pvals = cols, vals
+    if npos > k:  # the common case: cut the positives at the k-th largest value
+        kth = np.partition(pvals, npos - k)[npos - k]
+        above = np.flatnonzero(pvals > kth)
+        tied = np.flatnonzero(pvals == kth)
+        if above.size + tied.size > k:
+            tied = tied[np.argsort(pcols[tied], kind="stable")[: k - above.size]]
+        sel = np.concatenate([above, tied])
+        out_c, out_v = pcols[sel], pvals[sel]
+    elif npos == k:
+        out_c, out_v = pcols, pvals
+    else:  # fewer than k positives: zeros by column, then negatives, then nothing
+        need = k - npos
+        forbidden = np.union1d(cols[vals != 0], excluded)
+        cand = np.arange(min(m, need + forbidden.size), dtype=np.int64)
+        zeros = cand[~np.isin(cand, forbidden, assume_unique=True)][:need]
+        neg = vals < 0
+        out_c = np.concatenate([pcols, zeros, cols[neg]])
+        out_v = np.concatenate([pvals, np.zeros(zeros.size), vals[neg]])
+    order = np.lexsort((out_c, -out_v))[:k]
+    out_c, out_v = out_c[order].astype(np.int64), out_v[order].astype(np.float64)
+    if out_c.size < k:
+        fill = k - out_c.size
+        out_c = np.concatenate([out_c, np.full(fill, -1, dtype=np.int64)])
+        out_v = np.concatenate([out_v, np.full(fill, -np.inf)])
+    return out_c, out_v
+
+
+def _dense_scores(q: sp.csr_matrix, dt: sp.csr_matrix, out: np.ndarray, batch: int = 4) -> np.ndarray:
+    """``out[:] = (q @ dt).toarray()`` by accumulating the query terms' rows of ``dt`` densely.
+
+    For products that are nearly dense (char n-grams: most documents share some
+    n-gram with most queries) this beats a sparse product, which must build
+    the output's sparsity structure: a few queries at a time, their terms' rows
+    of ``dt`` are selected and ``rows.T @ weights`` accumulates them (a CSC x
+    dense product touching only the selected postings).
+    """
+    ptr, ind, val = q.indptr, q.indices, q.data
+    for start in range(0, q.shape[0], batch):
+        stop = min(q.shape[0], start + batch)
+        a, b = ptr[start], ptr[stop]
+        if a == b:
+            out[start:stop] = 0.0
+            continue
+        terms, pos = np.unique(ind[a:b], return_inverse=True)
+        weights = np.zeros((terms.size, stop - start))  # terms x queries
+        weights[pos, np.repeat(np.arange(stop - start), np.diff(ptr[start : stop + 1]))] = val[a:b]
+        out[start:stop] = (dt[terms].T @ weights).T
+    return out
+
+
+def sparse_top_k(
+    queries: sp.spmatrix,
+    docs: sp.spmatrix,
+    k: int,
+    chunk_size: int | None = None,
+    exclude: sp.spmatrix | None = None,
+    transform: EntryTransform | None = None,
+    max_block: int = MAX_BLOCK,
+    dense_fraction: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k docs for every query by ``queries @ docs.T``: (indices [n, k'], scores [n, k']).
+
+    ``k' = min(k, docs)``. Order: score descending, ties by the lower doc
+    index, whatever the path or the chunking. Memory is bounded: at most
+    ``chunk_size`` queries are scored at a time (default: as many as keep
+    ``chunk x docs <= max_block`` scores).
+
+    Two exact paths. A query whose terms' postings add up to more than
+    ``dense_fraction x docs`` entries (it touches most documents: char n-grams)
+    is scored into a dense ``chunk x docs`` block (:func:`_dense_scores`) and cut
+    with :func:`select_top_k` (``torch.topk``). Any other query is scored by a
+    sparse product and cut row by row on the stored entries (unstored pairs
+    score 0), which is far cheaper for word-level BM25 / TF-IDF.
+
+    ``transform(values, query_rows, doc_cols)`` may rewrite scores elementwise
+    (arrays that broadcast together; ``query_rows`` are absolute query
+    positions); it must map 0 to 0, since unstored pairs stay 0. Jaccard turns
+    intersections into ratios with it. ``exclude`` (sparse, queries x docs)
+    marks pairs never to return; slots that cannot be filled come back as
+    index -1 with score -inf, as in ``baselines.vectors.top_k``.
+    """
+    q = sp.csr_matrix(queries, dtype=np.float64, copy=True)  # copies: the inputs are never modified
+    d = sp.csr_matrix(docs, dtype=np.float64)
+    if q.shape[1] != d.shape[1]:
+        raise TagrankInputError(f"queries have {q.shape[1]} columns but docs have {d.shape[1]}")
+    n, m = q.shape[0], d.shape[0]
+    if m == 0:
+        raise TagrankInputError("docs is empty: at least one row is needed")
+    k = min(check_k(k), m)
+    if exclude is not None:
+        exclude = sp.csr_matrix(exclude, dtype=bool, copy=True)
+        if exclude.shape != (n, m):
+            raise TagrankInputError(f"exclude has shape {exclude.shape}, expected (queries, docs) = {(n, m)}")
+        exclude.sum_duplicates()
+        exclude.eliminate_zeros()
+    if chunk_size is None:
+        chunk_size = max(1, int(max_block) // m)
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer) or chunk_size < 1:
+        raise TagrankInputError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    chunk_size = int(chunk_size)
+    q.sum_duplicates()
+    dt = d.T.tocsr()
+    dt.sum_duplicates()
+    out_idx = np.empty((n, k), dtype=np.int64)
+    out_scores = np.empty((n, k), dtype=np.float64)
+    if n == 0:
+        return out_idx, out_scores
+    # postings touched per query decide its path
+    postings = np.diff(dt.indptr).astype(np.float64)
+    work = sp.csr_matrix((np.ones(q.nnz), q.indices, q.indptr), shape=q.shape) @ postings
+    heavy = np.flatnonzero(work > dense_fraction * m)
+    light = np.flatnonzero(work <= dense_fraction * m)
+
+    if heavy.size:
+        buffer = np.empty((min(chunk_size, heavy.size), m), dtype=np.float64)
+        for start in range(0, heavy.size, chunk_size):
+            rows = heavy[start : start + chunk_size]
+            block = _dense_scores(q[rows], dt, buffer[: rows.size])
+            if transform is not None:
+                block = transform(block, rows[:, None], np.arange(m)[None, :])
+            if exclude is not None:
+                coo = exclude[rows].tocoo()
+                block[coo.row, coo.col] = -np.inf
+            idx, scores = select_top_k(block, k)
+            idx[np.isneginf(scores)] = -1
+            out_idx[rows], out_scores[rows] = idx, scores
+
+    no_cols = np.empty(0, dtype=np.int64)
+    for start in range(0, light.size, chunk_size):
+        rows = light[start : start + chunk_size]
+        prod = sp.csr_matrix(q[rows] @ dt)
+        if transform is not None and prod.nnz:
+            entry_rows = np.repeat(rows, np.diff(prod.indptr))
+            prod.data = np.asarray(transform(prod.data, entry_rows, prod.indices), dtype=np.float64)
+        ex = exclude[rows] if exclude is not None else None
+        ptr, cols, vals = prod.indptr, prod.indices, prod.data
+        for i, row in enumerate(rows):
+            excluded = np.sort(ex.indices[ex.indptr[i] : ex.indptr[i + 1]]) if ex is not None else no_cols
+            out_idx[row], out_scores[row] = _row_top_k(cols[ptr[i] : ptr[i + 1]], vals[ptr[i] : ptr[i + 1]], excluded, m, k)
+    return out_idx, out_scores
+
+
+def build_matrix(
+    token_lists: Iterable[Sequence[str]],
+    vocabulary: dict[str, int],
+    grow: bool = False,
+    binary: bool = False,
+) -> sp.csr_matrix:
+    """A CSR matrix (rows = texts, columns = vocabulary) of term counts, or 0/1 when ``binary``.
+
+    Unknown terms are skipped, or added to ``vocabulary`` (in place) when ``grow``.
+    The matrix has ``len(vocabulary)`` columns after the build.
+    """
+    indptr = [0]
+    indices: list[int] = []
+    data: list[int] = []
+    for tokens in token_lists:
+        counts: dict[int, int] = {}
+        for tok in tokens:
+            col = vocabulary.get(tok)
+            if col is None:
+                if not grow:
+                    continue
+                col = vocabulary[tok] = len(vocabulary)
+            counts[col] = counts.get(col, 0) + 1
+        cols = sorted(counts)
+        indices.extend(cols)
+        data.extend([1] * len(cols) if binary else [counts[c] for c in cols])
+        indptr.append(len(indices))
+    return sp.csr_matrix(
+        (np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+        shape=(len(indptr) - 1, len(vocabulary)),
+    )
+
+
+def unique_rows(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct texts (first-seen order) and, per input, the position of its distinct text."""
+    first: dict[str, int] = {}
+    inverse = np.fromiter((first.setdefault(t, len(first)) for t in texts), dtype=np.int64, count=len(texts))
+    return list(first), inverse
+
+
+def row_dot(a: sp.spmatrix, b: sp.spmatrix) -> np.ndarray:
+    """Row-wise dot product of two aligned sparse matrices of one shape, as float64."""
+    return np.asarray(sp.csr_matrix(a).multiply(sp.csr_matrix(b)).sum(axis=1), dtype=np.float64).ravel()
+
+
+# --------------------------------------------------------------------------- persistence
+
+def ids_to_array(ids: np.ndarray) -> np.ndarray:
+    """Corpus ids as a picklable-free array: all ints -> int64, all str -> unicode; else a clear error."""
+    values = list(ids)
+    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        return np.asarray(values, dtype=np.int64)
+    if all(isinstance(v, str) for v in values):
+        return np.asarray(values, dtype=np.str_)
+    raise TagrankInputError("save() needs corpus ids that are all int or all str; got mixed or other types")
+
+
+def save_state(path: str | Path, scorer: Any, format_version: int, arrays: dict[str, np.ndarray],
+               extra: dict[str, Any] | None = None) -> Path:
+    """Write ``config.json`` and ``arrays.npz`` under the directory ``path`` (created if needed)."""
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in scorer.get_params().items()}
+    config = {
+        "class": type(scorer).__name__,
+        "format_version": format_version,
+        "params": params,
+        "extra": extra or {},
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+    arrays = dict(arrays, ids_=ids_to_array(scorer.ids_))
+    np.savez(out / "arrays.npz", **arrays)
+    return out
+
+
+def load_state(path: str | Path, cls: type, format_version: int) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
+    """Read a directory written by :func:`save_state`; check class and format version.
+
+    Returns (unfitted scorer with the saved params, arrays, extra config).
+    """
+    src = Path(path)
+    config_file, arrays_file = src / "config.json", src / "arrays.npz"
+    if not config_file.is_file() or not arrays_file.is_file():
+        raise TagrankInputError(f"{src} is not a saved {cls.__name__}: config.json and arrays.npz are needed")
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if config.get("class") != cls.__name__:
+        raise TagrankInputError(f"{src} holds a {config.get('class')!r}, not a {cls.__name__}")
+    if config.get("format_version") != format_version:
+        raise TagrankInputError(
+            f"{src} has format_version {config.get('format_version')!r}; this version of "
+            f"{cls.__name__} reads format_version {format_version} only (re-fit and save again)"
+        )
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()}
+    scorer = cls(**params)
+    with np.load(arrays_file, allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    ids = arrays.pop("ids_").tolist()
+    scorer.ids_ = np.asarray(ids, dtype=object)
+    scorer.id_index_ = {key: i for i, key in enumerate(ids)}
+    return scorer, arrays, config.get("extra", {})
+
+
+def csr_to_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """The components of a CSR matrix as named arrays (``<prefix>_data`` ...)."""
+    m = sp.csr_matrix(matrix)
+    return {
+        f"{prefix}_data": m.data,
+        f"{prefix}_indices": m.indices,
+        f"{prefix}_indptr": m.indptr,
+        f"{prefix}_shape": np.asarray(m.shape, dtype=np.int64),
+    }
+
+
+def csr_from_arrays(prefix: str, arrays: dict[str, np.ndarray]) -> sp.csr_matrix:
+    """Rebuild a CSR matrix saved by :func:`csr_to_arrays`."""
+    shape = tuple(int(v) for v in arrays[f"{prefix}_shape"])
+    return sp.csr_matrix(
+        (arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]), shape=shape
+    )
+
+
+def vocabulary_to_array(vocabulary: dict[str, int]) -> np.ndarray:
+    """A vocabulary as a unicode array ordered by column index."""
+    terms = [""] * len(vocabulary)
+    for term, col in vocabulary.items():
+        terms[col] = term
+    return np.asarray(terms, dtype=np.str_)
+
+
+def vocabulary_from_array(terms: np.ndarray) -> dict[str, int]:
+    return {str(t): i for i, t in enumerate(terms.tolist())}

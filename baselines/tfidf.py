@@ -1,0 +1,171 @@
+"""TF-IDF cosine similarity over scikit-learn's ``TfidfVectorizer`` with the tagrank tokenizer.
+
+Each fitted block (``"word"`` n-grams and/or ``"char"`` char_wb n-grams, see
+:mod:`baselines.text`) uses scikit-learn's defaults for the weighting:
+``idf = ln((1 + N) / (1 + df)) + 1`` (smoothed), ``tf`` -> ``1 + ln(tf)`` when
+``sublinear_tf`` (default), rows L2-normalised. Terms unseen in fit (or
+pruned by ``min_df`` / ``max_df``) are ignored; a text without any known term
+has a zero vector and a cosine of 0 with everything.
+
+* ``analyzer="word"`` / ``"char"``: the score is the cosine of the block.
+* ``analyzer="both"``: the score is the mean of the word and char cosines; the
+  representation (``transform``) is the two L2-normalised blocks side by side,
+  each scaled by ``1/sqrt(2)``, so dot products of it give exactly that mean.
+
+``features()`` gives one column per block: ``tfidf_word`` and/or ``tfidf_char``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from baselines.base import TextScorer
+from baselines.sparse_topk import (
+    csr_from_arrays,
+    csr_to_arrays,
+    load_state,
+    row_dot,
+    save_state,
+    sparse_top_k,
+    unique_rows,
+    vocabulary_from_array,
+    vocabulary_to_array,
+)
+from baselines.text import Analyzer, Tokenizer
+from baselines.validation import TagrankInputError, check_same_length, check_texts
+
+TFIDF_ANALYZERS = ("word", "char", "both")
+
+
+class TfidfScorer(TextScorer):
+    """TF-IDF cosine; ``ngram_range`` is the word n-gram range, ``char_ngram_range`` the char one."""
+
+    name = "tfidf"
+    format_version = 1
+
+    def __init__(
+        self,
+        analyzer: str = "word",
+        ngram_range: tuple[int, int] = (1, 1),
+        char_ngram_range: tuple[int, int] = (2, 4),
+        sublinear_tf: bool = True,
+        min_df: int | float = 1,
+        max_df: int | float = 1.0,
+        lowercase: bool = True,
+        language: str = "auto",
+    ):
+        self.analyzer = analyzer
+        self.ngram_range = ngram_range
+        self.char_ngram_range = char_ngram_range
+        self.sublinear_tf = sublinear_tf
+        self.min_df = min_df
+        self.max_df = max_df
+        self.lowercase = lowercase
+        self.language = language
+
+    # ------------------------------------------------------------------ helpers
+    def _blocks(self) -> tuple[str, ...]:
+        if self.analyzer not in TFIDF_ANALYZERS:
+            raise TagrankInputError(f"analyzer must be one of {TFIDF_ANALYZERS}, got {self.analyzer!r}")
+        return ("word", "char") if self.analyzer == "both" else (self.analyzer,)
+
+    def _vectorizer(self, kind: str, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+        tokenizer = Tokenizer(lowercase=self.lowercase, language=self.language)
+        ngrams = self.ngram_range if kind == "word" else self.char_ngram_range
+        return TfidfVectorizer(
+            analyzer=Analyzer(kind, ngrams, tokenizer),
+            lowercase=False,  # the analyzer lower-cases
+            token_pattern=None,
+            vocabulary=vocabulary,
+            min_df=self.min_df,
+            max_df=self.max_df,
+            sublinear_tf=self.sublinear_tf,
+            norm="l2",
+            smooth_idf=True,
+            dtype=np.float64,
+        )
+
+    def _block_matrices(self, texts: Sequence[str]) -> dict[str, sp.csr_matrix]:
+        """Each block's L2-normalised rows for ``texts`` (each distinct text analysed once)."""
+        distinct, inverse = unique_rows(texts)
+        return {kind: sp.csr_matrix(vec.transform(distinct))[inverse] for kind, vec in self.vectorizers_.items()}
+
+    def _combine(self, blocks: dict[str, sp.csr_matrix]) -> sp.csr_matrix:
+        mats = [blocks[kind] for kind in self._blocks()]
+        if len(mats) == 1:
+            return sp.csr_matrix(mats[0])
+        return sp.csr_matrix(sp.hstack(mats, format="csr") * (1.0 / np.sqrt(len(mats))))
+
+    # ------------------------------------------------------------------ TextScorer
+    def _fit(self, texts: list[str]) -> None:
+        vectorizers = {}
+        blocks = {}
+        for kind in self._blocks():
+            vec = self._vectorizer(kind)
+            try:
+                blocks[kind] = sp.csr_matrix(vec.fit_transform(texts))
+            except ValueError as exc:  # empty vocabulary, or min_df / max_df pruned every term
+                raise TagrankInputError(f"TfidfScorer({kind}) cannot be fitted on this corpus: {exc}") from None
+            vectorizers[kind] = vec
+        self.vectorizers_ = vectorizers
+        self.doc_matrix_ = self._combine(blocks)
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """The TF-IDF representation of ``texts`` (CSR, one row per text; see the module docstring)."""
+        self._check_fitted("vectorizers_")
+        checked = check_texts(texts, "texts")
+        if not checked:
+            return sp.csr_matrix((0, self.doc_matrix_.shape[1]))
+        return self._combine(self._block_matrices(checked))
+
+    def _block_scores(self, left: list[str], right: list[str]) -> dict[str, np.ndarray]:
+        lb, rb = self._block_matrices(left), self._block_matrices(right)
+        return {kind: row_dot(lb[kind], rb[kind]) for kind in lb}
+
+    def _score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
+        self._check_fitted("vectorizers_")
+        per_block = self._block_scores(left, right)
+        return np.mean(np.vstack(list(per_block.values())), axis=0)
+
+    def _top_k(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted("vectorizers_")
+        return sparse_top_k(self._combine(self._block_matrices(queries)), self.doc_matrix_, k)
+
+    def features(self, left: Sequence[str], right: Sequence[str]) -> pd.DataFrame:
+        """One cosine column per block: ``tfidf_word`` and/or ``tfidf_char``."""
+        self._check_fitted("ids_")
+        lt = check_texts(left, "left")
+        rt = check_texts(right, "right")
+        check_same_length(left=lt, right=rt)
+        if not lt:
+            return pd.DataFrame({f"tfidf_{kind}": np.zeros(0) for kind in self._blocks()})
+        return pd.DataFrame({f"tfidf_{kind}": s for kind, s in self._block_scores(lt, rt).items()})
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Save as a directory: ``config.json`` (params, format_version) + ``arrays.npz`` (no pickle)."""
+        self._check_fitted("vectorizers_")
+        arrays = csr_to_arrays("doc_matrix", self.doc_matrix_)
+        for kind, vec in self.vectorizers_.items():
+            arrays[f"{kind}_vocabulary"] = vocabulary_to_array(vec.vocabulary_)
+            arrays[f"{kind}_idf"] = np.asarray(vec.idf_, dtype=np.float64)
+        return save_state(path, self, self.format_version, arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TfidfScorer:
+        """Load a scorer written by :meth:`save` (the format version must match)."""
+        scorer, arrays, _ = load_state(path, cls, cls.format_version)
+        vectorizers = {}
+        for kind in scorer._blocks():
+            vec = scorer._vectorizer(kind, vocabulary_from_array(arrays[f"{kind}_vocabulary"]))
+            vec.idf_ = arrays[f"{kind}_idf"]
+            vectorizers[kind] = vec
+        scorer.vectorizers_ = vectorizers
+        scorer.doc_matrix_ = csr_from_arrays("doc_matrix", arrays)
+        return scorer
