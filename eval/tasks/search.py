@@ -81,8 +81,9 @@ def evaluate_run(
     run: dict[str, dict[str, float]], qrels: dict[str, dict[str, float]], names: tuple[str, ...]
 ) -> Scored:
     """Per-query metrics (ties broken by item id), their means and bootstrap intervals."""
+    evaluated = {key: qrels[key] for key in sorted(run)}
     per_q = metrics.per_query_ranking_metrics(
-        run, qrels, list(names), relevance_threshold=RELEVANT_LABEL - GAIN_OFFSET
+        run, evaluated, list(names), relevance_threshold=RELEVANT_LABEL - GAIN_OFFSET
     )
     return summarize(per_q)
 
