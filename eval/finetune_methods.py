@@ -1,0 +1,291 @@
+"""Method ``transformer_ft``: the default transformer fine-tuned on the task's train split.
+
+Registered from :mod:`eval.builtin_methods` with one line::
+
+    import eval.finetune_methods  # noqa: F401  (registers transformer_ft)
+
+Kind ``task``: the factory of each task trains, then returns a fitted scorer.
+Nothing heavy is imported until a factory runs.
+
+``similarity`` (``stsb_en``, ``stsb_zh`` only)
+    CoSENT on the train pairs (scores normalised by the train range), best
+    checkpoint by valid Spearman (evaluated before training, every
+    ``eval_every`` steps and at the epoch's end; early stopping), then a
+    :class:`FineTunedTransformerScorer` on the saved model, fitted on
+    ``ctx.data["corpus"]``. On any other dataset (word lists, ``lcqmc``: no
+    train split worth fine-tuning on) or with fewer than ``MIN_TRAIN_PAIRS``
+    train pairs the factory raises :class:`MethodNotApplicable` (a
+    ``TagrankInputError``) before any work: a protocol skips the method for that
+    dataset by catching it.
+``search``
+    Pairs are (query key, product title) -- the key is what the protocol scores.
+    ``loss="mnrl"``: multiple negatives ranking over the train pairs of
+    relevance >= 2.5 (in-batch negatives), best checkpoint by the valid MRR of
+    each relevant title among all valid relevant titles. ``loss="cosent"``:
+    CoSENT over every judged train pair (graded labels 1..3), best checkpoint by
+    valid Spearman. ``loss="auto"``: train both and keep the one with the higher
+    valid rerank NDCG@10 (the protocol's selection metric, computed on the
+    valid queries); both valid scores are recorded. Default: ``auto`` on CUDA;
+    ``mnrl`` on CPU, where training both would double a cost that is already the
+    largest of the benchmark (MNRL is the standard recipe for retrieval, the
+    headline setting). On CPU one training is also capped at
+    ``CPU_SEARCH_MAX_STEPS`` steps (a seeded random subset of the train pairs).
+    The returned scorer is fitted on the catalogue (``data.item_texts``,
+    ``data.item_ids``), so the protocol can call ``score_pairs`` and ``top_k``.
+``taxonomy``
+    An *unfitted* :class:`hybrid.finetune_classifier.TransformerClassifier`
+    configured for the context (seed, device, progress); the taxonomy protocol
+    fits one per level (``TransformerClassifier(**clf.get_params())`` clones
+    it) with ``fit(texts, labels, valid_texts, valid_labels)`` and reads
+    ``predict_proba`` / ``predict`` / ``classes_`` / ``summary()`` /
+    ``history_``. Replace it with ``FACTORIES["taxonomy"] = ...`` if the
+    protocol needs another shape.
+
+Every scorer returned records its training in ``results_params()`` (merged by
+the protocols into the results ``params``: train time and device, steps, best
+step, valid metric, hyper-parameters, the base model) and keeps the training
+history ``[{step, epoch, loss, valid_metric, lr, elapsed_s}]`` in
+``training_curve`` for the report plot.
+
+CPU cost (the defaults: 1 epoch, batch 32, ``max_length`` 64, lr 2e-5): see
+the numbers measured on stsb_en in the module's commit message / the report.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from baselines.validation import TagrankInputError
+from eval.methods import MethodContext, MethodSpec, register
+
+#: similarity datasets with an official train split large enough to fine-tune on
+FT_SIMILARITY_DATASETS = ("stsb_en", "stsb_zh")
+#: fewer train pairs than this and fine-tuning is not attempted
+MIN_TRAIN_PAIRS = 1000
+#: relevance from which a judged (query, product) pair is a positive (the spec's binary relevance)
+RELEVANT_LABEL = 2.5
+#: on CPU, the search fine-tuning is capped at this many steps (per loss)
+CPU_SEARCH_MAX_STEPS = 300
+
+#: fine-tuner defaults per task (overridable through the factory's params / a grid)
+SIMILARITY_DEFAULTS: dict[str, Any] = {
+    "loss": "cosent", "epochs": 1, "batch_size": 32, "max_length": 64, "learning_rate": 2e-5,
+    "warmup_ratio": 0.1, "weight_decay": 0.01, "scale": 20.0, "eval_every": 60, "early_stopping_patience": 2,
+}
+SEARCH_DEFAULTS: dict[str, Any] = {
+    "epochs": 1, "batch_size": 32, "max_length": 64, "learning_rate": 2e-5,
+    "warmup_ratio": 0.1, "weight_decay": 0.01, "scale": 20.0, "eval_every": 100, "early_stopping_patience": 2,
+}
+
+
+try:  # the registry may define it for every method; until then it lives here
+    from eval.methods import MethodNotApplicable  # type: ignore[attr-defined]
+except ImportError:
+
+    class MethodNotApplicable(TagrankInputError):  # type: ignore[no-redef]
+        """A method has no recipe for this dataset (e.g. ``transformer_ft`` on a word list): skip it."""
+
+
+def _scorer_class() -> type:
+    """``FineTunedTransformerScorer`` (defined on first use: keeps torch out of the registry import)."""
+    global _SCORER_CLASS
+    if _SCORER_CLASS is None:
+        from hybrid.transformer_scorer import TransformerScorer
+
+        class FineTunedTransformerScorer(TransformerScorer):
+            """A ``TransformerScorer`` on a fine-tuned model, carrying its training record."""
+
+            @property
+            def name(self) -> str:  # type: ignore[override]
+                return "transformer_ft"
+
+            def results_params(self) -> dict[str, Any]:
+                """Training facts and hyper-parameters for the results ``params``."""
+                return dict(getattr(self, "training_params_", {}))
+
+        _SCORER_CLASS = FineTunedTransformerScorer
+    return _SCORER_CLASS
+
+
+_SCORER_CLASS: type | None = None
+
+
+def finetuned_scorer(tuner: Any, ctx: MethodContext, extra: dict[str, Any] | None = None, **scorer_params: Any):
+    """An unfitted ``FineTunedTransformerScorer`` on ``tuner.best_dir_`` with the training record attached."""
+    cls = _scorer_class()
+    scorer = cls(
+        model_name_or_path=str(tuner.best_dir_), pooling=tuner.pooling, normalize=True,
+        max_length=int(tuner.max_length), device=ctx.device, show_progress=ctx.show_progress, **scorer_params,
+    )
+    hyper = {f"ft.{k}": v for k, v in tuner.get_params().items()
+             if k not in ("device", "show_progress", "output_dir", "model_name_or_path")}
+    record = {**tuner.summary(), **hyper, **(extra or {})}
+    record["model_name_or_path"] = tuner.summary()["base_model"]
+    record["finetuned_dir"] = str(tuner.best_dir_)
+    scorer.training_params_ = record
+    scorer.training_curve = list(tuner.history_)
+    scorer.tuner_summary_ = tuner.summary()
+    return scorer
+
+
+def _output_dir(ctx: MethodContext, tag: str) -> str:
+    """A fresh directory per training (the encoder caches models by path, so never reuse one)."""
+    base = Path(ctx.cache_dir) / "finetuned" if ctx.cache_dir is not None else None
+    if base is not None:
+        base.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkdtemp(prefix=f"{ctx.task}-{ctx.dataset}-{tag}-", dir=base)
+
+
+def _is_cuda(ctx: MethodContext) -> bool:
+    from baselines.vectors import resolve_device
+
+    return resolve_device(ctx.device).type == "cuda"
+
+
+def _split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    scorer = {}
+    if "batch_size_encode" in params:
+        scorer["batch_size"] = params.pop("batch_size_encode")
+    if "dtype" in params:
+        scorer["dtype"] = params.pop("dtype")
+    return params, scorer
+
+
+def _tuner(ctx: MethodContext, tag: str, **params: Any):
+    from hybrid.finetune import BiEncoderFineTuner
+
+    kwargs = {"random_state": ctx.random_state, "device": ctx.device, "show_progress": ctx.show_progress}
+    kwargs.update(params)
+    kwargs.setdefault("output_dir", _output_dir(ctx, tag))
+    return BiEncoderFineTuner(**kwargs)
+
+
+# ---------------------------------------------------------------------------- similarity
+def check_similarity_applicable(ctx: MethodContext) -> None:
+    """Raise :class:`MethodNotApplicable` unless ``ctx`` is an STS-B dataset with a real train split."""
+    train, valid = ctx.data.get("train"), ctx.data.get("valid")
+    if ctx.dataset not in FT_SIMILARITY_DATASETS:
+        raise MethodNotApplicable(
+            f"transformer_ft runs on {list(FT_SIMILARITY_DATASETS)} only (official train splits); "
+            f"{ctx.dataset!r} has none worth fine-tuning on"
+        )
+    if train is None or len(train) < MIN_TRAIN_PAIRS:
+        raise MethodNotApplicable(
+            f"transformer_ft needs >= {MIN_TRAIN_PAIRS} train pairs; {ctx.dataset!r} has {0 if train is None else len(train)}"
+        )
+    if valid is None or len(valid) == 0:
+        raise MethodNotApplicable(f"transformer_ft needs valid pairs for early stopping; {ctx.dataset!r} has none")
+
+
+def similarity_factory(ctx: MethodContext, **params: Any):
+    """Fine-tune with CoSENT on ``ctx.data["train"]``, early-stop on ``["valid"]``; a fitted scorer."""
+    check_similarity_applicable(ctx)
+    params, scorer_params = _split_params({**SIMILARITY_DEFAULTS, **params})
+    train, valid = ctx.data["train"], ctx.data["valid"]
+    tuner = _tuner(ctx, "cosent", **params).fit(
+        train["left"].tolist(), train["right"].tolist(), train["score"].to_numpy(float),
+        valid["left"].tolist(), valid["right"].tolist(), valid["score"].to_numpy(float),
+    )
+    scorer = finetuned_scorer(tuner, ctx, **scorer_params)
+    return scorer.fit(list(ctx.data["corpus"]))
+
+
+# ---------------------------------------------------------------------------- search
+def search_pairs(data: Any, split: str, positives_only: bool) -> tuple[list[str], list[str], list[float]]:
+    """(query keys, product titles, labels) of the judged pairs of ``split``; duplicate judgments
+    of one (key, item) are averaged; ``positives_only`` keeps relevance >= 2.5."""
+    part = data.parts[split]
+    g = part.groupby(["key", "item_id"], sort=True)["label"].mean().reset_index()
+    if positives_only:
+        g = g[g["label"] >= RELEVANT_LABEL]
+    texts = g["item_id"].map(data.text_of)
+    return g["key"].tolist(), texts.tolist(), g["label"].astype(float).tolist()
+
+
+def _valid_ndcg(scorer: Any, data: Any) -> float:
+    """Valid rerank NDCG@10, exactly as the protocol selects grid points."""
+    from eval.splits import VALID
+    from eval.tasks.search import PRIMARY, evaluate_run, rerank_queries, rerank_run
+
+    keys, _ = rerank_queries(data.parts[VALID])
+    if not keys:
+        return float("nan")
+    qrels = {key: data.qrels[key] for key in keys}  # only the valid queries (the run has no others)
+    s = evaluate_run(rerank_run(scorer, data.pairs(VALID, keys)), qrels, (PRIMARY,))
+    return float(s.metrics[PRIMARY])
+
+
+def _train_search(ctx: MethodContext, data: Any, loss: str, params: dict[str, Any]):
+    from eval.splits import TRAIN, VALID
+
+    positives = loss == "mnrl"
+    left, right, labels = search_pairs(data, TRAIN, positives)
+    vleft, vright, vlabels = search_pairs(data, VALID, positives)
+    if len(left) < 2:
+        raise MethodNotApplicable(f"transformer_ft: only {len(left)} train pairs for loss={loss!r} on {ctx.dataset!r}")
+    kwargs = dict(params)
+    if loss == "cosent":
+        kwargs.setdefault("score_range", (1.0, 3.0))
+    tuner = _tuner(ctx, loss, loss=loss, **kwargs)
+    has_valid = len(vleft) > 0
+    return tuner.fit(
+        left, right, labels if loss != "mnrl" else None,
+        vleft if has_valid else None, vright if has_valid else None,
+        (vlabels if loss != "mnrl" else None) if has_valid else None,
+    )
+
+
+def search_factory(ctx: MethodContext, **params: Any):
+    """Fine-tune on the train queries' judged pairs (see the module docstring); a scorer fitted on the catalogue."""
+    data = ctx.data["search"]
+    cuda = _is_cuda(ctx)
+    params = {**SEARCH_DEFAULTS, **params}
+    loss = params.pop("loss", "auto" if cuda else "mnrl")
+    if "max_steps" not in params and not cuda:
+        params["max_steps"] = CPU_SEARCH_MAX_STEPS
+    params, scorer_params = _split_params(params)
+    losses = ("mnrl", "cosent") if loss == "auto" else (loss,)
+    if any(name not in ("mnrl", "cosent", "cosine_mse") for name in losses):
+        raise TagrankInputError(f"transformer_ft (search): loss must be 'auto', 'mnrl', 'cosent' or 'cosine_mse', got {loss!r}")
+    candidates = []
+    for name in losses:
+        tuner = _train_search(ctx, data, name, params)
+        scorer = finetuned_scorer(tuner, ctx, **scorer_params)
+        candidates.append((name, tuner, scorer))
+    extra: dict[str, Any] = {"loss_selection": loss}
+    if len(candidates) > 1:
+        # Selection needs score_pairs only; the winner alone is fitted on the catalogue below.
+        scores = {}
+        for name, _, scorer in candidates:
+            scorer.fit(data.item_texts[:1])  # score_pairs needs no catalogue
+            scores[name] = _valid_ndcg(scorer, data)
+        best = max(candidates, key=lambda c: (scores[c[0]], c[0] == "mnrl"))
+        extra.update({f"valid_ndcg@10.{name}": value for name, value in scores.items()})
+        extra["train_s_total"] = round(sum(t.train_seconds_ for _, t, _ in candidates), 3)
+        name, tuner, _ = best
+        scorer = finetuned_scorer(tuner, ctx, extra=extra, **scorer_params)
+    else:
+        name, tuner, scorer = candidates[0]
+        scorer.training_params_.update(extra)
+    return scorer.fit(data.item_texts, data.item_ids)
+
+
+# ---------------------------------------------------------------------------- taxonomy
+def taxonomy_factory(ctx: MethodContext, **params: Any):
+    """An unfitted ``TransformerClassifier`` for the context (fit one per level)."""
+    from hybrid.finetune_classifier import TransformerClassifier
+
+    kwargs = {"random_state": ctx.random_state, "device": ctx.device, "show_progress": ctx.show_progress}
+    kwargs.update(params)
+    return TransformerClassifier(**kwargs)
+
+
+FACTORIES: dict[str, Any] = {"similarity": similarity_factory, "search": search_factory, "taxonomy": taxonomy_factory}
+
+register(MethodSpec(
+    "transformer_ft", "task", FACTORIES, ("similarity", "search", "taxonomy"),
+    description="the default transformer fine-tuned on the task's train split (CoSENT / MNRL; "
+    "a fine-tuned classification head for taxonomy), early-stopped on valid",
+))
