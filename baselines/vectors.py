@@ -179,13 +179,14 @@ def top_k(
     # of _GROUP columns (their scores are overwritten with -inf).
     item_blocks = []
     for start in range(0, n_items, item_chunk):
-        block = m[start : start + item_chunk].to(dev, torch.float32)
-        if metric == "cosine":
-            block = l2_normalize(block)
-        rows = block.shape[0]
+        raw = m[start : start + item_chunk]
+        rows = raw.shape[0]
         pad = (-rows) % _GROUP if rows >= _GROUP * 4 * k else 0
-        if pad:
-            block = torch.cat([block, block.new_zeros(pad, block.shape[1])])
+        block = torch.zeros(rows + pad, raw.shape[1], dtype=torch.float32, device=dev)
+        block[:rows] = raw  # one copy, on the device, in float32
+        if metric == "cosine":
+            norms = torch.linalg.vector_norm(block[:rows], dim=1, keepdim=True).clamp_min_(1e-12)
+            block[:rows] /= norms
         item_blocks.append((start, rows, block))
     width = max(b.shape[0] for _, _, b in item_blocks)
     buffer = torch.empty(min(query_chunk, q.shape[0]) * width, dtype=torch.float32, device=dev)

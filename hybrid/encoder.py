@@ -99,10 +99,29 @@ def _sha256_file(path: Path, limit: int | None = None) -> str:
     return h.hexdigest()
 
 
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def _stat_signature(root: Path) -> tuple:
+    sig = []
+    for name in (*_IDENTITY_FILES, *_WEIGHT_FILES):
+        try:
+            st = (root / name).stat()
+        except OSError:
+            continue
+        sig.append((name, st.st_size, st.st_mtime_ns, st.st_ino))
+    return (str(root), tuple(sig))
+
+
 def model_fingerprint(directory: str | os.PathLike) -> str:
     """A cheap identity of a model directory: sha256 over the config and tokenizer
-    files, the weight files' sizes and the sha256 of their first MiB."""
+    files, the weight files' sizes and the sha256 of their first MiB. Memoised on
+    the files' size / mtime / inode, so a model rewritten in place gets a new one."""
     root = Path(directory)
+    sig = _stat_signature(root)
+    cached = _FINGERPRINTS.get(sig)
+    if cached is not None:
+        return cached
     h = hashlib.sha256()
     for name in _IDENTITY_FILES:
         p = root / name
@@ -112,7 +131,8 @@ def model_fingerprint(directory: str | os.PathLike) -> str:
         p = root / name
         if p.is_file():
             h.update(f"{name}:{p.stat().st_size}:{_sha256_file(p, 1 << 20)}\n".encode())
-    return h.hexdigest()
+    _FINGERPRINTS[sig] = h.hexdigest()
+    return _FINGERPRINTS[sig]
 
 
 def resolve_model(model_name_or_path: str | os.PathLike | None) -> tuple[str, bool]:
@@ -141,13 +161,17 @@ def model_identity(model_name_or_path: str | os.PathLike | None) -> dict[str, st
     return {"name_or_path": name, "fingerprint": model_fingerprint(directory)}
 
 
-_MODELS: dict[tuple[str, str, str, bool], tuple[Any, Any]] = {}
+_MODELS: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
 _MODELS_LOCK = threading.Lock()
 
 
 def load_model(name: str, local: bool, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
-    """(tokenizer, model) in eval mode on ``device``; shared per process (read-only use)."""
-    key = (name, str(device), _dtype_name(dtype), local)
+    """(tokenizer, model) in eval mode on ``device``, shared per process for read-only use.
+
+    Keyed by the model's fingerprint too, so a directory rewritten in place (a
+    fine-tuning run saving its best checkpoint) is loaded afresh."""
+    identity = model_fingerprint(name) if local else name
+    key = (name, identity, str(device), _dtype_name(dtype))
     with _MODELS_LOCK:
         if key not in _MODELS:
             from transformers import AutoModel, AutoTokenizer
@@ -161,6 +185,8 @@ def load_model(name: str, local: bool, device: torch.device, dtype: torch.dtype)
             model.to(device).eval()
             for p in model.parameters():
                 p.requires_grad_(False)
+            for old in [k for k in _MODELS if k[0] == name and k[2:] == key[2:]]:
+                del _MODELS[old]  # an earlier version of the same directory
             _MODELS[key] = (tokenizer, model)
         return _MODELS[key]
 
@@ -235,12 +261,8 @@ class TransformerEncoder:
     # ------------------------------------------------------------------ model
     @property
     def model_identity(self) -> dict[str, str]:
-        """``{"name_or_path", "fingerprint"}`` (computed from the files, cached)."""
-        key = str(self.model_name_or_path)
-        cached = getattr(self, "_identity", None)
-        if cached is None or cached[0] != key:
-            self._identity = (key, model_identity(self.model_name_or_path))
-        return self._identity[1]
+        """``{"name_or_path", "fingerprint"}`` (computed from the files, memoised on their stat)."""
+        return model_identity(self.model_name_or_path)
 
     def _model(self, device: torch.device) -> tuple[Any, Any, torch.dtype]:
         name, local = resolve_model(self.model_name_or_path)
@@ -248,9 +270,9 @@ class TransformerEncoder:
         tokenizer, model = load_model(name, local, device, dtype)
         return tokenizer, model, dtype
 
-    def effective_max_length(self) -> int:
+    def effective_max_length(self, device: str | torch.device | None = None) -> int:
         """``max_length`` capped at what the tokenizer and the position embeddings allow."""
-        tokenizer, model, _ = self._model(resolve_device(self.device))
+        tokenizer, model, _ = self._model(resolve_device(self.device if device is None else device))
         caps = [int(self.max_length)]
         tok_max = getattr(tokenizer, "model_max_length", None)
         if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
@@ -275,7 +297,7 @@ class TransformerEncoder:
             "model": self.model_identity,
             "pooling": self.pooling,
             "normalize": bool(self.normalize),
-            "max_length": self.effective_max_length(),
+            "max_length": self.effective_max_length(dev),
             "dtype": _dtype_name(resolve_dtype(self.dtype, dev)),
         }
 
@@ -336,7 +358,7 @@ class TransformerEncoder:
 
     def _encode_unique(self, texts: list[str], batch_size: int, device: torch.device, progress: bool) -> np.ndarray:
         tokenizer, model, _ = self._model(device)
-        max_len = self.effective_max_length()
+        max_len = self.effective_max_length(device)
         enc = tokenizer(
             texts,
             truncation=True,

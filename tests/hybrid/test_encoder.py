@@ -233,3 +233,12 @@ def test_cuda_fp16_agrees_with_cpu(encoder):
 def test_cuda_fp32_agrees_with_cpu(encoder):
     gpu = TransformerEncoder(device="cuda", dtype="float32", show_progress=False).encode(TEXTS)
     np.testing.assert_allclose(gpu, encoder.encode(TEXTS), atol=1e-4)
+
+
+def test_fingerprint_follows_the_files(tmp_path):
+    (tmp_path / "config.json").write_text('{"hidden_size": 8}')
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 100)
+    first = model_fingerprint(tmp_path)
+    assert model_fingerprint(tmp_path) == first
+    (tmp_path / "model.safetensors").write_bytes(b"\1" * 100)
+    assert model_fingerprint(tmp_path) != first

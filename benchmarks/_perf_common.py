@@ -1,0 +1,209 @@
+"""Shared plumbing of the performance benchmarks (spec: "Performance benchmarks").
+
+* every implementation runs in a **fresh subprocess** (``run_worker``), so its
+  peak memory is its own: the worker resets its peak-RSS mark
+  (``/proc/self/clear_refs``), and reports the growth of ``ru_maxrss`` over the
+  resident set just before the measured call (on CUDA:
+  ``torch.cuda.max_memory_allocated`` over the memory allocated before);
+* timings are repeated in alternating rounds (A, B, A, B, ...) so that load
+  from other processes on a shared machine hits both sides alike; a figure is
+  the median over rounds and a ratio the median of the per-round ratios;
+* ``write_perf`` writes ``benchmarks/results/perf/<name>.json`` with
+  ``versions``, ``command``, ``created``, ``device``, ``n``, ``figures`` and
+  ``ratios`` (each ratio > 1 when the library is better), plus ``goals``,
+  ``machine`` (CPU, threads, load averages) and ``notes``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "benchmarks" / "results" / "perf"
+
+if str(REPO) not in sys.path:  # the scripts run as ``python benchmarks/perf_*.py``
+    sys.path.insert(0, str(REPO))
+
+
+def versions(*extra: str) -> dict[str, str]:
+    """tagrank / torch / transformers / ... versions, plus the named distributions."""
+    from eval.results import library_versions
+
+    out = library_versions()
+    for dist in extra:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = ""
+    return out
+
+
+def command() -> str:
+    """The command line that is running, relative to the repository root."""
+    script = Path(sys.argv[0]).resolve()
+    try:
+        script_text = str(script.relative_to(REPO))
+    except ValueError:
+        script_text = str(script)
+    return shlex.join(["python", script_text, *sys.argv[1:]])
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device: str, threads: int = 0) -> dict[str, Any]:
+    """Where the numbers were taken: CPU / GPU name, cores, worker threads, load averages."""
+    import torch
+
+    info: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "worker_threads": threads or torch.get_num_threads(),
+        "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process (Linux /proc; falls back to ru_maxrss)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return peak_rss_bytes()
+
+
+def reset_peak_rss() -> bool:
+    """Reset the peak-RSS high-water mark (Linux: ``/proc/self/clear_refs`` 5); False if unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+class Measure:
+    """Context manager: wall seconds and peak memory growth of the enclosed block."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+
+    def __enter__(self) -> Measure:
+        import torch
+
+        self.cuda = self.device.startswith("cuda") and torch.cuda.is_available()
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            self.reset = reset_peak_rss()
+            self.base = rss_bytes()
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import torch
+
+        if self.cuda:
+            torch.cuda.synchronize()
+        self.seconds = time.perf_counter() - self.t0
+        if self.cuda:
+            self.peak_mb = (torch.cuda.max_memory_allocated() - self.base) / 2**20
+        else:
+            # ru_maxrss is a high-water mark, reset on entry where the OS allows
+            # it; without the reset an earlier, higher peak would be counted
+            self.peak_mb = max(peak_rss_bytes() - self.base, 0) / 2**20
+
+
+def worker_main(run: Any) -> None:
+    """Entry of a worker subprocess: ``run(args: dict) -> dict`` printed as the last stdout line."""
+    args = json.loads(sys.argv[sys.argv.index("--worker") + 1])
+    if args.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(args["threads"]))
+    result = run(args)
+    sys.stdout.write("\n" + json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def run_worker(script: str | Path, args: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """Run ``script --worker <json>`` in a fresh interpreter and return its result dict."""
+    cmd = [sys.executable, str(script), "--worker", json.dumps(args)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO))
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {args} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    last = [line for line in proc.stdout.splitlines() if line.strip()][-1]
+    return json.loads(last)
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def paired_ratio(library: list[float], reference: list[float], higher_is_better: bool) -> float:
+    """Median of per-round ratios, oriented so that > 1 means the library is better."""
+    if higher_is_better:
+        ratios = [a / b for a, b in zip(library, reference, strict=True)]
+    else:
+        ratios = [b / a for a, b in zip(library, reference, strict=True)]
+    return median(ratios)
+
+
+def write_perf(name: str, doc: dict[str, Any], out_dir: str | Path | None = None) -> Path:
+    """Write ``<out_dir>/<name>.json`` (default benchmarks/results/perf) with the spec's fields."""
+    required = ("device", "n", "figures", "ratios")
+    missing = [k for k in required if k not in doc]
+    if missing:
+        raise ValueError(f"performance results need {missing}")
+    full = {
+        "name": name,
+        **doc,
+        "command": doc.get("command", command()),
+        "created": doc.get("created", datetime.now(UTC).isoformat(timespec="seconds")),
+    }
+    root = Path(out_dir) if out_dir is not None else RESULTS_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{name}.json"
+    path.write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def round_floats(value: Any, digits: int = 4) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: round_floats(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [round_floats(v, digits) for v in value]
+    return value
