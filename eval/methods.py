@@ -36,6 +36,11 @@ METHOD_ORDER = (
 TASKS = ("similarity", "search", "recommend", "taxonomy", "tagrec")
 
 
+class MethodNotApplicable(TagrankInputError):
+    """A factory raises this when its method does not apply to the dataset at hand (e.g.
+    fine-tuning without a train split); the protocol skips the method and says so."""
+
+
 @dataclass
 class MethodContext:
     """What a factory may use to build a method for one task and dataset."""

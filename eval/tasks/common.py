@@ -73,6 +73,12 @@ def params_of(estimator: Any, chosen: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def estimator_extras(estimator: Any) -> dict[str, Any]:
+    """Per-method figures worth keeping beside the metrics (e.g. a fine-tuning curve for the report)."""
+    curve = getattr(estimator, "training_curve", None)
+    return {"curve": list(curve)} if curve else {}
+
+
 @dataclass
 class Scored:
     """One method's outcome on test: per-unit values of each metric and the aggregate numbers."""

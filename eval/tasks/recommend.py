@@ -18,13 +18,14 @@ from tqdm.auto import tqdm
 
 from eval import metrics
 from eval.datasets import Dataset
-from eval.methods import MethodContext, MethodSpec
+from eval.methods import MethodContext, MethodNotApplicable, MethodSpec
 from eval.results import build_results
 from eval.splits import TEST, TRAIN, temporal_user_split
 from eval.tasks.common import (
     Scored,
     Timer,
     device_of,
+    estimator_extras,
     hybrid_vs_best,
     method_result,
     params_of,
@@ -115,7 +116,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
                 est.fit(interactions)
         return est
 
-    rows, scored = {}, {}
+    rows, scored, skipped = {}, {}, {}
     for spec in tqdm(specs, desc=f"recommend/{dataset.name}", disable=not base_ctx.show_progress):
 
         def valid_score(params: dict[str, Any], spec: MethodSpec = spec) -> float:
@@ -126,15 +127,20 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
             per = [len(set(row) & v_truth[u]) / len(v_truth[u]) for u, row in zip(v_users, lists, strict=True)]
             return float(np.mean(per))
 
-        chosen, grid_scores = select_params(spec, ctx, valid_score)
         fit_t, score_t = Timer(), Timer()
-        est = fit(spec, chosen, train, fit_t)
+        try:
+            chosen, grid_scores = select_params(spec, ctx, valid_score)
+            est = fit(spec, chosen, train, fit_t)
+        except MethodNotApplicable as exc:
+            skipped[spec.name] = str(exc)
+            continue
         ctx.fitted[spec.name] = est
         with timed(score_t):
             lists, _ = est.recommend(users, K, exclude_seen=True)
         s = evaluate_lists(users, lists, truth, cold, catalog_size)
         if grid_scores:
             s.extra["valid_grid"] = grid_scores
+        s.extra.update(estimator_extras(est))
         scored[spec.name] = s
         rows[spec.name] = method_result(s, fit_t.seconds, score_t.seconds, device_of(est, ctx), params_of(est, chosen))
 
@@ -145,5 +151,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         "rule": "per-user temporal: last max(1, floor(0.2 n)) positives of users with >= 5",
     }
     comparison = hybrid_vs_best(scored, PRIMARY, paired_t)
-    extra = {"catalog_size": catalog_size, "cold_items": len(cold)}
+    extra: dict[str, Any] = {"catalog_size": catalog_size, "cold_items": len(cold)}
+    if skipped:
+        extra["skipped_methods"] = skipped
     return [build_results("recommend", dataset.name, None, PRIMARY, split, rows, comparison, extra)]

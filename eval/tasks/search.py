@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from eval import metrics, stats
 from eval.datasets import Dataset
-from eval.methods import MethodContext, MethodSpec
+from eval.methods import MethodContext, MethodNotApplicable, MethodSpec
 from eval.results import build_results
 from eval.splits import TEST, TRAIN, VALID, hash_split
 from eval.tasks.common import (
@@ -27,6 +27,7 @@ from eval.tasks.common import (
     Scored,
     Timer,
     device_of,
+    estimator_extras,
     fit_text,
     hybrid_vs_best,
     method_result,
@@ -162,6 +163,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     )
     rows: dict[str, dict[str, Any]] = {"rerank": {}, "retrieve": {}}
     scored: dict[str, dict[str, Scored]] = {"rerank": {}, "retrieve": {}}
+    skipped: dict[str, str] = {}
     for spec in tqdm(specs, desc=f"search/{dataset.name}", disable=not base_ctx.show_progress):
 
         def fit(params: dict[str, Any], timer: Timer | None = None, spec: MethodSpec = spec):
@@ -175,9 +177,13 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
             s = evaluate_run(rerank_run(fit(params), rr_valid_pairs), data.qrels, (PRIMARY,))
             return s.metrics[PRIMARY]
 
-        chosen, grid_scores = select_params(spec, ctx, valid_score)
         fit_t = Timer()
-        est = fit(chosen, fit_t)
+        try:
+            chosen, grid_scores = select_params(spec, ctx, valid_score)
+            est = fit(chosen, fit_t)
+        except MethodNotApplicable as exc:
+            skipped[spec.name] = str(exc)
+            continue
         ctx.fitted[spec.name] = est
         params = params_of(est, chosen)
         device = device_of(est, ctx)
@@ -189,6 +195,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         s = runs[0] if repeats == 1 else average_scored(runs)
         if grid_scores:
             s.extra["valid_grid"] = grid_scores
+        s.extra.update(estimator_extras(est))
         scored["rerank"][spec.name] = s
         rows["rerank"][spec.name] = method_result(s, fit_t.seconds, score_t.seconds / repeats, device, params)
 
@@ -204,7 +211,9 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     for setting, excluded, n_test in (("rerank", excluded_rr, len(test_rr)), ("retrieve", excluded_rt, len(test_rt))):
         split = {"unit": "query", "train": n_queries[TRAIN], "valid": n_queries[VALID], "test": n_test,
                  "excluded": excluded, "key": "query.lower().strip()"}
-        extra = {"catalog_size": len(data.item_ids)}
+        extra: dict[str, Any] = {"catalog_size": len(data.item_ids)}
+        if skipped:
+            extra["skipped_methods"] = skipped
         if setting == "retrieve":
             extra["retrieve_depth"] = RETRIEVE_DEPTH
         comparison = hybrid_vs_best(scored[setting], PRIMARY, paired_t)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from eval import metrics, stats
 from eval.datasets import Dataset
-from eval.methods import MethodContext, MethodSpec
+from eval.methods import MethodContext, MethodNotApplicable, MethodSpec
 from eval.results import build_results
 from eval.splits import TEST, TRAIN, VALID, hash_split
 from eval.tasks.common import (
@@ -25,6 +25,7 @@ from eval.tasks.common import (
     Scored,
     Timer,
     device_of,
+    estimator_extras,
     fit_text,
     hybrid_vs_best,
     method_result,
@@ -106,7 +107,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         training_texts=base_ctx.training_texts, show_progress=base_ctx.show_progress,
         data={"train": parts[TRAIN], "valid": parts[VALID], "corpus": corpus, "binary": binary},
     )
-    results, scored = {}, {}
+    results, scored, skipped = {}, {}, {}
     for spec in tqdm(specs, desc=f"similarity/{dataset.name}", disable=not base_ctx.show_progress):
         fit_t, score_t = Timer(), Timer()
 
@@ -124,8 +125,12 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
                 return metrics.roc_auc(pred, parts[VALID]["score"].to_numpy())
             return metrics.spearman(pred, parts[VALID]["score"].to_numpy(), on_constant="nan")
 
-        chosen, grid_scores = select_params(spec, ctx, valid_score)
-        est = fit(chosen, fit_t)
+        try:
+            chosen, grid_scores = select_params(spec, ctx, valid_score)
+            est = fit(chosen, fit_t)
+        except MethodNotApplicable as exc:
+            skipped[spec.name] = str(exc)
+            continue
         test = parts[TEST]
         with timed(score_t):
             pred = est.score_pairs(test["left"].tolist(), test["right"].tolist())
@@ -143,6 +148,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
             s.extra["oov_rate"] = float(np.mean(est.oov_pairs(test["left"].tolist(), test["right"].tolist())))
         if grid_scores:
             s.extra["valid_grid"] = grid_scores
+        s.extra.update(estimator_extras(est))
         ctx.fitted[spec.name] = est
         scored[spec.name] = s
         params = params_of(est, chosen)
@@ -154,5 +160,6 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         "excluded": 0, "key": "official split" if dataset.pairs.get("split") is not None
         and dataset.pairs["split"].notna().any() else "sha1(left + '\\t' + right)",
     }
-    doc = build_results("similarity", dataset.name, None, primary, split, results, comparison)
+    extra = {"skipped_methods": skipped} if skipped else None
+    doc = build_results("similarity", dataset.name, None, primary, split, results, comparison, extra)
     return [doc]
