@@ -16,7 +16,14 @@ test labels.
   methods (``random`` excluded). ``rerank``: a LambdaRank model trained on the
   train queries' judged pairs; ``retrieve``: a LambdaRank model trained on the
   union of the methods' top 100 for (a sample of) the train queries, unjudged
-  candidates as gain 0, re-ranking the same union at test time.
+  candidates as gain 0, re-ranking the same union at test time. (Training on
+  the judged candidates alone is far worse for retrieval: on the valid split
+  NDCG@10 0.33 vs 0.54.) Product statistics ``item.n_judged`` /
+  ``item.mean_label`` count the *train* queries that judged the product
+  (leave-one-query-out on train rows): a query-independent prior like an
+  impression count, from train data only. It is the second most useful
+  feature in ``retrieve`` (valid NDCG@10 0.54 with it, 0.46 without; the
+  best single method, bm25, 0.39); ``item_stats=False`` turns it off.
 * **recommend**: :class:`hybrid.pipelines.RecommendPipeline`. The ranker learns
   from ``inner_valid`` with candidate generators (clones of the fitted methods,
   same parameters) fitted on ``inner_train``; at test time the candidates and
@@ -262,7 +269,7 @@ def _inner_generator(ctx: MethodContext, name: str, fitted: Any, interactions: p
 def _recommend(
     ctx: MethodContext,
     candidates_per_generator: int = 200,
-    max_train_users: int | None = 3000,
+    max_train_users: int | None = 2000,
     mmr_lambda: float | None = None,
     ranker_params: dict[str, Any] | None = None,
     cooc: bool = True,

@@ -100,9 +100,11 @@ class FeatureBuilder:
         Tokenizer language for the text statistics (``auto``, ``en``, ``zh``).
     cooc, history_window, recent_fraction:
         Interaction statistics (see the module docstring).
-    pair_chunk:
-        Pairs handed to a scorer per call (bounds the memory of scorers that
-        materialise one vector per pair); ``None`` = all at once.
+    pair_chunk, user_item_chunk:
+        Text pairs / user-item pairs handed to a scorer per call (bounds the
+        memory of scorers that materialise one vector per pair, e.g. content
+        recommenders' sparse profiles); ``None`` = all at once. Text chunks are
+        larger because a text scorer re-encodes each chunk's distinct texts.
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class FeatureBuilder:
         history_window: int = 5,
         recent_fraction: float = 0.1,
         pair_chunk: int | None = 250_000,
+        user_item_chunk: int | None = 50_000,
     ):
         self.scorers = scorers
         self.kind = kind
@@ -126,6 +129,7 @@ class FeatureBuilder:
         self.history_window = history_window
         self.recent_fraction = recent_fraction
         self.pair_chunk = pair_chunk
+        self.user_item_chunk = user_item_chunk
 
     # ------------------------------------------------------------------ setup
     def _resolve_kind(self) -> str:
@@ -350,9 +354,7 @@ class FeatureBuilder:
                 frame = _as_frame(values, key).iloc[:0]
             else:
                 call = est.features if hasattr(est, "features") else est.score_pairs
-                step = n if not self.pair_chunk else int(self.pair_chunk)
-                parts = [_as_frame(call(left[a : a + step], right[a : a + step]), key) for a in range(0, n, step)]
-                frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+                frame = self._chunked(call, key, left, right, self.pair_chunk)
         else:
             frame = self._interaction_scores(key, est, left, right, n)
         if len(frame) != n:
@@ -361,19 +363,26 @@ class FeatureBuilder:
         frame.columns = _rename(key, own, frame.columns)
         return frame
 
+    def _chunked(self, call: Any, key: str, left: list, right: list, step: int | None) -> pd.DataFrame:
+        n = len(left)
+        step = n if not step else int(step)
+        parts = [_as_frame(call(left[a : a + step], right[a : a + step]), key) for a in range(0, n, step)]
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
     def _interaction_scores(self, key: str, est: Any, users: list, items: list, n: int) -> pd.DataFrame:
         score = est.features if hasattr(est, "features") else est.score_user_items
+        step = self.user_item_chunk
         uidx = getattr(est, "user_index_", None)
         iidx = getattr(est, "item_index_", None)
         if uidx is None or iidx is None:
-            return _as_frame(score(users, items), key)
+            return self._chunked(score, key, users, items, step)
         known = pd.Series(users, dtype=object).map(uidx).notna().to_numpy() & pd.Series(
             items, dtype=object).map(iidx).notna().to_numpy()
         if known.all():
-            return _as_frame(score(users, items), key)
+            return self._chunked(score, key, users, items, step)
         idx = np.flatnonzero(known)
         if len(idx):
-            part = _as_frame(score([users[i] for i in idx], [items[i] for i in idx]), key)
+            part = self._chunked(score, key, [users[i] for i in idx], [items[i] for i in idx], step)
         else:
             probe_u = next(iter(uidx))
             probe_i = next(iter(iidx))
@@ -495,8 +504,9 @@ class FeatureBuilder:
             h_items, h_pos = np.unique(hist[valid], return_inverse=True)
             col = np.zeros(hist.shape, dtype=np.int64)
             col[valid] = h_pos
-            sims = np.asarray((vec[i[rows]] @ vec[h_items].T).todense())  # (m, |h|)
-            gathered = np.take_along_axis(sims, col, axis=1)
+            c_items, c_pos = np.unique(i[rows], return_inverse=True)
+            sims = np.asarray((vec[c_items] @ vec[h_items].T).todense())  # (distinct candidates, |h|)
+            gathered = sims[c_pos[:, None], col]
             cnt = valid.sum(axis=1)
             has = cnt > 0
             total = np.where(valid, gathered, 0.0).sum(axis=1)

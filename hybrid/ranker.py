@@ -28,6 +28,9 @@ Input rules (all failures are :class:`TagrankInputError` naming the column):
   contiguous; the given order is kept and a violation is an error;
 * (ranker) a (query, candidate) pair may appear once; a query may have at
   most 10,000 rows (LightGBM's limit);
+* ids are grouping keys only: ``predict`` / ``rank`` accept queries and
+  candidates never seen in ``fit`` (the model scores features, not ids);
+  unknown users or items fail where ids matter, in the scorers and pipelines;
 * (ranker) queries with a single candidate or with all-equal grades teach
   LambdaRank nothing; they are dropped from training and from the early
   stopping set (counted in ``dropped_queries_``). If no query is left,
