@@ -180,7 +180,7 @@ def test_similarity_factory_returns_a_fitted_scorer(monkeypatch, tmp_path):
     pred = scorer.score_pairs(LEFT[:3], RIGHT[:3])
     assert pred.shape == (3,) and np.all(np.abs(pred) <= 1 + 1e-6)
     params = scorer.results_params()
-    assert params["steps"] == 2 and params["train_device"] == "cpu" and params["ft.loss"] == "cosent"
+    assert params["steps"] == 2 and params["train_device"] == "cpu" and params["ft.loss"] == "cosine_mse"
     assert params["ft.max_length"] == 16 and params["train_s"] > 0
     assert [h["step"] for h in scorer.training_curve] == [0, 1, 2]
     assert str(tmp_path) in params["finetuned_dir"]
@@ -213,8 +213,8 @@ def test_search_factory_auto_picks_by_valid_ndcg(tmp_path):
     ctx.cache_dir = tmp_path
     scorer = _spec().build(ctx, loss="auto", max_steps=1, max_length=16, batch_size=8)
     params = scorer.results_params()
-    assert params["loss_selection"] == "auto" and params["ft.loss"] in ("mnrl", "cosent")
-    assert {"valid_ndcg@10.mnrl", "valid_ndcg@10.cosent"} <= set(params)
+    assert params["loss_selection"] == "auto" and params["ft.loss"] in ("mnrl", "cosine_mse")
+    assert {"valid_ndcg@10.mnrl", "valid_ndcg@10.cosine_mse"} <= set(params)
     ids, scores = scorer.top_k(["garden hose"], k=3)
     assert ids.shape == (1, 3) and set(ids[0]) <= set(data.item_ids)
 
