@@ -6,8 +6,6 @@ Grids are small and documented; the protocol picks a point on the valid split
 
 from __future__ import annotations
 
-import importlib
-
 from eval.methods import MethodContext, MethodSpec, lazy, register
 
 
@@ -62,9 +60,7 @@ register(MethodSpec(
 ))
 
 # Methods defined next to their subsystems register themselves on import.
-for _module in ("eval.transformer_methods", "eval.hybrid_methods", "eval.finetune_methods", "eval.taxonomy_methods"):
-    try:
-        importlib.import_module(_module)
-    except ModuleNotFoundError as exc:  # a subsystem not installed in this checkout
-        if exc.name != _module:
-            raise
+import eval.finetune_methods  # noqa: E402,F401  transformer_ft
+import eval.hybrid_methods  # noqa: E402,F401  hybrid
+import eval.taxonomy_methods  # noqa: E402,F401  user_history, item_cooccurrence
+import eval.transformer_methods  # noqa: E402,F401  transformer_cls, transformer, transformer_whiten
