@@ -41,9 +41,9 @@ register(MethodSpec(
     description="Okapi BM25 (Lucene idf) on sparse matrices",
 ))
 register(MethodSpec(
-    "word2vec", "text", lazy("baselines.word2vec:Word2VecScorer"), TEXT_TASKS,
+    "word2vec", "text", lazy("baselines.word2vec:Word2VecScorer", epochs=5), TEXT_TASKS,
     grid=({"remove_pc": True}, {"remove_pc": False}),
-    description="gensim word2vec on the task corpus + the language corpus, SIF sentence vectors",
+    description="gensim word2vec (5 epochs) on the task corpus + the language corpus, SIF sentence vectors",
 ))
 register(MethodSpec(
     "item2vec", "interaction", lazy("baselines.item2vec:Item2VecScorer", min_count=5), ("recommend",),

@@ -111,11 +111,22 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     for spec in tqdm(specs, desc=f"similarity/{dataset.name}", disable=not base_ctx.show_progress):
         fit_t, score_t = Timer(), Timer()
 
-        def fit(params: dict[str, Any], timer: Timer | None = None, spec: MethodSpec = spec):
-            with timed(timer or Timer()):
-                est = spec.build(ctx, **params)
-                if spec.kind == "text":
-                    fit_text(est, corpus, None, ctx)
+        fitted_by_params: dict[str, tuple[Any, float]] = {}
+
+        def fit(params: dict[str, Any], timer: Timer | None = None, spec: MethodSpec = spec,
+                memo: dict = fitted_by_params):
+            # Fitting is unsupervised and identical for selection and test: fit each grid point once.
+            key = repr(sorted(params.items()))
+            if key not in memo:
+                clock = Timer()
+                with timed(clock):
+                    est = spec.build(ctx, **params)
+                    if spec.kind == "text":
+                        fit_text(est, corpus, None, ctx)
+                memo[key] = (est, clock.seconds)
+            est, seconds = memo[key]
+            if timer is not None:
+                timer.seconds += seconds
             return est
 
         def valid_score(params: dict[str, Any], fit=fit) -> float:
