@@ -20,8 +20,11 @@ Unit = product; products are split by the hash of their id (``item_id``).
   k = the number of distinct last-level classes among them; ``cluster.ari``
   and ``cluster.nmi`` against the last level.
 * ``hybrid`` (kind ``task``): built from the fitted categorisers in
-  ``ctx.fitted``, fitted on the valid products (out-of-fold for the base
-  methods, which only saw train), reported on test.
+  ``ctx.fitted`` (:class:`hybrid.taxonomy.StackedCategoriser`), then
+  ``fit(train texts, train paths, valid texts, valid paths)``: LightGBM
+  LambdaRank over the base methods' out-of-fold path scores on train (3 folds;
+  each base refitted on the other folds, its fitted representation reused),
+  early-stopped on valid, reported on test.
 
 Which label columns are taxonomy levels: ``dataset.taxonomy_levels`` when the
 dataset has it (an int or the level names), else ``TAXONOMY_LEVELS[name]``,
@@ -220,13 +223,61 @@ def paired_macro_f1(primary: str, truth: np.ndarray, n_classes: int):
 # ----------------------------------------------------------------------------- protocol
 
 
-def _categoriser(spec: MethodSpec, est: Any, levels: list[str], ctx: MethodContext, n_neighbors: int | None):
+class MemoRepresentation:
+    """A fitted representation whose ``transform`` computes each distinct text once.
+
+    The protocol transforms the same train / valid / test texts for the classifier,
+    the tagger, the clusterer and the hybrid's out-of-fold refits (subsets of train);
+    with an encoder each pass costs minutes. Rows of texts already seen are gathered
+    from the stored matrices; only unseen texts are transformed.
+    """
+
+    def __init__(self, inner: Any):
+        self.inner_ = inner
+        self._banks: list[Any] = []
+        self._where: dict[str, tuple[int, int]] = {}
+
+    def transform(self, texts: list[str]) -> Any:
+        import scipy.sparse as sp
+
+        texts = list(texts)
+        new = list(dict.fromkeys(t for t in texts if t not in self._where))
+        if new:
+            bank = self.inner_.transform(new)
+            bank = sp.csr_matrix(bank) if sp.issparse(bank) else np.asarray(bank)
+            b = len(self._banks)
+            self._banks.append(bank)
+            for i, t in enumerate(new):
+                self._where[t] = (b, i)
+        loc = np.asarray([self._where[t] for t in texts], dtype=np.int64).reshape(len(texts), 2)
+        if len(self._banks) == 1 or (len(loc) and (loc[:, 0] == loc[0, 0]).all()):
+            return self._banks[int(loc[0, 0]) if len(loc) else 0][loc[:, 1]]
+        parts, order = [], []
+        for b in np.unique(loc[:, 0]):
+            rows = np.flatnonzero(loc[:, 0] == b)
+            parts.append(self._banks[b][loc[rows, 1]])
+            order.append(rows)
+        stacked = sp.vstack(parts).tocsr() if sp.issparse(parts[0]) else np.vstack(parts)
+        inverse = np.empty(len(texts), dtype=np.int64)
+        inverse[np.concatenate(order)] = np.arange(len(texts))
+        return stacked[inverse]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["inner_"], name)
+
+
+def _categoriser(spec: MethodSpec, est: Any, levels: list[str], ctx: MethodContext, train_texts: list[str]):
+    """A knn categoriser over ``jaccard`` (or any scorer without transform), else logistic regression
+    over the scorer's representation fitted on the train texts (memoised)."""
     from hybrid.taxonomy import Categoriser
 
     knn = spec.name in KNN_METHODS or not hasattr(est, "transform")
+    if not knn:
+        est.fit(train_texts)
+        est = MemoRepresentation(est)
     return Categoriser(
         representation=est, classifier="knn" if knn else "logreg", levels=levels,
-        n_neighbors=n_neighbors or max(KNN_GRID), language=ctx.language, random_state=ctx.random_state,
+        n_neighbors=max(KNN_GRID), language=ctx.language, random_state=ctx.random_state,
     )
 
 
@@ -266,7 +317,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
             def fit(params: dict[str, Any], timer: Timer | None = None, spec=spec):
                 with timed(timer or Timer()):
                     est = spec.build(ctx, **params)
-                    cat = _categoriser(spec, est, levels, ctx, None).fit(train_texts, train_paths)
+                    cat = _categoriser(spec, est, levels, ctx, train_texts).fit(train_texts, train_paths)
                 return cat
 
             def valid_score(params: dict[str, Any], fit=fit) -> float:
@@ -283,7 +334,8 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
                 cat.n_neighbors = best_k
                 chosen = {**chosen, "n_neighbors": best_k}
                 extra["valid_knn"] = {str(k): v for k, v in k_scores.items()}
-            est, device = cat, device_of(cat.representation_, ctx)
+            rep = cat.representation_
+            est, device = cat, device_of(getattr(rep, "inner_", rep), ctx)
             with timed(score_t):
                 pred = cat.predict(test_texts)
         elif spec.kind == "task":
@@ -291,7 +343,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
             def fit_task(params: dict[str, Any], timer: Timer | None = None, spec=spec):
                 with timed(timer or Timer()):
                     est = spec.build(ctx, **params)
-                    est.fit(valid_texts, valid_paths)
+                    est.fit(train_texts, train_paths, valid_texts, valid_paths)
                 return est
 
             chosen, grid_scores = select_params(spec, ctx, lambda p: 0.0)
@@ -306,6 +358,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         values, cis, per_unit = level_scores(pred, test_paths, levels, coders)
         rep = getattr(est, "representation_", None)
         if spec.kind == "text" and rep is not None and hasattr(rep, "transform"):
+            # the valid / test memo entries are reused by the tagger and the clusterer
             from hybrid.taxonomy import MultiLabelTagger, TagClusterer
 
             if data.attributes and any(train_tags) and any(valid_tags):

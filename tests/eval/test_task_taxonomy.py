@@ -62,6 +62,31 @@ def test_macro_f1_codes_matches_sklearn():
     assert taxonomy.macro_f1_codes(pred, truth, 9) == pytest.approx(metrics.macro_f1(pred, truth))
 
 
+class _Counting:
+    def __init__(self, sparse: bool):
+        self.sparse, self.seen = sparse, []
+
+    def transform(self, texts):
+        import scipy.sparse as sp
+
+        self.seen.extend(texts)
+        x = np.asarray([[len(t), t.count("a")] for t in texts], dtype=float)
+        return sp.csr_matrix(x) if self.sparse else x
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_memo_representation_transforms_each_text_once(sparse):
+    inner = _Counting(sparse)
+    memo = taxonomy.MemoRepresentation(inner)
+    first = memo.transform(["a", "bb", "aaa"])
+    again = memo.transform(["aaa", "a", "cccc", "bb"])
+    assert inner.seen == ["a", "bb", "aaa", "cccc"]
+    dense = again.toarray() if sparse else again
+    np.testing.assert_allclose(dense, [[3, 3], [1, 1], [4, 0], [2, 0]])
+    assert (first.toarray() if sparse else first).shape == (3, 2)
+    assert memo.sparse is sparse  # other attributes come from the wrapped object
+
+
 def test_end_to_end_small():
     pytest.importorskip("baselines.jaccard")
     pytest.importorskip("baselines.tfidf")

@@ -189,16 +189,27 @@ def test_chinese_end_to_end():
 
 def test_stacked_categoriser(data):
     (texts, paths, _), (v_texts, v_paths, _), (t_texts, t_paths, _) = data
-    bases = {"lr": Categoriser().fit(texts, paths), "knn": Categoriser(classifier="knn", n_neighbors=3).fit(texts, paths)}
-    stack = StackedCategoriser(bases, n_candidates=3, ranker_params={"min_child_samples": 2, "n_estimators": 30})
-    stack.fit(v_texts * 3, v_paths * 3)
-    pred = stack.predict(t_texts)
+    from baselines.jaccard import JaccardScorer
+
+    bases = {"lr": Categoriser().fit(texts, paths), "knn": Categoriser(classifier="knn", n_neighbors=3).fit(texts, paths),
+             "jac": Categoriser(JaccardScorer(unit="word"), classifier="knn", n_neighbors=3).fit(texts, paths)}
     known = {tuple(p) for p in paths}
-    assert all(tuple(r) in known for r in pred[["level1", "level2", "level3"]].itertuples(index=False))
-    assert np.mean([list(r) == p for r, p in zip(pred[["level1", "level2", "level3"]].itertuples(index=False),
-                                                   t_paths, strict=True)]) >= 0.8
+    params = {"min_child_samples": 2, "n_estimators": 30}
+    held_out = StackedCategoriser(bases, n_candidates=3, n_folds=None, ranker_params=params)
+    out_of_fold = StackedCategoriser(bases, n_candidates=3, n_folds=3, ranker_params=params)
+    for stack in (held_out.fit(v_texts * 3, v_paths * 3), out_of_fold.fit(texts, paths, v_texts, v_paths)):
+        pred = stack.predict(t_texts)
+        rows = list(pred[["level1", "level2", "level3"]].itertuples(index=False))
+        assert all(tuple(r) in known for r in rows)
+        assert np.mean([list(r) == p for r, p in zip(rows, t_paths, strict=True)]) >= 0.8
+    # the out-of-fold refits never touch the bases
+    assert bases["knn"].n_train_ == len(texts)
+    assert bases["knn"].representation_.ids_.tolist() == list(range(len(texts)))
+    assert bases["jac"].representation_.ids_.tolist() == list(range(len(texts)))
     with pytest.raises(TagrankInputError, match="fitted Categoriser"):
         StackedCategoriser({"x": Categoriser()}).fit(v_texts, v_paths)
+    with pytest.raises(TagrankInputError, match="n_folds"):
+        StackedCategoriser(bases, n_folds=1).fit(texts, paths)
 
 
 # ----------------------------------------------------------------------------- MultiLabelTagger
@@ -338,3 +349,42 @@ def test_tag_recommender_bad_input():
         TagRecommender().recommend(["u0"], ["m0"])
     with pytest.raises(TagrankInputError, match="items.text"):
         TagRecommender().fit(ev, items.assign(text=[""] * len(items)))
+
+
+def test_joint_one_vs_rest_matches_sklearn_per_tag():
+    from sklearn.linear_model import LogisticRegression
+
+    from hybrid.taxonomy import _JointOvR
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4))
+    y = np.column_stack([x[:, 0] + rng.normal(size=120) > 0, x[:, 1] - x[:, 2] > 0.3])
+    joint = _JointOvR(C=1.0, max_iter=500).fit(x, y)
+    for j in range(y.shape[1]):
+        ref = LogisticRegression(C=1.0, max_iter=1000, tol=1e-10).fit(x, y[:, j])
+        np.testing.assert_allclose(joint.coef_[:, j], ref.coef_[0], atol=1e-3)
+        np.testing.assert_allclose(joint.predict_proba(x)[:, j], ref.predict_proba(x)[:, 1], atol=1e-3)
+
+
+class _Dense:
+    """A dense representation (bag of a few words) to exercise the dense code paths."""
+
+    vocab = ("cotton", "tshirt", "formal", "shirt", "denim", "jeans", "sneakers", "boots", "flip", "red", "blue")
+
+    def fit(self, texts):
+        self.fitted_ = True
+        return self
+
+    def transform(self, texts):
+        return np.asarray([[float(w in t.split()) for w in self.vocab] for t in texts])
+
+
+def test_dense_representation_paths(data):
+    (texts, paths, tags), (v_texts, _, v_tags), (t_texts, t_paths, t_tags) = data
+    cat = Categoriser(representation=_Dense()).fit(texts, paths)
+    assert cat.score(t_texts, t_paths)["level1.accuracy"] >= 0.8
+    knn = Categoriser(representation=_Dense(), classifier="knn", n_neighbors=5).fit(texts, paths)
+    assert set(map(tuple, knn.predict(t_texts)[["level1", "level2", "level3"]].to_numpy().tolist())) <= {
+        tuple(p) for p in paths}
+    tagger = MultiLabelTagger(representation=_Dense()).fit(texts, tags, v_texts, v_tags)
+    assert tagger.score(t_texts, t_tags)["micro_f1"] > 0.4
