@@ -275,12 +275,13 @@ def _ctx(task: str, fitted: dict, data: dict):
                          show_progress=False)
 
 
-def test_hybrid_is_registered_for_three_tasks():
+def test_hybrid_is_registered_for_every_task():
     from eval.hybrid_methods import _recommend, _search, _similarity  # noqa: F401
-    from eval.methods import REGISTRY
+    from eval.methods import REGISTRY, methods_for
 
+    methods_for("search")  # loads every built-in registration
     spec = REGISTRY["hybrid"]
-    assert spec.kind == "task" and set(spec.tasks) == {"similarity", "search", "recommend"}
+    assert spec.kind == "task" and set(spec.tasks) == {"similarity", "search", "recommend", "taxonomy", "tagrec"}
 
 
 def test_similarity_factory():
