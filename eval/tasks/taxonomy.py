@@ -3,8 +3,8 @@
 Unit = product; products are split by the hash of their id (``item_id``).
 
 * **Classification** (per taxonomy level): ``jaccard`` = k-nearest neighbours
-  over character n-gram sets (k chosen on valid among ``KNN_GRID``, votes
-  weighted by Jaccard similarity); every other text method = multinomial
+  over character n-gram sets (k chosen on valid among ``KNN_GRID`` jointly
+  with the method's grid, votes weighted by Jaccard similarity); every other text method = multinomial
   logistic regression over its ``transform(texts)`` representation
   (:class:`hybrid.taxonomy.Categoriser`). Predictions are whole known paths
   (a child always inside its parent). Metrics ``<level>.accuracy`` and
@@ -66,7 +66,7 @@ from eval.tasks.common import (
 
 TAXONOMY_LEVELS = {"fashion": 3, "sample": 3}
 DEFAULT_LEVELS = 3
-KNN_GRID = (5, 10, 20)
+KNN_GRID = (1, 3, 5, 10, 20)
 KNN_METHODS = ("jaccard",)
 TAG_SEPARATOR = "="
 
@@ -320,16 +320,36 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
                     cat = _categoriser(spec, est, levels, ctx, train_texts).fit(train_texts, train_paths)
                 return cat
 
-            def valid_score(params: dict[str, Any], fit=fit) -> float:
-                return valid_primary(fit(params).predict(valid_texts))
+            # selection and the reported model share the train fit: each grid point is fitted once
+            kept: dict[str, tuple[Any, Timer, dict[str, float]]] = {}
+
+            def valid_score(params: dict[str, Any], fit=fit, kept=kept) -> float:
+                timer = Timer()
+                cat = fit(params, timer)
+                k_scores = choose_k(cat)
+                score = max(k_scores.values())
+                if not kept or score > max(v[2]["score"] for v in kept.values()):
+                    kept.clear()
+                    kept[repr(sorted(params.items()))] = (cat, timer, {**k_scores, "score": score})
+                return score
+
+            def choose_k(cat: Any) -> dict[Any, float]:
+                """knn: every k of KNN_GRID from one neighbour search at the largest k."""
+                if cat.classifier != "knn":
+                    return {None: valid_primary(cat.predict(valid_texts))}
+                nb_rows, nb_sims = cat.neighbours(valid_texts, max(KNN_GRID))
+                return {k: valid_primary(cat.decode(cat.posterior_from_neighbours(nb_rows[:, :k], nb_sims[:, :k])))
+                        for k in KNN_GRID}
 
             chosen, grid_scores = select_params(spec, ctx, valid_score)
-            cat = fit(chosen, fit_t)
+            hit = kept.get(repr(sorted(chosen.items())))
+            if hit is not None:
+                cat, fit_t, k_scores = hit
+                k_scores = {k: v for k, v in k_scores.items() if k != "score"}
+            else:
+                cat = fit(chosen, fit_t)
+                k_scores = choose_k(cat)
             if cat.classifier == "knn":
-                # k on valid: one neighbour search at the largest k, every smaller k by truncation
-                nb_rows, nb_sims = cat.neighbours(valid_texts, max(KNN_GRID))
-                k_scores = {k: valid_primary(cat.decode(cat.posterior_from_neighbours(nb_rows[:, :k], nb_sims[:, :k])))
-                            for k in KNN_GRID}
                 best_k = max(KNN_GRID, key=lambda k: (k_scores[k], -k))
                 cat.n_neighbors = best_k
                 chosen = {**chosen, "n_neighbors": best_k}

@@ -93,8 +93,8 @@ def test_end_to_end_small():
     ds = toy_dataset()
     names = ["jaccard", "tfidf", "hybrid"]
     specs = [s for s in methods_for("taxonomy", names) if s.name in names]
-    # one grid point each keeps the test small
-    specs = [s if len(s.grid) <= 1 else type(s)(s.name, s.kind, s.factory, s.tasks, (s.grid[0],)) for s in specs]
+    # two grid points each keep the test small (and exercise selection with the kept fit)
+    specs = [s if len(s.grid) <= 2 else type(s)(s.name, s.kind, s.factory, s.tasks, s.grid[:2]) for s in specs]
     [doc] = taxonomy.run(ds, specs, MethodContext(task="taxonomy", dataset="toy", show_progress=False))
     validate_results(doc)
     assert doc["primary_metric"] == "articleType.macro_f1"
@@ -113,6 +113,8 @@ def test_end_to_end_small():
     assert "tags_micro_f1" in tf["ci95"]
     jac = doc["methods"]["jaccard"]
     assert jac["params"]["selected.n_neighbors"] in taxonomy.KNN_GRID
+    assert set(jac["valid_knn"]) == {str(k) for k in taxonomy.KNN_GRID}
+    assert len(jac["valid_grid"]) == 2
     assert "tags_micro_f1" not in jac["metrics"]  # no representation
     if "hybrid" in doc["methods"]:
         assert doc["hybrid_vs_best"]["metric"] == "articleType.macro_f1"

@@ -157,7 +157,8 @@ def test_transformer_ft_is_registered_and_skips_other_datasets():
     from eval import finetune_methods as fm
 
     spec = _spec()
-    assert spec.kind == "task" and {"similarity", "search", "taxonomy"} <= set(spec.tasks)
+    # Offered where the protocols drive it; the taxonomy classifier factory exists but is not offered yet.
+    assert spec.kind == "task" and set(spec.tasks) == {"similarity", "search"}
     pairs = pd.DataFrame({"left": LEFT, "right": RIGHT, "score": SCORES})
     for dataset in ("wordsim353", "lcqmc"):
         with pytest.raises(fm.MethodNotApplicable):
