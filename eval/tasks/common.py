@@ -33,6 +33,27 @@ def timed(timer: Timer):
         timer.seconds += time.perf_counter() - start
 
 
+class FitOnce:
+    """Fit each grid point once: when selection on valid and the test run share the same fit
+    (unsupervised corpus fits), the chosen estimator is reused, and its fit time counted once."""
+
+    def __init__(self, build: Callable[[dict[str, Any]], Any]):
+        self.build = build
+        self.memo: dict[str, tuple[Any, float]] = {}
+
+    def __call__(self, params: dict[str, Any], timer: Timer | None = None) -> Any:
+        key = repr(sorted(params.items()))
+        if key not in self.memo:
+            clock = Timer()
+            with timed(clock):
+                estimator = self.build(params)
+            self.memo[key] = (estimator, clock.seconds)
+        estimator, seconds = self.memo[key]
+        if timer is not None:
+            timer.seconds += seconds
+        return estimator
+
+
 def fit_text(estimator: Any, texts: list[str], ids: list[Any] | None, ctx: MethodContext) -> Any:
     """Fit a text scorer on ``texts``; scorers that learn from extra text (word2vec) also get
     the task's documented training corpus (``ctx.training_texts``)."""

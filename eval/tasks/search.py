@@ -24,6 +24,7 @@ from eval.splits import TEST, TRAIN, VALID, hash_split
 from eval.tasks.common import (
     CI_SEED,
     N_RESAMPLES,
+    FitOnce,
     Scored,
     Timer,
     device_of,
@@ -166,23 +167,13 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     skipped: dict[str, str] = {}
     for spec in tqdm(specs, desc=f"search/{dataset.name}", disable=not base_ctx.show_progress):
 
-        fitted_by_params: dict[str, tuple[Any, float]] = {}
-
-        def fit(params: dict[str, Any], timer: Timer | None = None, spec: MethodSpec = spec,
-                memo: dict = fitted_by_params):
-            # The catalogue fit is the same for selection and test: fit each grid point once.
-            key = repr(sorted(params.items()))
-            if key not in memo:
-                clock = Timer()
-                with timed(clock):
-                    est = spec.build(ctx, **params)
-                    if spec.kind == "text":
-                        fit_text(est, data.item_texts, data.item_ids, ctx)
-                memo[key] = (est, clock.seconds)
-            est, seconds = memo[key]
-            if timer is not None:
-                timer.seconds += seconds
+        def build_and_fit(params: dict[str, Any], spec: MethodSpec = spec) -> Any:
+            est = spec.build(ctx, **params)
+            if spec.kind == "text":
+                fit_text(est, data.item_texts, data.item_ids, ctx)
             return est
+
+        fit = FitOnce(build_and_fit)
 
         def valid_score(params: dict[str, Any], fit=fit) -> float:
             s = evaluate_run(rerank_run(fit(params), rr_valid_pairs), data.qrels, (PRIMARY,))

@@ -22,6 +22,7 @@ from eval.splits import TEST, TRAIN, VALID, hash_split
 from eval.tasks.common import (
     CI_SEED,
     N_RESAMPLES,
+    FitOnce,
     Scored,
     Timer,
     device_of,
@@ -111,23 +112,13 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     for spec in tqdm(specs, desc=f"similarity/{dataset.name}", disable=not base_ctx.show_progress):
         fit_t, score_t = Timer(), Timer()
 
-        fitted_by_params: dict[str, tuple[Any, float]] = {}
-
-        def fit(params: dict[str, Any], timer: Timer | None = None, spec: MethodSpec = spec,
-                memo: dict = fitted_by_params):
-            # Fitting is unsupervised and identical for selection and test: fit each grid point once.
-            key = repr(sorted(params.items()))
-            if key not in memo:
-                clock = Timer()
-                with timed(clock):
-                    est = spec.build(ctx, **params)
-                    if spec.kind == "text":
-                        fit_text(est, corpus, None, ctx)
-                memo[key] = (est, clock.seconds)
-            est, seconds = memo[key]
-            if timer is not None:
-                timer.seconds += seconds
+        def build_and_fit(params: dict[str, Any], spec: MethodSpec = spec) -> Any:
+            est = spec.build(ctx, **params)
+            if spec.kind == "text":
+                fit_text(est, corpus, None, ctx)
             return est
+
+        fit = FitOnce(build_and_fit)
 
         def valid_score(params: dict[str, Any], fit=fit) -> float:
             est = fit(params)
