@@ -411,7 +411,8 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         "unit": "product", "train": len(train_texts), "valid": len(valid_texts), "test": len(test_texts),
         "excluded": 0, "key": "item_id",
     }
-    unseen = sum(1 for p in test_paths if p[-1] not in {q[-1] for q in train_paths})
+    seen_last = {q[-1] for q in train_paths}
+    unseen = sum(1 for p in test_paths if p[-1] not in seen_last)
     extra_doc = {
         "levels": levels, "attributes": data.attributes, "cluster_k": n_clusters,
         "test_products_with_unseen_last_level": unseen,
