@@ -54,6 +54,16 @@ def stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
+def train_word2vec(sentences: list[list[str]], random_state: int, workers: int, **params: Any) -> Any:
+    """gensim Word2Vec with negative sampling, made deterministic: a fixed seed, a
+    ``PYTHONHASHSEED``-independent hash, and (for exact repeats) ``workers=1``."""
+    from gensim.models import Word2Vec
+
+    return Word2Vec(
+        sentences=sentences, hs=0, seed=int(random_state), workers=int(workers), hashfxn=stable_hash, **params
+    )
+
+
 def check_positive_int(value: Any, field: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise TagrankInputError(f"{field} must be an integer >= {minimum}, got {value!r}")
@@ -142,7 +152,6 @@ class Item2VecScorer(InteractionPersistenceMixin, InteractionScorer):
 
     def _fit(self, interactions: pd.DataFrame, user_rows: np.ndarray, item_rows: np.ndarray) -> None:
         self._check_params()
-        from gensim.models import Word2Vec
 
         n_users, n_items = len(self.user_ids_), len(self.item_ids_)
         sequences = user_sequences(interactions, user_rows, item_rows, n_users, self.item_ids_)
@@ -154,20 +163,18 @@ class Item2VecScorer(InteractionPersistenceMixin, InteractionScorer):
                 f"{int(counts.max())}): lower min_count"
             )
         window = self.window if self.window is not None else max(2, max(len(s) for s in sentences))
-        model = Word2Vec(
-            sentences=sentences,
+        model = train_word2vec(
+            sentences,
+            random_state=self.random_state,
+            workers=self.workers,
             vector_size=int(self.vector_size),
             window=int(window),
             min_count=int(self.min_count),
             sg=int(self.sg),
-            hs=0,
             negative=int(self.negative),
             ns_exponent=float(self.ns_exponent),
             sample=float(self.sample),
             epochs=int(self.epochs),
-            seed=int(self.random_state),
-            workers=int(self.workers),
-            hashfxn=stable_hash,
         )
         vectors = np.zeros((n_items, int(self.vector_size)), dtype=np.float32)
         in_vocab = np.zeros(n_items, dtype=bool)

@@ -40,7 +40,7 @@ import numpy as np
 
 from baselines.base import TextScorer
 from baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
-from baselines.item2vec import check_positive_int, stable_hash
+from baselines.item2vec import check_positive_int, train_word2vec
 from baselines.text import Tokenizer
 from baselines.validation import TagrankInputError, check_same_length, check_texts
 from baselines.vectors import pair_scores, top_k
@@ -138,7 +138,6 @@ class Word2VecScorer(TextScorer):
 
     def _fit(self, texts: list[str]) -> None:
         self._check_params()
-        from gensim.models import Word2Vec
 
         tokenizer = self._tokenizer()
         extra = getattr(self, "_pending_extra", [])
@@ -151,19 +150,17 @@ class Word2VecScorer(TextScorer):
                 f"no word occurs min_count={self.min_count} times in the training texts "
                 f"({total} tokens): lower min_count or pass more text (extra_texts=)"
             )
-        model = Word2Vec(
-            sentences=[s for s in train_tokens if s],
+        model = train_word2vec(
+            [s for s in train_tokens if s],
+            random_state=self.random_state,
+            workers=self.workers,
             vector_size=int(self.vector_size),
             window=int(self.window),
             min_count=int(self.min_count),
             sg=int(self.sg),
-            hs=0,
             negative=int(self.negative),
             sample=float(self.sample),
             epochs=int(self.epochs),
-            seed=int(self.random_state),
-            workers=int(self.workers),
-            hashfxn=stable_hash,
         )
         vocab = list(model.wv.index_to_key)
         self.vocab_ = np.asarray(vocab, dtype=str)
