@@ -10,8 +10,12 @@ test labels.
   the train pairs' human scores, early-stopped on valid (by Spearman, or ROC
   AUC for binary labels: the task's primary metrics). ``fit_on="valid"``
   instead cross-fits 5 regressors on the valid pairs (each early-stopped on
-  its held-out fold) and averages them: use it when a method was fine-tuned
-  on train (``transformer_ft``), whose train-pair scores are optimistic.
+  its held-out fold) and averages them: needed when a method was fine-tuned
+  on train (``transformer_ft``), whose train-pair scores are optimistic; the
+  default ``"auto"`` picks ``valid`` exactly then, ``train`` otherwise.
+* Every hybrid also fits a drop-one ablation per feature group
+  (:mod:`hybrid.ablation`; ``ablation=False`` turns it off), which the
+  protocols score on the same test units into the results ``ablation`` table.
 * **search**: :class:`hybrid.pipelines.SearchPipeline` over the fitted text
   methods (``random`` excluded). ``rerank``: a LambdaRank model trained on the
   train queries' judged pairs; ``retrieve``: a LambdaRank model trained on the
@@ -69,11 +73,13 @@ class SimilarityHybrid:
 
     name = "hybrid"
 
-    def __init__(self, builder: Any, models: list[Any], fit_on: str, sources: list[str]):
+    def __init__(self, builder: Any, models: list[Any], fit_on: str, sources: list[str],
+                 ablation: dict[str, list[Any]] | None = None):
         self.builder = builder
         self.models = models
         self.fit_on = fit_on
         self.sources = sources
+        self.ablation = ablation or {}
 
     def get_params(self) -> dict[str, Any]:
         params = {k: v for k, v in self.models[0].get_params().items() if k != "extra_params"}
@@ -87,11 +93,23 @@ class SimilarityHybrid:
         }
 
     def score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
+        return self.score_pairs_ablation(left, right, [None])[None]
+
+    def score_pairs_ablation(self, left: list[str], right: list[str],
+                             variants: list[str | None] | None = None) -> dict[str | None, np.ndarray]:
+        """``score_pairs`` of the model (key None) and of each feature-group ablation, features computed once."""
+        names = [None, *self.ablation] if variants is None else list(variants)
+        unknown = [v for v in names if v is not None and v not in self.ablation]
+        if unknown:
+            raise TagrankInputError(f"unknown ablation variant(s) {unknown}; known: {sorted(self.ablation)}")
         feats = self.builder.transform(list(left), list(right))
-        return np.mean([m.predict(feats) for m in self.models], axis=0)
+        return {v: np.mean([m.predict(feats) for m in (self.models if v is None else self.ablation[v])], axis=0)
+                for v in names}
 
 
-def _similarity(ctx: MethodContext, fit_on: str = "train", n_folds: int = 5, **params: Any) -> SimilarityHybrid:
+def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, ablation: bool = True,
+                **params: Any) -> SimilarityHybrid:
+    from hybrid.ablation import feature_groups, fit_ablations
     from hybrid.features import FeatureBuilder
     from hybrid.ranker import HybridRegressor
 
@@ -111,23 +129,28 @@ def _similarity(ctx: MethodContext, fit_on: str = "train", n_folds: int = 5, **p
         return feats
 
     train, valid = ctx.data["train"], ctx.data["valid"]
-    models = []
     if fit_on == "train":
         if len(train) < 2:
             raise TagrankInputError("the similarity train split has fewer than 2 pairs: hybrid cannot learn")
         tr = frame(train)
         va = frame(valid) if len(valid) else None
-        models.append(HybridRegressor(**params).fit(tr, "__label", builder.feature_names_, valid=va))
+
+        def fit_models(cols: list[str]) -> list[Any]:
+            return [HybridRegressor(**params).fit(tr, "__label", cols, valid=va)]
     else:
         va = frame(valid)
         if len(va) < 2 * n_folds:
             raise TagrankInputError(f"fit_on='valid' needs at least {2 * n_folds} valid pairs, got {len(va)}")
         fold = np.random.default_rng(ctx.random_state).permutation(len(va)) % n_folds
-        for f in range(n_folds):
-            models.append(HybridRegressor(**params).fit(
-                va[fold != f], "__label", builder.feature_names_, valid=va[fold == f]
-            ))
-    return SimilarityHybrid(builder, models, fit_on, list(scorers))
+
+        def fit_models(cols: list[str]) -> list[Any]:
+            return [HybridRegressor(**params).fit(va[fold != f], "__label", cols, valid=va[fold == f])
+                    for f in range(n_folds)]
+
+    names = list(builder.feature_names_)
+    models = fit_models(names)
+    variants = fit_ablations(fit_models, names, feature_groups(names, list(scorers))) if ablation else {}
+    return SimilarityHybrid(builder, models, fit_on, list(scorers), variants)
 
 
 # --------------------------------------------------------------------------- search
@@ -172,12 +195,25 @@ class SearchHybrid:
         return item
 
     def score_pairs(self, query_keys: list[str], item_texts: list[str]) -> np.ndarray:
-        keys = list(query_keys)
-        items = [self._item(k, t) for k, t in zip(keys, item_texts, strict=True)]
-        return self.pipeline.rerank(keys, items)
+        return self.score_pairs_ablation(query_keys, item_texts, [None])[None]
 
     def top_k(self, query_keys: list[str], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         return self.pipeline.top_k(list(query_keys), k)
+
+    def score_pairs_ablation(self, query_keys: list[str], item_texts: list[str],
+                             variants: list[str | None] | None = None) -> dict[str | None, np.ndarray]:
+        """``score_pairs`` of the model (key None) and of each feature-group ablation, features computed once."""
+        keys = list(query_keys)
+        items = [self._item(k, t) for k, t in zip(keys, item_texts, strict=True)]
+        return self.pipeline.rerank_variants(keys, items, variants)
+
+    def top_k_ablation(self, query_keys: list[str], k: int = 10) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:
+        """``top_k`` of the model (key None) and of each feature-group ablation, features computed once."""
+        from hybrid.pipelines import top_lists
+
+        keys = list(query_keys)
+        ranked = self.pipeline.search_variants(keys, k)
+        return {v: top_lists(r, keys, "query", "item_id", k) for v, r in ranked.items()}
 
 
 def _search(
@@ -187,6 +223,7 @@ def _search(
     max_valid_queries: int | None = 1000,
     ranker_params: dict[str, Any] | None = None,
     item_stats: bool = True,
+    ablation: bool = True,
 ) -> SearchHybrid:
     from hybrid.pipelines import SearchPipeline
 
@@ -200,7 +237,7 @@ def _search(
     pipe = SearchPipeline(
         scorers, ranker_params=ranker_params, candidates_per_scorer=candidates_per_scorer,
         max_train_queries=max_train_queries, max_valid_queries=max_valid_queries, item_stats=item_stats,
-        language=ctx.language, random_state=ctx.random_state,
+        language=ctx.language, ablation=ablation, random_state=ctx.random_state,
     )
     pipe.fit_fitted(data.item_ids, data.item_texts, judged("train"), valid=judged("valid"), scorers=scorers)
     # (query key, item text) -> item id: the identity of judged pairs, no labels
@@ -244,6 +281,11 @@ class RecommendHybrid:
     def similar_items(self, item_ids: list[Any], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         return self.pipeline.similar_items(item_ids, k)
 
+    def recommend_ablation(self, user_ids: list[Any], k: int = 10, exclude_seen: bool = True
+                           ) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:
+        """``recommend`` of the model (key None) and of each feature-group ablation, features computed once."""
+        return self.pipeline.recommend_variants(user_ids, k, exclude_seen=exclude_seen)
+
 
 def _inner_generator(ctx: MethodContext, name: str, fitted: Any, interactions: pd.DataFrame) -> tuple[Any, str]:
     """The method ``name`` refitted on ``interactions``: a clone of the fitted one (same parameters),
@@ -273,6 +315,7 @@ def _recommend(
     mmr_lambda: float | None = None,
     ranker_params: dict[str, Any] | None = None,
     cooc: bool = True,
+    ablation: bool = True,
 ) -> RecommendHybrid:
     from hybrid.pipelines import RecommendPipeline
 
@@ -283,7 +326,8 @@ def _recommend(
         inner[name], rebuilt[name] = _inner_generator(ctx, name, est, inner_train)
     pipe = RecommendPipeline(
         full, ranker_params=ranker_params, candidates_per_generator=candidates_per_generator,
-        max_train_users=max_train_users, mmr_lambda=mmr_lambda, cooc=cooc, random_state=ctx.random_state,
+        max_train_users=max_train_users, mmr_lambda=mmr_lambda, cooc=cooc, ablation=ablation,
+        random_state=ctx.random_state,
     )
     pipe.fit_from_parts(inner, inner_train, inner_valid, full, ctx.data["train"])
     return RecommendHybrid(pipe, rebuilt)

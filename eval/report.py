@@ -380,10 +380,15 @@ def _ablation_table(doc: dict[str, Any]) -> _Table | None:
         cols.remove(primary)
         cols.insert(0, primary)
     header = ["feature group"] + [f"{c} {PRIMARY_MARK}" if c == primary else c for c in cols]
-    rows = [
-        [_Cell(group)] + [_value_cell(_num(metrics.get(c)), _interval(ci.get(c))) for c in cols]
-        for group, metrics, ci in parsed
-    ]
+    def cell(col: str, metrics: dict[str, Any], ci: dict[str, Any]) -> _Cell:
+        value = metrics.get(col)
+        if col == "p_value":
+            return _Cell(_fmt_p(value))
+        if col.startswith("delta "):
+            return _Cell(_fmt_signed(value))
+        return _value_cell(_num(value), _interval(ci.get(col)))
+
+    rows = [[_Cell(group)] + [cell(c, metrics, ci) for c in cols] for group, metrics, ci in parsed]
     return _Table(header, rows, [False] + [True] * len(cols))
 
 

@@ -47,6 +47,7 @@ from baselines.validation import (
     check_k,
     check_texts,
 )
+from hybrid.ablation import feature_groups, fit_ablations
 from hybrid.candidates import CandidateGenerator
 from hybrid.features import FeatureBuilder
 from hybrid.persistence import decode_keys, encode_keys, load_arrays, read_config, save_dir
@@ -130,7 +131,7 @@ def _provenance_cols(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith(("src.", "srank.")) or c == "n_sources"]
 
 
-def _top_lists(
+def top_lists(
     frame: pd.DataFrame, queries: list, query_col: str, candidate_col: str, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(ids [n, k], scores [n, k]) from a scored frame; order score desc, then row order; None / -inf pad."""
@@ -244,6 +245,10 @@ class RecommendPipeline:
         Co-occurrence features (see :mod:`hybrid.features`).
     batch_users:
         Users scored per batch in ``recommend`` (bounds memory).
+    ablation:
+        Also fit the ranker again without each feature group
+        (:func:`hybrid.ablation.feature_groups`) on the same rows
+        (``ablation_``, not saved); :meth:`recommend_variants` scores them.
     """
 
     def __init__(
@@ -260,6 +265,7 @@ class RecommendPipeline:
         cooc: bool = True,
         history_window: int = 5,
         batch_users: int = 512,
+        ablation: bool = False,
         random_state: int = 0,
     ):
         self.generators = generators
@@ -274,6 +280,7 @@ class RecommendPipeline:
         self.cooc = cooc
         self.history_window = history_window
         self.batch_users = batch_users
+        self.ablation = ablation
         self.random_state = random_state
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -372,9 +379,15 @@ class RecommendPipeline:
             candidate_valid = frame[is_valid]
             if candidate_valid.groupby("user_id")["label"].max().max() > 0:
                 valid, fit_frame = candidate_valid, frame[~is_valid]
-        self.ranker_ = self._ranker().fit(
-            fit_frame, "user_id", "item_id", "label", feature_cols=self.feature_names_, valid=valid
-        )
+
+        def fit(cols: list[str]) -> HybridRanker:
+            return self._ranker().fit(fit_frame, "user_id", "item_id", "label", feature_cols=cols, valid=valid)
+
+        self.ranker_ = fit(self.feature_names_)
+        self.ablation_ = {}
+        if self.ablation:
+            groups = feature_groups(self.feature_names_, list(inner_generators))
+            self.ablation_ = fit_ablations(fit, self.feature_names_, groups)
         positives = frame.groupby("user_id")["label"].sum()
         self.training_summary_ = {
             "users": int(len(users)), "rows": int(len(frame)), "positives_in_candidates": int(frame["label"].sum()),
@@ -392,42 +405,64 @@ class RecommendPipeline:
         if not hasattr(self, "ranker_"):
             raise NotFittedError("RecommendPipeline is not fitted: call fit() first")
 
-    def score_candidates(self, user_ids: Sequence[Any], exclude_seen: bool = True) -> pd.DataFrame:
-        """Every candidate of the users with its features and ``score`` (one frame; use for inspection)."""
+    def candidate_features(self, user_ids: Sequence[Any], exclude_seen: bool = True) -> pd.DataFrame:
+        """Every candidate of the users with its features (what the ranker scores)."""
         self._check_fitted()
         gen = CandidateGenerator(self.generators_, k=self.candidates_per_generator, exclude_seen=exclude_seen,
                                  query_col="user_id")
         cand = gen.generate(list(user_ids))
         feats = self.builder_.transform(cand["user_id"], cand["item_id"], extra=cand[_provenance_cols(cand)])
-        out = pd.concat([cand[["user_id", "item_id"]], feats], axis=1)
+        return pd.concat([cand[["user_id", "item_id"]], feats], axis=1)
+
+    def score_candidates(self, user_ids: Sequence[Any], exclude_seen: bool = True) -> pd.DataFrame:
+        """Every candidate of the users with its features and ``score`` (one frame; use for inspection)."""
+        out = self.candidate_features(user_ids, exclude_seen)
         out["score"] = self.ranker_.predict(out)
         return out
 
     def recommend(
-        self, user_ids: Sequence[Any], k: int = 10, exclude_seen: bool = True
+        self, user_ids: Sequence[Any], k: int = 10, exclude_seen: bool = True, variant: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k items per user: (item ids [n, k], scores [n, k]); unfilled slots are None / -inf.
 
-        A user unknown to the generators fails with TagrankInputError.
+        A user unknown to the generators fails with TagrankInputError. ``variant``:
+        ``None`` (the model) or an ablation ``"-<group>"`` (see ``ablation``).
         """
+        return self.recommend_variants(user_ids, k, exclude_seen, [variant])[variant]
+
+    def recommend_variants(
+        self, user_ids: Sequence[Any], k: int = 10, exclude_seen: bool = True,
+        variants: Sequence[str | None] | None = None,
+    ) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:
+        """:meth:`recommend` under several rankers (default: the model and every ablation), features once."""
         self._check_fitted()
         k = check_k(k)
+        names = [None, *self.ablation_] if variants is None else list(variants)
+        rankers = {}
+        for v in names:
+            if v is not None and v not in self.ablation_:
+                raise TagrankInputError(
+                    f"variant {v!r} is not an ablation of this pipeline (fit with ablation=True); "
+                    f"known: {sorted(self.ablation_)}"
+                )
+            rankers[v] = self.ranker_ if v is None else self.ablation_[v]
         users = list(user_ids)
-        ids = np.full((len(users), k), None, dtype=object)
-        scores = np.full((len(users), k), -np.inf)
+        out = {v: (np.full((len(users), k), None, dtype=object), np.full((len(users), k), -np.inf)) for v in rankers}
         distinct = list(dict.fromkeys(users))
         for start in range(0, len(distinct), int(self.batch_users)):
             batch = distinct[start : start + int(self.batch_users)]
-            scored = self.score_candidates(batch, exclude_seen)[["user_id", "item_id", "score"]]
-            if self.mmr_lambda is not None:
-                scored = self._mmr(scored, k)
-            b_ids, b_scores = _top_lists(scored, batch, "user_id", "item_id", k)
+            frame = self.candidate_features(batch, exclude_seen)
             pos = {u: j for j, u in enumerate(batch)}
             rows = [i for i, u in enumerate(users) if u in pos]
             take = [pos[users[i]] for i in rows]
-            ids[rows] = b_ids[take]
-            scores[rows] = b_scores[take]
-        return ids, scores
+            for v, ranker in rankers.items():
+                scored = frame[["user_id", "item_id"]].assign(score=ranker.predict(frame))
+                if self.mmr_lambda is not None:
+                    scored = self._mmr(scored, k)
+                b_ids, b_scores = top_lists(scored, batch, "user_id", "item_id", k)
+                out[v][0][rows] = b_ids[take]
+                out[v][1][rows] = b_scores[take]
+        return out
 
     def _mmr(self, scored: pd.DataFrame, k: int) -> pd.DataFrame:
         """Re-rank each user's top ``mmr_depth`` by MMR; returns (user_id, item_id, score) with score = -position."""
@@ -527,6 +562,7 @@ class RecommendPipeline:
         obj.generators_ = gens
         obj.builder_ = obj._builder(gens).set_state(config["builder"], load_arrays(path))
         obj.training_summary_ = dict(config.get("training_summary", {}))
+        obj.ablation_ = {}
         return obj
 
 
@@ -559,6 +595,11 @@ class SearchPipeline:
         training rows, so train and test see the same statistic).
     language:
         Tokenizer language of the text statistics.
+    ablation:
+        Also fit, for each feature group (:func:`hybrid.ablation.feature_groups`),
+        each ranker again without that group on the same rows
+        (``retrieve_ablation_`` / ``rerank_ablation_``, not saved); score them with
+        ``variant="-<group>"`` in :meth:`search_variants` / :meth:`rerank_variants`.
     """
 
     def __init__(
@@ -573,6 +614,7 @@ class SearchPipeline:
         train_rerank: bool = True,
         item_stats: bool = True,
         language: str = "auto",
+        ablation: bool = False,
         random_state: int = 0,
     ):
         self.scorers = scorers
@@ -585,11 +627,25 @@ class SearchPipeline:
         self.train_rerank = train_rerank
         self.item_stats = item_stats
         self.language = language
+        self.ablation = ablation
         self.random_state = random_state
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         sig = inspect.signature(type(self).__init__)
         return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+
+    def _fit_ranker(self, frame: pd.DataFrame, features: list[str], valid: pd.DataFrame | None
+                    ) -> tuple[HybridRanker, dict[str, HybridRanker]]:
+        """The ranker on ``features`` and, with ``ablation``, one refit without each feature group."""
+        valid = _informative(valid)
+
+        def fit(cols: list[str]) -> HybridRanker:
+            return self._ranker().fit(frame, "query", "item_id", "label", feature_cols=cols, valid=valid)
+
+        ranker = fit(features)
+        if not self.ablation:
+            return ranker, {}
+        return ranker, fit_ablations(fit, features, feature_groups(features, list(self.scorers_)))
 
     def _ranker(self) -> HybridRanker:
         params = {"grade_rule": 12.0, "n_estimators": 500, "learning_rate": 0.05, "num_leaves": 31,
@@ -665,9 +721,7 @@ class SearchPipeline:
         frame = self._retrieve_frame(t_keys, train, exclude_self=True)
         vframe = self._retrieve_frame(v_keys, valid_j, exclude_self=False) if v_keys else None
         self.feature_names_ = list(self.builder_.feature_names_)
-        self.retrieve_ranker_ = self._ranker().fit(
-            frame, "query", "item_id", "label", feature_cols=self.feature_names_, valid=_informative(vframe)
-        )
+        self.retrieve_ranker_, self.retrieve_ablation_ = self._fit_ranker(frame, self.feature_names_, vframe)
         self.training_summary_ = {
             "retrieve_queries": len(t_keys), "retrieve_rows": int(len(frame)),
             "retrieve_judged_in_candidates": int(frame["judged"].sum()),
@@ -675,15 +729,13 @@ class SearchPipeline:
         }
         del frame, vframe
         self.rerank_ranker_ = None
+        self.rerank_ablation_ = {}
         if self.train_rerank:
             self.rerank_builder_ = self._builder().fit()
             rframe = self._rerank_frame(train, exclude_self=True)
             rvalid = self._rerank_frame(valid_j, exclude_self=False) if len(valid_j) else None
             self.rerank_feature_names_ = list(self.rerank_builder_.feature_names_)
-            self.rerank_ranker_ = self._ranker().fit(
-                rframe, "query", "item_id", "label", feature_cols=self.rerank_feature_names_,
-                valid=_informative(rvalid),
-            )
+            self.rerank_ranker_, self.rerank_ablation_ = self._fit_ranker(rframe, self.rerank_feature_names_, rvalid)
             self.training_summary_["rerank_rows"] = int(len(rframe))
         return self
 
@@ -760,32 +812,69 @@ class SearchPipeline:
         if not hasattr(self, "retrieve_ranker_"):
             raise NotFittedError("SearchPipeline is not fitted: call fit() first")
 
-    def search(self, query_texts: Sequence[str], k: int = 10) -> pd.DataFrame:
-        """Top-k catalogue items per query: frame (query, item_id, score, rank from 1)."""
+    def _variant(self, rankers: Mapping[str, HybridRanker], main: HybridRanker, variant: str | None) -> HybridRanker:
+        if variant is None:
+            return main
+        if variant not in rankers:
+            raise TagrankInputError(
+                f"variant {variant!r} is not an ablation of this pipeline (fit with ablation=True); "
+                f"known: {sorted(rankers)}"
+            )
+        return rankers[variant]
+
+    def candidate_features(self, query_texts: Sequence[str]) -> pd.DataFrame:
+        """The retrieval candidates of the queries with their features: what :meth:`search` ranks."""
         self._check_fitted()
-        k = check_k(k)
         queries = check_texts(query_texts, "query_texts")
         cand = self._candidates(list(dict.fromkeys(queries)))
         feats = self._features(self.builder_, cand["query"], cand["item_id"], cand[_provenance_cols(cand)], None)
-        frame = pd.concat([cand[["query", "item_id"]], feats], axis=1)
-        ranked = self.retrieve_ranker_.rank(frame, k=k, query_col="query", candidate_col="item_id")
-        return ranked[["query", "item_id", "score", "rank"]]
+        return pd.concat([cand[["query", "item_id"]], feats], axis=1)
 
-    def top_k(self, query_texts: Sequence[str], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query_texts: Sequence[str], k: int = 10, variant: str | None = None) -> pd.DataFrame:
+        """Top-k catalogue items per query: frame (query, item_id, score, rank from 1).
+
+        ``variant``: ``None`` (the model) or an ablation ``"-<group>"`` (see ``ablation``).
+        """
+        return self.search_variants(query_texts, k, [variant])[variant]
+
+    def search_variants(self, query_texts: Sequence[str], k: int = 10,
+                        variants: Sequence[str | None] | None = None) -> dict[str | None, pd.DataFrame]:
+        """:meth:`search` under several rankers (default: the model and every ablation), features computed once."""
+        self._check_fitted()
+        k = check_k(k)
+        names = [None, *self.retrieve_ablation_] if variants is None else list(variants)
+        rankers = {v: self._variant(self.retrieve_ablation_, self.retrieve_ranker_, v) for v in names}
+        frame = self.candidate_features(query_texts)
+        cols = ["query", "item_id", "score", "rank"]
+        return {v: r.rank(frame, k=k, query_col="query", candidate_col="item_id")[cols] for v, r in rankers.items()}
+
+    def top_k(self, query_texts: Sequence[str], k: int = 10, variant: str | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
         """``search`` as arrays: (item ids [n, k], scores [n, k]); None / -inf where fewer than k."""
         queries = check_texts(query_texts, "query_texts")
-        ranked = self.search(queries, k)
-        return _top_lists(ranked, queries, "query", "item_id", check_k(k))
+        ranked = self.search(queries, k, variant)
+        return top_lists(ranked, queries, "query", "item_id", check_k(k))
 
-    def rerank(self, query_texts: Sequence[str], item_ids: Sequence[Any]) -> np.ndarray:
+    def rerank(self, query_texts: Sequence[str], item_ids: Sequence[Any], variant: str | None = None) -> np.ndarray:
         """Scores of given (query, item) pairs; a query's pairs are ranked together (group statistics)."""
+        return self.rerank_variants(query_texts, item_ids, [variant])[variant]
+
+    def rerank_variants(self, query_texts: Sequence[str], item_ids: Sequence[Any],
+                        variants: Sequence[str | None] | None = None) -> dict[str | None, np.ndarray]:
+        """:meth:`rerank` under several rankers (default: the model and every ablation), features computed once."""
         self._check_fitted()
         queries = check_texts(query_texts, "query_texts")
         items = list(item_ids)
         if len(items) != len(queries):
             raise TagrankInputError(f"query_texts has {len(queries)} entries but item_ids has {len(items)}")
+        if self.rerank_ranker_ is None:
+            names = [None, *self.retrieve_ablation_] if variants is None else list(variants)
+            rankers = {v: self._variant(self.retrieve_ablation_, self.retrieve_ranker_, v) for v in names}
+        else:
+            names = [None, *self.rerank_ablation_] if variants is None else list(variants)
+            rankers = {v: self._variant(self.rerank_ablation_, self.rerank_ranker_, v) for v in names}
         if not queries:
-            return np.zeros(0)
+            return {v: np.zeros(0) for v in rankers}
         if self.rerank_ranker_ is None:
             gen = self._candidates(list(dict.fromkeys(queries)))
             prov = pd.DataFrame({"query": queries, "item_id": items}).merge(
@@ -794,9 +883,9 @@ class SearchPipeline:
             for c in cols:
                 prov[c] = prov[c].fillna(0.0 if not c.startswith("srank.") else float(gen[c].max()))
             feats = self._features(self.builder_, queries, items, prov[cols], None)
-            return self.retrieve_ranker_.predict(feats)
-        feats = self._features(self.rerank_builder_, queries, items, None, None)
-        return self.rerank_ranker_.predict(feats)
+        else:
+            feats = self._features(self.rerank_builder_, queries, items, None, None)
+        return {v: r.predict(feats) for v, r in rankers.items()}
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
@@ -844,6 +933,7 @@ class SearchPipeline:
             obj.rerank_feature_names_ = list(obj.rerank_ranker_.feature_names_)
             obj.rerank_builder_.feature_names_ = list(obj.rerank_feature_names_)
         obj.training_summary_ = dict(config.get("training_summary", {}))
+        obj.retrieve_ablation_, obj.rerank_ablation_ = {}, {}
         return obj
 
 

@@ -171,3 +171,27 @@ def hybrid_vs_best(
         "p_value": float(result["p_value"]),
         "test": result["test"],
     }
+
+
+def ablation_table(
+    full: Scored,
+    variants: dict[str, Scored],
+    primary: str,
+    paired: Callable[[Scored, Scored], dict[str, Any]],
+    metrics: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The results ``ablation`` entry: the full hybrid (``all``) and each drop-one variant ``-<group>``
+    with ``metrics`` (primary first), the primary's change against ``all`` and its paired p-value."""
+    keys = [primary, *(m for m in metrics if m != primary)]
+
+    def entry(s: Scored) -> dict[str, Any]:
+        return {"metrics": {k: float(s.metrics[k]) for k in keys if k in s.metrics},
+                "ci95": {k: list(s.ci95[k]) for k in keys if k in s.ci95}}
+
+    table: dict[str, Any] = {"all": entry(full)}
+    for name, s in variants.items():
+        row = entry(s)
+        row["metrics"][f"delta {primary}"] = float(s.metrics[primary] - full.metrics[primary])
+        row["metrics"]["p_value"] = float(paired(s, full)["p_value"])
+        table[name] = row
+    return table

@@ -22,6 +22,7 @@ from eval.methods import MethodContext, MethodNotApplicable, MethodSpec
 from eval.results import build_results
 from eval.splits import TEST, TRAIN, temporal_user_split
 from eval.tasks.common import (
+    ablation_table,
     Scored,
     Timer,
     device_of,
@@ -117,6 +118,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         return est
 
     rows, scored, skipped = {}, {}, {}
+    ablation: dict[str, Any] = {}
     for spec in tqdm(specs, desc=f"recommend/{dataset.name}", disable=not base_ctx.show_progress):
 
         def valid_score(params: dict[str, Any], spec: MethodSpec = spec) -> float:
@@ -138,6 +140,11 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         with timed(score_t):
             lists, _ = est.recommend(users, K, exclude_seen=True)
         s = evaluate_lists(users, lists, truth, cold, catalog_size)
+        if hasattr(est, "recommend_ablation"):
+            variants = est.recommend_ablation(users, K, exclude_seen=True)
+            if len(variants) > 1:
+                runs = {v: evaluate_lists(users, ls, truth, cold, catalog_size) for v, (ls, _) in variants.items()}
+                ablation = ablation_table(runs.pop(None), runs, PRIMARY, paired_t, ("ndcg@10", "coverage@10"))
         if grid_scores:
             s.extra["valid_grid"] = grid_scores
         s.extra.update(estimator_extras(est))
@@ -154,4 +161,6 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     extra: dict[str, Any] = {"catalog_size": catalog_size, "cold_items": len(cold)}
     if skipped:
         extra["skipped_methods"] = skipped
+    if ablation:
+        extra["ablation"] = ablation
     return [build_results("recommend", dataset.name, None, PRIMARY, split, rows, comparison, extra)]

@@ -22,6 +22,7 @@ from eval.methods import MethodContext, MethodNotApplicable, MethodSpec
 from eval.results import build_results
 from eval.splits import TEST, TRAIN, VALID, hash_split
 from eval.tasks.common import (
+    ablation_table,
     CI_SEED,
     N_RESAMPLES,
     FitOnce,
@@ -132,7 +133,11 @@ class SearchData:
 
 def rerank_run(est: Any, pairs: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Score every judged pair and group per query."""
-    scores = est.score_pairs(pairs["key"].tolist(), pairs["text"].tolist())
+    return pairs_run(pairs, est.score_pairs(pairs["key"].tolist(), pairs["text"].tolist()))
+
+
+def pairs_run(pairs: pd.DataFrame, scores: Any) -> dict[str, dict[str, float]]:
+    """The run of judged ``pairs`` with their ``scores``, grouped per query."""
     run: dict[str, dict[str, float]] = {}
     for key, item, score in zip(pairs["key"], pairs["item_id"], scores, strict=True):
         run.setdefault(key, {})[item] = float(score)
@@ -141,11 +146,29 @@ def rerank_run(est: Any, pairs: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 def retrieve_run(est: Any, keys: list[str], depth: int = RETRIEVE_DEPTH) -> dict[str, dict[str, float]]:
     """Top ``depth`` catalogue items per query."""
-    ids, scores = est.top_k(keys, depth)
+    return top_k_run(keys, *est.top_k(keys, depth))
+
+
+def top_k_run(keys: list[str], ids: Any, scores: Any) -> dict[str, dict[str, float]]:
+    """The run of top-k lists (ids, scores per query; None / -1 = an empty slot)."""
     run: dict[str, dict[str, float]] = {}
     for key, row_ids, row_scores in zip(keys, ids, scores, strict=True):
         run[key] = {i: float(s) for i, s in zip(row_ids, row_scores, strict=True) if i is not None and i != -1}
     return run
+
+
+def search_ablation(est: Any, data: SearchData, pairs: pd.DataFrame, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Drop-one feature-group ablation of the hybrid in both settings, on the same test queries."""
+    out: dict[str, dict[str, Any]] = {}
+    scores = est.score_pairs_ablation(pairs["key"].tolist(), pairs["text"].tolist())
+    if len(scores) > 1:
+        runs = {v: evaluate_run(pairs_run(pairs, sc), data.qrels, (PRIMARY,)) for v, sc in scores.items()}
+        out["rerank"] = ablation_table(runs.pop(None), runs, PRIMARY, paired_t)
+    lists = est.top_k_ablation(keys, RETRIEVE_DEPTH)
+    if len(lists) > 1:
+        runs = {v: evaluate_run(top_k_run(keys, *lst), data.qrels, (PRIMARY, "recall@100")) for v, lst in lists.items()}
+        out["retrieve"] = ablation_table(runs.pop(None), runs, PRIMARY, paired_t, ("recall@100",))
+    return out
 
 
 def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> list[dict[str, Any]]:
@@ -165,6 +188,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     rows: dict[str, dict[str, Any]] = {"rerank": {}, "retrieve": {}}
     scored: dict[str, dict[str, Scored]] = {"rerank": {}, "retrieve": {}}
     skipped: dict[str, str] = {}
+    ablation: dict[str, dict[str, Any]] = {}
     for spec in tqdm(specs, desc=f"search/{dataset.name}", disable=not base_ctx.show_progress):
 
         def build_and_fit(params: dict[str, Any], spec: MethodSpec = spec) -> Any:
@@ -207,6 +231,8 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
                 s = evaluate_run(retrieve_run(est, test_rt), data.qrels, RETRIEVE_METRICS)
             scored["retrieve"][spec.name] = s
             rows["retrieve"][spec.name] = method_result(s, fit_t.seconds, score_t.seconds, device, params)
+        if hasattr(est, "score_pairs_ablation"):
+            ablation = search_ablation(est, data, rr_test_pairs, test_rt)
 
     n_queries = {s: data.parts[s]["key"].nunique() for s in (TRAIN, VALID, TEST)}
     docs = []
@@ -218,6 +244,8 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
             extra["skipped_methods"] = skipped
         if setting == "retrieve":
             extra["retrieve_depth"] = RETRIEVE_DEPTH
+        if setting in ablation:
+            extra["ablation"] = ablation[setting]
         comparison = hybrid_vs_best(scored[setting], PRIMARY, paired_t)
         docs.append(build_results("search", dataset.name, setting, PRIMARY, split, rows[setting], comparison, extra))
     return docs

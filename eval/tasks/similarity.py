@@ -20,6 +20,7 @@ from eval.methods import MethodContext, MethodNotApplicable, MethodSpec
 from eval.results import build_results
 from eval.splits import TEST, TRAIN, VALID, hash_split
 from eval.tasks.common import (
+    ablation_table,
     CI_SEED,
     N_RESAMPLES,
     FitOnce,
@@ -109,6 +110,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         data={"train": parts[TRAIN], "valid": parts[VALID], "corpus": corpus, "binary": binary},
     )
     results, scored, skipped = {}, {}, {}
+    ablation: dict[str, Any] = {}
     for spec in tqdm(specs, desc=f"similarity/{dataset.name}", disable=not base_ctx.show_progress):
         fit_t, score_t = Timer(), Timer()
 
@@ -142,6 +144,11 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
             s_all = score_metrics(pred_all, pairs["score"].to_numpy(float), binary, prefix="")
             s.metrics["spearman_all"] = s_all.metrics["spearman"]
             s.ci95["spearman_all"] = s_all.ci95["spearman"]
+        if hasattr(est, "score_pairs_ablation"):
+            variants = est.score_pairs_ablation(test["left"].tolist(), test["right"].tolist())
+            if len(variants) > 1:
+                runs = {v: score_metrics(p, test["score"].to_numpy(float), binary) for v, p in variants.items()}
+                ablation = ablation_table(runs.pop(None), runs, primary, paired_correlation_test(primary))
         if hasattr(est, "cosine_spread"):
             from hybrid.transformer_scorer import UNRELATED_TAGS
 
@@ -162,6 +169,8 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         "excluded": 0, "key": "official split" if dataset.pairs.get("split") is not None
         and dataset.pairs["split"].notna().any() else "sha1(left + '\\t' + right)",
     }
-    extra = {"skipped_methods": skipped} if skipped else None
-    doc = build_results("similarity", dataset.name, None, primary, split, results, comparison, extra)
+    extra: dict[str, Any] = {"skipped_methods": skipped} if skipped else {}
+    if ablation:
+        extra["ablation"] = ablation
+    doc = build_results("similarity", dataset.name, None, primary, split, results, comparison, extra or None)
     return [doc]

@@ -56,7 +56,8 @@ def make_results(root: Path) -> Path:
         {"metric": "ndcg@10", "best_single": "transformer", "delta": 0.0058, "p_value": 0.0031,
          "test": "paired t-test"},
         extra={"ablation": {"all": {"ndcg@10": 0.9351}, "-transformer": {"ndcg@10": 0.9251},
-                            "-bm25": {"ndcg@10": 0.9330}},
+                            "-bm25": {"metrics": {"ndcg@10": 0.9330, "delta ndcg@10": -0.0021,
+                                                 "p_value": 0.00004}}},
                "notes": "Queries whose judged products share one label are excluded."},
     )
     _write(doc, root, "tagrank bench search --dataset homedepot --setting rerank")
@@ -195,7 +196,8 @@ def test_markdown_lines_under_table(markdown):
     assert "Queries whose judged products share one label are excluded." in sec
     # ablation as a small table
     abl = [t for t in _tables(sec) if t[0].startswith("| feature group")]
-    assert len(abl) == 1 and "| -transformer | 0.925 |" in abl[0]
+    assert len(abl) == 1 and "| -transformer | 0.925 | – | – |" in abl[0]
+    assert "| -bm25 | 0.933 | -0.002 | 4.0e-05 |" in abl[0]
     sim = _section(markdown, "stsb_en")
     assert "p = 2.0e-05" in sim
     assert "cls_cosine_spread = 0.031" in sim

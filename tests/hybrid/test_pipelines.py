@@ -305,6 +305,12 @@ def test_similarity_factory():
     json.dumps(est.get_params()) and json.dumps(est.results_params())
     cross = _similarity(_ctx("similarity", fitted, data), fit_on="valid", n_estimators=10)
     assert len(cross.models) == 5
+    # drop-one ablation per source (and the text statistics), scored from one feature computation
+    assert {"-ovl", "-len", "-text stats"} <= set(est.ablation)
+    variants = est.score_pairs_ablation(["red shoe big", "hat"], ["red shoe big", "coat"])
+    np.testing.assert_array_equal(variants[None], pred)
+    assert all(len(models) == 5 for models in cross.ablation.values())
+    assert _similarity(_ctx("similarity", fitted, data), n_estimators=5, ablation=False).ablation == {}
 
 
 def test_search_factory():

@@ -1,0 +1,26 @@
+"""Shared protocol plumbing: the ablation table entry of a results file."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eval.tasks.common import Scored, ablation_table
+
+
+def test_ablation_table_layout_and_deltas():
+    full = Scored(metrics={"ndcg@10": 0.50, "recall@100": 0.8}, ci95={"ndcg@10": [0.45, 0.55]},
+                  per_unit={"ndcg@10": np.array([0.5])})
+    minus_bm25 = Scored(metrics={"ndcg@10": 0.40, "recall@100": 0.7}, ci95={"ndcg@10": [0.35, 0.45]})
+    calls = []
+
+    def paired(a, b):
+        calls.append((a, b))
+        return {"p_value": 0.01, "test": "fake"}
+
+    table = ablation_table(full, {"-bm25": minus_bm25}, "ndcg@10", paired, ("recall@100", "absent"))
+    assert table["all"] == {"metrics": {"ndcg@10": 0.50, "recall@100": 0.8}, "ci95": {"ndcg@10": [0.45, 0.55]}}
+    row = table["-bm25"]["metrics"]
+    assert row["ndcg@10"] == 0.40 and row["recall@100"] == 0.7 and row["p_value"] == 0.01
+    assert np.isclose(row["delta ndcg@10"], -0.10)
+    # the variant is compared with the full model, in that order
+    assert calls == [(minus_bm25, full)]
