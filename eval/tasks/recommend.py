@@ -22,9 +22,9 @@ from eval.methods import MethodContext, MethodNotApplicable, MethodSpec
 from eval.results import build_results
 from eval.splits import TEST, TRAIN, temporal_user_split
 from eval.tasks.common import (
-    ablation_table,
     Scored,
     Timer,
+    ablation_table,
     device_of,
     estimator_extras,
     hybrid_vs_best,

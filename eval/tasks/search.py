@@ -22,12 +22,12 @@ from eval.methods import MethodContext, MethodNotApplicable, MethodSpec
 from eval.results import build_results
 from eval.splits import TEST, TRAIN, VALID, hash_split
 from eval.tasks.common import (
-    ablation_table,
     CI_SEED,
     N_RESAMPLES,
     FitOnce,
     Scored,
     Timer,
+    ablation_table,
     device_of,
     estimator_extras,
     fit_text,
