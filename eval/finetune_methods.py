@@ -36,13 +36,14 @@ Nothing heavy is imported until a factory runs.
     The returned scorer is fitted on the catalogue (``data.item_texts``,
     ``data.item_ids``), so the protocol can call ``score_pairs`` and ``top_k``.
 ``taxonomy``
-    An *unfitted* :class:`hybrid.finetune_classifier.TransformerClassifier`
-    configured for the context (seed, device, progress); the taxonomy protocol
-    fits one per level (``TransformerClassifier(**clf.get_params())`` clones
-    it) with ``fit(texts, labels, valid_texts, valid_labels)`` and reads
-    ``predict_proba`` / ``predict`` / ``classes_`` / ``summary()`` /
-    ``history_``. Replace it with ``FACTORIES["taxonomy"] = ...`` if the
-    protocol needs another shape.
+    An *unfitted* :class:`hybrid.finetune_categoriser.FineTunedCategoriser`:
+    one :class:`hybrid.finetune_classifier.TransformerClassifier` whose classes
+    are the known full paths (so the prediction is a consistent path, like every
+    other categoriser's), fine-tuned with cross-entropy on the train products
+    and early-stopped on the valid products' macro-F1 (``TAXONOMY_DEFAULTS``).
+    Its fine-tuned encoder is the representation of the multi-label tagger and
+    the clusterer. The taxonomy ``hybrid`` stacks it with the other
+    categorisers, learning on the valid products (it saw the train labels).
 
 Every scorer returned records its training in ``results_params()`` (merged by
 the protocols into the results ``params``: train time and device, steps, best
@@ -92,6 +93,11 @@ CPU_SEARCH_MAX_STEPS = 300
 SIMILARITY_DEFAULTS: dict[str, Any] = {
     "loss": "cosine_mse", "epochs": 1, "batch_size": 32, "max_length": 64, "learning_rate": 5e-5,
     "warmup_ratio": 0.1, "weight_decay": 0.01, "scale": 20.0, "eval_every": 60, "early_stopping_patience": 2,
+}
+#: product names are short: 32 tokens keep every fashion name whole and halve the CPU cost of 64
+TAXONOMY_DEFAULTS: dict[str, Any] = {
+    "epochs": 2, "batch_size": 32, "max_length": 32, "learning_rate": 5e-5, "head_learning_rate": 1e-3,
+    "eval_every": 200, "early_stopping_patience": 3, "valid_metric": "macro_f1",
 }
 SEARCH_DEFAULTS: dict[str, Any] = {
     "epochs": 1, "batch_size": 32, "max_length": 64, "learning_rate": 2e-5,
@@ -293,20 +299,18 @@ def search_factory(ctx: MethodContext, **params: Any):
 
 # ---------------------------------------------------------------------------- taxonomy
 def taxonomy_factory(ctx: MethodContext, **params: Any):
-    """An unfitted ``TransformerClassifier`` for the context (fit one per level)."""
-    from hybrid.finetune_classifier import TransformerClassifier
+    """An unfitted :class:`hybrid.finetune_categoriser.FineTunedCategoriser` (the taxonomy protocol calls
+    ``fit(train texts, train paths, valid texts, valid paths)``); ``params`` override ``TAXONOMY_DEFAULTS``."""
+    from hybrid.finetune_categoriser import FineTunedCategoriser
 
-    kwargs = {"random_state": ctx.random_state, "device": ctx.device, "show_progress": ctx.show_progress}
-    kwargs.update(params)
-    return TransformerClassifier(**kwargs)
+    clf = {"device": ctx.device, "show_progress": ctx.show_progress, **TAXONOMY_DEFAULTS, **params}
+    return FineTunedCategoriser(classifier_params=clf, levels=ctx.data.get("levels"), random_state=ctx.random_state)
 
 
 FACTORIES: dict[str, Any] = {"similarity": similarity_factory, "search": search_factory, "taxonomy": taxonomy_factory}
 
 register(MethodSpec(
-    # taxonomy: TransformerClassifier exists (hybrid/finetune_classifier.py) but the
-    # hierarchical taxonomy protocol does not drive it yet, so it is not offered there.
-    "transformer_ft", "task", FACTORIES, ("similarity", "search"),
+    "transformer_ft", "task", FACTORIES, ("similarity", "search", "taxonomy"),
     description="the default transformer fine-tuned on the task's train split (cosine-MSE / MNRL; "
     "a fine-tuned classification head for taxonomy), early-stopped on valid",
 ))

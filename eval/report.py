@@ -61,7 +61,7 @@ MISSING = "–"
 PRIMARY_MARK = "★"
 HIGHLIGHT_METHOD = "hybrid"
 
-_KNOWN_TOP = set(REQUIRED_TOP) | {"notes", "ablation"}
+_KNOWN_TOP = set(REQUIRED_TOP) | {"notes", "ablation", "comparisons"}
 _KNOWN_PERF = {"figures", "ratios", "goals", "versions", "command", "created", "device", "n",
                "name", "notes"}
 _CURVE_X_KEYS = ("step", "epoch", "iteration", "iter", "x")
@@ -422,6 +422,22 @@ def _hybrid_para(doc: dict[str, Any]) -> _Para | None:
     return _Para([_Seg("hybrid vs best single", "strong"), _Seg(text + ".")])
 
 
+def _comparison_paras(doc: dict[str, Any]) -> list[_Para]:
+    """``comparisons``: ``{"<a>_vs_<b>": {metric, a, b, delta, p_value, test}}``, one line each."""
+    comparisons = doc.get("comparisons")
+    if not isinstance(comparisons, dict):
+        return []
+    paras = []
+    for key, c in comparisons.items():
+        if not isinstance(c, dict):
+            continue
+        a, b = c.get("a", key), c.get("b", MISSING)
+        text = (f" on {c.get('metric', doc['primary_metric'])}: Δ = {_fmt_signed(c.get('delta'))}, "
+                f"p = {_fmt_p(c.get('p_value'))}" + (f" ({c['test']})" if c.get("test") else ""))
+        paras.append(_Para([_Seg(f"{a} vs {b}", "strong"), _Seg(text + ".")]))
+    return paras
+
+
 def _extras_paras(doc: dict[str, Any], methods: list[str]) -> list[_Para]:
     paras = []
     top = [(k, v) for key, val in doc.items() if key not in _KNOWN_TOP
@@ -469,6 +485,7 @@ def _section(doc: dict[str, Any]) -> _Section:
     hybrid = _hybrid_para(doc)
     if hybrid:
         paras.append(hybrid)
+    paras += _comparison_paras(doc)
     paras += _extras_paras(doc, methods)
     paras += _notes_paras(doc.get("notes"))
     return _Section(doc, _heading(doc), _slug(doc["task"], doc["dataset"], doc.get("setting")),

@@ -364,6 +364,35 @@ class Categoriser:
         ``text_col`` and the named level columns.
         """
         self._check_params()
+        texts, y_rows, depth = self._fit_paths(texts, paths, text_col)
+        rep = make_representation(self.representation, self.language)
+        if self.classifier == "knn" and not hasattr(rep, "transform"):
+            rep.fit(texts, ids=list(range(len(texts))))
+            self._knn_mode = "top_k"
+        else:
+            rep = _fit_representation(rep, texts)
+            x = represent(rep, texts)
+            self._knn_mode = "vectors"
+            if self.classifier == "knn":
+                self._train_x = x
+            else:
+                self._scaler = _Scaler().fit(x)
+                xs = self._scaler(x)
+                self._models = []
+                for lv in range(depth):
+                    y = self._path_codes[y_rows, lv]
+                    if len(np.unique(y)) == 1:
+                        self._models.append(int(y[0]))
+                        continue
+                    model = _linear_classifier(sp.issparse(xs), self.C, self.max_iter, self.random_state)
+                    self._models.append(_quiet_fit(model, xs, y))
+        self.representation_ = rep
+        self._train_rows = y_rows
+        self.n_train_ = len(texts)
+        return self
+
+    def _fit_paths(self, texts: Any, paths: Any, text_col: str) -> tuple[list[str], np.ndarray, int]:
+        """Validate texts and paths, learn the known paths and levels; returns (texts, path row of each, depth)."""
         texts, paths, frame_levels = _split_frame(texts, paths, text_col)
         texts = check_texts(texts, "texts")
         check_nonempty(texts, "texts")
@@ -394,32 +423,7 @@ class Categoriser:
             codes, _ = pd.factorize(pd.Series([p[: lv + 1] for p in known]))
             self._prefix.append(codes.astype(np.int64))
         y_rows = np.asarray([self._path_row[p] for p in padded], dtype=np.int64)
-
-        rep = make_representation(self.representation, self.language)
-        if self.classifier == "knn" and not hasattr(rep, "transform"):
-            rep.fit(texts, ids=list(range(len(texts))))
-            self._knn_mode = "top_k"
-        else:
-            rep = _fit_representation(rep, texts)
-            x = represent(rep, texts)
-            self._knn_mode = "vectors"
-            if self.classifier == "knn":
-                self._train_x = x
-            else:
-                self._scaler = _Scaler().fit(x)
-                xs = self._scaler(x)
-                self._models = []
-                for lv in range(depth):
-                    y = self._path_codes[y_rows, lv]
-                    if len(np.unique(y)) == 1:
-                        self._models.append(int(y[0]))
-                        continue
-                    model = _linear_classifier(sp.issparse(xs), self.C, self.max_iter, self.random_state)
-                    self._models.append(_quiet_fit(model, xs, y))
-        self.representation_ = rep
-        self._train_rows = y_rows
-        self.n_train_ = len(texts)
-        return self
+        return texts, y_rows, depth
 
     # -------------------------------------------------------------- predict
 
@@ -1004,6 +1008,8 @@ class TagRecommender:
 
     def results_params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"features": list(getattr(self, "feature_names_", []))}
+        if hasattr(self, "fit_on_"):
+            out["fit_on"] = self.fit_on_
         if hasattr(self, "ranker_"):
             out["ranker.best_iteration"] = self.ranker_.best_iteration_
         out["text_scorers"] = sorted(getattr(self, "text_scorers_", {}))
@@ -1243,6 +1249,12 @@ class StackedCategoriser:
     early-stops on ``valid_texts`` scored by the full bases. With
     ``n_folds=None`` the texts given to ``fit`` must be held out from the bases
     (e.g. the valid split) and 20% of them (by hash) early-stop the ranker.
+    ``fit_on="valid"`` does exactly that with ``fit``'s ``valid_texts`` /
+    ``valid_paths`` (the training texts are not used); it is what ``"auto"``
+    (the default) picks when a base is ``supervised`` (e.g. a
+    :class:`hybrid.finetune_categoriser.FineTunedCategoriser`, whose
+    representation saw the training labels and cannot be refitted per fold),
+    and ``"train"`` otherwise.
     ``predict`` returns the frame of :meth:`Categoriser.predict`, with
     confidences from a softmax over the candidates' ranker scores.
     """
@@ -1253,20 +1265,24 @@ class StackedCategoriser:
         n_candidates: int = 5,
         n_folds: int | None = 3,
         ranker_params: dict[str, Any] | None = None,
+        fit_on: str = "auto",
         random_state: int = 0,
     ) -> None:
         self.bases = bases
         self.n_candidates = n_candidates
         self.n_folds = n_folds
+        self.fit_on = fit_on
         self.ranker_params = ranker_params
         self.random_state = random_state
 
     def get_params(self) -> dict[str, Any]:
         return {"n_candidates": self.n_candidates, "n_folds": self.n_folds, "ranker_params": self.ranker_params,
-                "random_state": self.random_state, "bases": sorted(self.bases or {})}
+                "fit_on": self.fit_on, "random_state": self.random_state, "bases": sorted(self.bases or {})}
 
     def results_params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"features": list(getattr(self, "feature_names_", []))}
+        if hasattr(self, "fit_on_"):
+            out["fit_on"] = self.fit_on_
         if hasattr(self, "ranker_"):
             out["ranker.best_iteration"] = int(self.ranker_.best_iteration_)
         return out
@@ -1365,13 +1381,25 @@ class StackedCategoriser:
         from hybrid.ranker import HybridRanker
 
         self._setup()
+        if self.fit_on not in ("auto", "train", "valid"):
+            raise TagrankInputError(f"fit_on must be 'auto', 'train' or 'valid', got {self.fit_on!r}")
+        supervised = any(getattr(b, "supervised", False) for b in (self.bases or {}).values())
+        self.fit_on_ = self.fit_on if self.fit_on != "auto" else ("valid" if supervised else "train")
+        n_folds = self.n_folds
+        if self.fit_on_ == "valid":
+            if valid_texts is None or valid_paths is None:
+                raise TagrankInputError("fit_on='valid' needs valid_texts and valid_paths")
+            texts, paths, valid_texts, valid_paths, n_folds = valid_texts, valid_paths, None, None, None
         texts = check_texts(texts, "texts")
         check_nonempty(texts, "texts")
         path_list, _ = _paths_from(paths, self.levels_)
         check_same_length(texts=texts, paths=path_list)
-        n_folds = self.n_folds
         if n_folds is not None and (isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2):
             raise TagrankInputError(f"n_folds must be None or an integer >= 2, got {n_folds!r}")
+        if n_folds is not None and supervised:
+            raise TagrankInputError(
+                "a supervised base (e.g. FineTunedCategoriser) cannot be refitted per fold: use fit_on='valid'"
+            )
         if n_folds is not None:
             train_part = self._labels(self._oof_frame(texts, path_list, n_folds), path_list)
             valid_part = train_part.iloc[0:0]

@@ -173,6 +173,27 @@ def hybrid_vs_best(
     }
 
 
+#: (challenger, baseline): compared on the primary metric with the task's paired test when both ran
+PAIRED_COMPARISONS: tuple[tuple[str, str], ...] = (("transformer_ft", "transformer"),)
+
+
+def method_comparisons(
+    scored: dict[str, Scored], primary: str, paired: Callable[[Scored, Scored], dict[str, Any]],
+) -> dict[str, Any]:
+    """The results ``comparisons`` entry: each pair of ``PAIRED_COMPARISONS`` that ran (e.g. whether
+    fine-tuning beat the off-the-shelf encoder), with the same paired test as ``hybrid_vs_best``."""
+    out: dict[str, Any] = {}
+    for a, b in PAIRED_COMPARISONS:
+        if a in scored and b in scored and primary in scored[a].metrics and primary in scored[b].metrics:
+            res = paired(scored[a], scored[b])
+            out[f"{a}_vs_{b}"] = {
+                "metric": primary, "a": a, "b": b,
+                "delta": float(scored[a].metrics[primary] - scored[b].metrics[primary]),
+                "p_value": float(res["p_value"]), "test": res["test"],
+            }
+    return out
+
+
 def ablation_table(
     full: Scored,
     variants: dict[str, Scored],

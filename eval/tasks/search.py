@@ -32,6 +32,7 @@ from eval.tasks.common import (
     estimator_extras,
     fit_text,
     hybrid_vs_best,
+    method_comparisons,
     method_result,
     params_of,
     select_params,
@@ -246,6 +247,9 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
             extra["retrieve_depth"] = RETRIEVE_DEPTH
         if setting in ablation:
             extra["ablation"] = ablation[setting]
+        comparisons = method_comparisons(scored[setting], PRIMARY, paired_t)
+        if comparisons:
+            extra["comparisons"] = comparisons
         comparison = hybrid_vs_best(scored[setting], PRIMARY, paired_t)
         docs.append(build_results("search", dataset.name, setting, PRIMARY, split, rows[setting], comparison, extra))
     return docs

@@ -30,6 +30,7 @@ from eval.tasks.common import (
     estimator_extras,
     fit_text,
     hybrid_vs_best,
+    method_comparisons,
     method_result,
     params_of,
     select_params,
@@ -172,5 +173,8 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     extra: dict[str, Any] = {"skipped_methods": skipped} if skipped else {}
     if ablation:
         extra["ablation"] = ablation
+    comparisons = method_comparisons(scored, primary, paired_correlation_test(primary))
+    if comparisons:
+        extra["comparisons"] = comparisons
     doc = build_results("similarity", dataset.name, None, primary, split, results, comparison, extra or None)
     return [doc]

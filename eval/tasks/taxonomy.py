@@ -58,6 +58,7 @@ from eval.tasks.common import (
     Timer,
     device_of,
     hybrid_vs_best,
+    method_comparisons,
     method_result,
     params_of,
     select_params,
@@ -368,7 +369,13 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
 
             chosen, grid_scores = select_params(spec, ctx, lambda p: 0.0)
             est = fit_task(chosen, fit_t)
-            device = "cpu"
+            rep = getattr(est, "representation_", None)
+            device = device_of(rep, ctx) if rep is not None else "cpu"
+            if rep is not None and hasattr(rep, "history_"):
+                extra["curve"] = list(rep.history_)
+            if rep is not None and hasattr(rep, "transform"):
+                # the tagger and the clusterer below transform the same texts again: memoise
+                est.representation_ = MemoRepresentation(rep)
             with timed(score_t):
                 pred = est.predict(test_texts)
         else:
@@ -377,7 +384,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
 
         values, cis, per_unit = level_scores(pred, test_paths, levels, coders)
         rep = getattr(est, "representation_", None)
-        if spec.kind == "text" and rep is not None and hasattr(rep, "transform"):
+        if rep is not None and hasattr(rep, "transform"):
             # the valid / test memo entries are reused by the tagger and the clusterer
             from hybrid.taxonomy import MultiLabelTagger, TagClusterer
 
@@ -418,5 +425,9 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         "test_products_with_unseen_last_level": unseen,
         "classes": {name: int(data.parts[TRAIN][name].nunique()) for name in levels},
     }
-    comparison = hybrid_vs_best(scored, primary, paired_macro_f1(primary, test_truth, last_coder.n_classes))
+    paired = paired_macro_f1(primary, test_truth, last_coder.n_classes)
+    comparison = hybrid_vs_best(scored, primary, paired)
+    comparisons = method_comparisons(scored, primary, paired)
+    if comparisons:
+        extra_doc["comparisons"] = comparisons
     return [build_results("taxonomy", dataset.name, None, primary, split, rows, comparison, extra_doc)]

@@ -58,7 +58,10 @@ def make_results(root: Path) -> Path:
         extra={"ablation": {"all": {"ndcg@10": 0.9351}, "-transformer": {"ndcg@10": 0.9251},
                             "-bm25": {"metrics": {"ndcg@10": 0.9330, "delta ndcg@10": -0.0021,
                                                  "p_value": 0.00004}}},
-               "notes": "Queries whose judged products share one label are excluded."},
+               "notes": "Queries whose judged products share one label are excluded.",
+               "comparisons": {"transformer_ft_vs_transformer": {
+                   "metric": "ndcg@10", "a": "transformer_ft", "b": "transformer", "delta": 0.0123,
+                   "p_value": 0.0004, "test": "paired t-test"}}},
     )
     _write(doc, root, "tagrank bench search --dataset homedepot --setting rerank")
 
@@ -194,6 +197,7 @@ def test_markdown_lines_under_table(markdown):
     assert "<sub>Versions: tagrank 0.1.0 · torch 2.3.1 · lightgbm 4.3.0</sub>" in sec
     assert sec.count("Versions:") == 1
     assert "Queries whose judged products share one label are excluded." in sec
+    assert "**transformer_ft vs transformer** on ndcg@10: Δ = +0.012, p = 4.0e-04 (paired t-test)." in sec
     # ablation as a small table
     abl = [t for t in _tables(sec) if t[0].startswith("| feature group")]
     assert len(abl) == 1 and "| -transformer | 0.925 | – | – |" in abl[0]

@@ -24,3 +24,16 @@ def test_ablation_table_layout_and_deltas():
     assert np.isclose(row["delta ndcg@10"], -0.10)
     # the variant is compared with the full model, in that order
     assert calls == [(minus_bm25, full)]
+
+
+def test_method_comparisons_only_for_pairs_that_ran():
+    from eval.tasks.common import method_comparisons
+
+    ft = Scored(metrics={"spearman": 0.85}, ci95={})
+    base = Scored(metrics={"spearman": 0.82}, ci95={})
+    out = method_comparisons({"transformer_ft": ft, "transformer": base}, "spearman",
+                             lambda a, b: {"p_value": 0.02, "test": "fake"})
+    c = out["transformer_ft_vs_transformer"]
+    assert (c["a"], c["b"], c["metric"], c["p_value"], c["test"]) == ("transformer_ft", "transformer", "spearman", 0.02, "fake")
+    assert np.isclose(c["delta"], 0.03)
+    assert method_comparisons({"transformer": base}, "spearman", lambda a, b: {}) == {}

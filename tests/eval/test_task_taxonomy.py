@@ -119,3 +119,21 @@ def test_end_to_end_small():
     if "hybrid" in doc["methods"]:
         assert doc["hybrid_vs_best"]["metric"] == "articleType.macro_f1"
         assert 0 <= doc["hybrid_vs_best"]["p_value"] <= 1
+
+
+def test_transformer_ft_runs_through_the_protocol_and_feeds_the_hybrid():
+    ds = toy_dataset()
+    tiny = ({"epochs": 1, "max_length": 16, "batch_size": 16, "head_learning_rate": 5e-2, "warmup_ratio": 0.0},)
+    specs = []
+    for s in methods_for("taxonomy", ["tfidf", "transformer_ft", "hybrid"]):
+        grid = tiny if s.name == "transformer_ft" else s.grid[:1]
+        specs.append(type(s)(s.name, s.kind, s.factory, s.tasks, grid))
+    [doc] = taxonomy.run(ds, specs, MethodContext(task="taxonomy", dataset="toy", show_progress=False, device="cpu"))
+    validate_results(doc)
+    ft = doc["methods"]["transformer_ft"]
+    assert ft["device"] == "cpu" and ft["params"]["n_classes"] == len(WORDS)
+    # the fine-tuned encoder is the representation of the tagger and the clusterer
+    for key in ("articleType.macro_f1", "tags_micro_f1", "cluster.ari"):
+        assert key in ft["metrics"]
+    assert ft["curve"][0]["step"] == 0
+    assert doc["methods"]["hybrid"]["params"]["fit_on"] == "valid"
