@@ -86,8 +86,23 @@ class TextScorer(Scorer, ABC):
             raise TagrankInputError("ids contain duplicates: each corpus row needs its own id")
         self.ids_ = np.asarray(ids, dtype=object)
         self.id_index_ = {key: i for i, key in enumerate(ids)}
+        self.text_rows_: dict[str, int] = {}
+        for i, t in enumerate(texts):
+            self.text_rows_.setdefault(t, i)
         self._fit(texts)
         return self
+
+    def corpus_rows(self, texts: Sequence[str]) -> np.ndarray | None:
+        """The fitted-corpus row of each text, or None unless every text is a corpus text.
+
+        Scoring a query against catalogue items (a reranking request) can then reuse
+        the items' fitted representation instead of analysing their texts again.
+        """
+        index = getattr(self, "text_rows_", None)
+        if not index:
+            return None
+        rows = np.fromiter((index.get(t, -1) for t in texts), dtype=np.int64, count=len(texts))
+        return None if (rows < 0).any() else rows
 
     def score_pairs(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
         """Similarity of each aligned pair (left[i], right[i]) as a float64 array."""

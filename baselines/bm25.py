@@ -140,6 +140,9 @@ class BM25Scorer(TextScorer):
     def _score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
         self._check_fitted("doc_weights_")
         q, _ = self._counts(left)
+        rows = self.corpus_rows(right)
+        if rows is not None:  # catalogue items: their fitted weights
+            return row_dot(q, self.doc_weights_[rows])
         tf, dl = self._counts(right)
         return row_dot(q, self._doc_weights(tf, dl))
 

@@ -159,6 +159,10 @@ class JaccardScorer(TextScorer):
 
     def _score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
         self._check_fitted("doc_sets_")
+        rows = self.corpus_rows(right)
+        if rows is not None:  # catalogue items: their fitted sets (a left term outside the vocabulary matches none)
+            a, size_a = self._sets(left, self.vocabulary_, grow=False)
+            return _jaccard(row_dot(a, self.doc_sets_[rows]), size_a, self.doc_sizes_[rows])
         vocabulary: dict[str, int] = {}
         a, size_a = self._sets(left, vocabulary, grow=True)
         b, size_b = self._sets(right, vocabulary, grow=True)

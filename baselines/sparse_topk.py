@@ -309,6 +309,10 @@ def save_state(path: str | Path, scorer: Any, format_version: int, arrays: dict[
     }
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
     arrays = dict(arrays, ids_=ids_to_array(scorer.ids_))
+    text_rows = getattr(scorer, "text_rows_", None)
+    if text_rows:  # the corpus-text index (see TextScorer.corpus_rows)
+        arrays["corpus_texts_"] = np.asarray(list(text_rows), dtype=np.str_)
+        arrays["corpus_text_rows_"] = np.asarray(list(text_rows.values()), dtype=np.int64)
     np.savez(out / "arrays.npz", **arrays)
     return out
 
@@ -337,6 +341,9 @@ def load_state(path: str | Path, cls: type, format_version: int) -> tuple[Any, d
     ids = arrays.pop("ids_").tolist()
     scorer.ids_ = np.asarray(ids, dtype=object)
     scorer.id_index_ = {key: i for i, key in enumerate(ids)}
+    if "corpus_texts_" in arrays:
+        texts, rows = arrays.pop("corpus_texts_").tolist(), arrays.pop("corpus_text_rows_").tolist()
+        scorer.text_rows_ = dict(zip(texts, rows, strict=True))
     return scorer, arrays, config.get("extra", {})
 
 

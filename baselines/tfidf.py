@@ -115,6 +115,7 @@ class TfidfScorer(TextScorer):
             vectorizers[kind] = vec
         self.vectorizers_ = vectorizers
         self.doc_matrix_ = self._combine(blocks)
+        self.doc_blocks_ = None  # derived from doc_matrix_ on first use, exactly as after load()
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The TF-IDF representation of ``texts`` (CSR, one row per text; see the module docstring)."""
@@ -124,8 +125,26 @@ class TfidfScorer(TextScorer):
             return sp.csr_matrix((0, self.doc_matrix_.shape[1]))
         return self._combine(self._block_matrices(checked))
 
+    def _doc_blocks(self) -> dict[str, sp.csr_matrix]:
+        """Each block's rows of the fitted corpus (sliced out of ``doc_matrix_`` once, then kept: a
+        fitted and a loaded scorer then score identically)."""
+        if getattr(self, "doc_blocks_", None) is None:
+            kinds = self._blocks()
+            scale = np.sqrt(len(kinds)) if len(kinds) > 1 else 1.0
+            blocks, start = {}, 0
+            for kind in kinds:
+                width = len(self.vectorizers_[kind].vocabulary_)
+                blocks[kind] = sp.csr_matrix(self.doc_matrix_[:, start:start + width] * scale)
+                start += width
+            self.doc_blocks_ = blocks
+        return self.doc_blocks_
+
     def _block_scores(self, left: list[str], right: list[str]) -> dict[str, np.ndarray]:
-        lb, rb = self._block_matrices(left), self._block_matrices(right)
+        lb = self._block_matrices(left)
+        rows = self.corpus_rows(right)
+        if rows is not None:  # catalogue items: their fitted rows
+            return {kind: row_dot(lb[kind], m[rows]) for kind, m in self._doc_blocks().items()}
+        rb = self._block_matrices(right)
         return {kind: row_dot(lb[kind], rb[kind]) for kind in lb}
 
     def _score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:

@@ -83,6 +83,41 @@ def _as_frame(values: Any, key: str) -> pd.DataFrame:
     return pd.DataFrame({key: np.asarray(values, dtype=np.float64)})
 
 
+def group_stats(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, within its group (``codes``): rank (1 = highest, ties share the lowest rank), gap to the
+    group's maximum, and z-score (population std; 0 where the std is ~0). NaN values stay NaN and are
+    left out of the group's statistics. Plain numpy: a one-query request costs microseconds, not a groupby."""
+    n = len(values)
+    rank, gap, z = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    if n == 0:
+        return rank, gap, z
+    n_groups = int(codes.max()) + 1
+    valid = ~np.isnan(values)
+    v, c = values[valid], codes[valid]
+    count = np.bincount(c, minlength=n_groups).astype(np.float64)
+    top = np.full(n_groups, -np.inf)
+    np.maximum.at(top, c, v)
+    mean = np.divide(np.bincount(c, weights=v, minlength=n_groups), count, out=np.zeros(n_groups), where=count > 0)
+    dev = v - mean[c]
+    std = np.sqrt(np.divide(np.bincount(c, weights=dev * dev, minlength=n_groups), count,
+                            out=np.zeros(n_groups), where=count > 0))
+    # rank: sort by (group, value descending); a row's rank = its position - the group's first position
+    # + 1, where tied values take the position of their first occurrence
+    order = np.lexsort((-v, c))
+    sc, sv = c[order], v[order]
+    pos = np.arange(len(v))
+    group_start = np.r_[True, sc[1:] != sc[:-1]]
+    first_of_group = np.maximum.accumulate(np.where(group_start, pos, 0))
+    first_of_value = np.maximum.accumulate(np.where(group_start | np.r_[True, sv[1:] != sv[:-1]], pos, 0))
+    r = np.empty(len(v))
+    r[order] = first_of_value - first_of_group + 1
+    rank[valid] = r
+    gap[valid] = top[c] - v
+    sd = std[c]
+    z[valid] = np.divide(dev, sd, out=np.zeros(len(v)), where=sd > 1e-12)
+    return rank, gap, z
+
+
 class FeatureBuilder:
     """Named pairwise features from fitted scorers (see the module docstring for every column).
 
@@ -402,16 +437,8 @@ class FeatureBuilder:
         codes, _ = pd.factorize(pd.Series(groups, dtype=object), sort=False)
         out: dict[str, np.ndarray] = {}
         for block, main in zip(blocks, mains, strict=True):
-            s = block[main]
-            g = s.groupby(codes, sort=False)
-            out[f"{main}.rank"] = g.rank(method="min", ascending=False).to_numpy(np.float64)
-            out[f"{main}.gap"] = (g.transform("max") - s).to_numpy(np.float64)
-            mean = g.transform("mean")
-            std = g.transform("std", ddof=0)
-            z = np.divide((s - mean).to_numpy(np.float64), std.to_numpy(np.float64),
-                          out=np.zeros(n, np.float64), where=std.to_numpy(np.float64) > 1e-12)
-            z[s.isna().to_numpy()] = np.nan
-            out[f"{main}.z"] = z
+            rank, gap, z = group_stats(block[main].to_numpy(np.float64), codes)
+            out[f"{main}.rank"], out[f"{main}.gap"], out[f"{main}.z"] = rank, gap, z
         out["group.size"] = np.bincount(codes, minlength=codes.max() + 1)[codes].astype(np.float64)
         return pd.DataFrame(out)
 

@@ -63,6 +63,8 @@ __all__ = [
 ]
 
 CLASSIFIERS = ("logreg", "knn")
+#: ``alpha`` values tried by ``StackedCategoriser(balance="valid")``
+BALANCE_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 _END = "\x00<end>"  # internal label of "the path stops above this level"
 _CHUNK = 1024
 
@@ -1010,6 +1012,9 @@ class TagRecommender:
         out: dict[str, Any] = {"features": list(getattr(self, "feature_names_", []))}
         if hasattr(self, "fit_on_"):
             out["fit_on"] = self.fit_on_
+        if hasattr(self, "balance_"):
+            out["balance"] = self.balance_
+            out["valid_macro_f1_by_balance"] = dict(self.balance_scores_)
         if hasattr(self, "ranker_"):
             out["ranker.best_iteration"] = self.ranker_.best_iteration_
         out["text_scorers"] = sorted(getattr(self, "text_scorers_", {}))
@@ -1257,6 +1262,14 @@ class StackedCategoriser:
     and ``"train"`` otherwise.
     ``predict`` returns the frame of :meth:`Categoriser.predict`, with
     confidences from a softmax over the candidates' ranker scores.
+
+    ``balance`` corrects the ranker's pull towards frequent paths (it learns
+    to be right on as many texts as possible, while macro-F1 weighs every
+    class alike): a candidate's score becomes ``score - alpha * log prior``,
+    where ``prior`` is the path's training frequency (add-one smoothed) -- the
+    logit adjustment of Menon et al. (2021). ``"valid"`` picks ``alpha`` from
+    ``BALANCE_GRID`` by the last level's macro-F1 on the held-out texts that
+    early-stop the ranker; a number fixes it; ``None`` turns it off.
     """
 
     def __init__(
@@ -1266,23 +1279,29 @@ class StackedCategoriser:
         n_folds: int | None = 3,
         ranker_params: dict[str, Any] | None = None,
         fit_on: str = "auto",
+        balance: str | float | None = "valid",
         random_state: int = 0,
     ) -> None:
         self.bases = bases
         self.n_candidates = n_candidates
         self.n_folds = n_folds
         self.fit_on = fit_on
+        self.balance = balance
         self.ranker_params = ranker_params
         self.random_state = random_state
 
     def get_params(self) -> dict[str, Any]:
         return {"n_candidates": self.n_candidates, "n_folds": self.n_folds, "ranker_params": self.ranker_params,
-                "fit_on": self.fit_on, "random_state": self.random_state, "bases": sorted(self.bases or {})}
+                "fit_on": self.fit_on, "balance": self.balance, "random_state": self.random_state,
+                "bases": sorted(self.bases or {})}
 
     def results_params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"features": list(getattr(self, "feature_names_", []))}
         if hasattr(self, "fit_on_"):
             out["fit_on"] = self.fit_on_
+        if hasattr(self, "balance_"):
+            out["balance"] = self.balance_
+            out["valid_macro_f1_by_balance"] = dict(self.balance_scores_)
         if hasattr(self, "ranker_"):
             out["ranker.best_iteration"] = int(self.ranker_.best_iteration_)
         return out
@@ -1430,7 +1449,48 @@ class StackedCategoriser:
             train_part, query_col="row", candidate_col="path", label_col="label", feature_cols=self.feature_names_,
             valid=valid_part if learnable(valid_part) else None,
         )
+        self.log_prior_ = self._log_prior()
+        held_paths = v_paths if n_folds is not None and valid_texts is not None else path_list
+        self.balance_, self.balance_scores_ = self._choose_balance(valid_part, held_paths)
         return self
+
+    def _log_prior(self) -> np.ndarray:
+        """log of each known path's training frequency (add-one smoothed), from the first base that knows it."""
+        counts = np.zeros(len(self.paths_))
+        for base in (self.bases or {}).values():
+            rows = getattr(base, "_train_rows", None)
+            if rows is not None:
+                per_path = np.bincount(rows, minlength=len(base.paths_))
+                counts[[self._path_row[p] for p in base.paths_]] = per_path
+                break
+        return np.log(counts + 1.0)
+
+    def _choose_balance(self, held: pd.DataFrame, paths: list[tuple[str, ...]]) -> tuple[float, dict[str, float]]:
+        """``alpha`` of the logit adjustment (see the class docstring) and the held-out macro-F1 of each tried."""
+        if self.balance is None:
+            return 0.0, {}
+        if self.balance != "valid":
+            if isinstance(self.balance, bool) or not isinstance(self.balance, int | float) or self.balance < 0:
+                raise TagrankInputError(f"balance must be 'valid', None or a number >= 0, got {self.balance!r}")
+            return float(self.balance), {}
+        if len(held) == 0:
+            return 0.0, {}
+        from sklearn.metrics import f1_score
+
+        rows = np.unique(held["row"].to_numpy())
+        truth = np.asarray([str(paths[r][-1]) if len(paths[r]) == len(self.levels_) else "" for r in rows])
+        score = self.ranker_.predict(held)
+        r, c = held["row"].to_numpy(), held["path"].to_numpy()
+        pos = np.searchsorted(rows, r)
+        last = np.asarray([str(p[-1]) for p in self.paths_])
+        scores: dict[str, float] = {}
+        for alpha in BALANCE_GRID:
+            logits = np.full((len(rows), len(self.paths_)), -np.inf)
+            logits[pos, c] = score - alpha * self.log_prior_[c]
+            pred = last[np.argmax(logits, axis=1)]
+            scores[str(alpha)] = float(f1_score(truth, pred, average="macro", zero_division=0))
+        best = max(BALANCE_GRID, key=lambda a: (scores[str(a)], -a))
+        return float(best), scores
 
     def predict(self, texts: Sequence[str]) -> pd.DataFrame:
         """Best candidate path per text and per-level confidences (softmax over the candidates)."""
@@ -1441,7 +1501,7 @@ class StackedCategoriser:
         score = self.ranker_.predict(frame) if len(frame) else np.zeros(0)
         r, c = frame["row"].to_numpy(), frame["path"].to_numpy()
         logits = np.full((len(texts), len(self.paths_)), -np.inf)
-        logits[r, c] = score
+        logits[r, c] = score - getattr(self, "balance_", 0.0) * self.log_prior_[c]
         best = np.argmax(logits, axis=1)
         post = np.exp(logits - logits.max(axis=1, keepdims=True))
         post /= post.sum(axis=1, keepdims=True)

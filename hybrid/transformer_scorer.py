@@ -98,12 +98,29 @@ class TransformerScorer(TextScorer):
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder_.encode(texts)
 
+    def _embed_known(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of ``texts``: corpus texts from ``embeddings_``, only the others encoded.
+
+        A reranking request (one query, a hundred catalogue items) then encodes one
+        text, not a hundred and one.
+        """
+        rows = getattr(self, "text_rows_", {})
+        known = np.fromiter((rows.get(t, -1) for t in texts), dtype=np.int64, count=len(texts))
+        fresh = np.flatnonzero(known < 0)
+        if len(fresh) == len(texts):
+            return self._encode(texts)
+        out = np.empty((len(texts), self.embeddings_.shape[1]), dtype=np.float32)
+        out[known >= 0] = self.embeddings_[known[known >= 0]]
+        if len(fresh):
+            out[fresh] = self._encode([texts[i] for i in fresh])
+        return out
+
     def _score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
-        # Pairs repeat texts a lot: encode each distinct text once.
+        # Pairs repeat texts a lot: embed each distinct text once.
         position: dict[str, int] = {}
         li = np.fromiter((position.setdefault(t, len(position)) for t in left), dtype=np.int64, count=len(left))
         ri = np.fromiter((position.setdefault(t, len(position)) for t in right), dtype=np.int64, count=len(right))
-        emb = self._encode(list(position))
+        emb = self._embed_known(list(position))
         return pair_scores(emb[li], emb[ri], metric="cosine", device=self._scoring_device())
 
     def _top_k(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +142,11 @@ class TransformerScorer(TextScorer):
         self._check_fitted("encoder_")
         ids, kind = encode_ids(self.ids_, "ids")
         params = {k: (str(v) if isinstance(v, os.PathLike | torch.device | torch.dtype) else v) for k, v in self.get_params().items()}
-        root = save_model_dir(path, self.name, params, {"ids": ids, "embeddings": self.embeddings_}, {"id_kind": kind})
+        text_rows = getattr(self, "text_rows_", {})
+        texts = list(text_rows)
+        rows = np.asarray([text_rows[t] for t in texts], dtype=np.int64)
+        arrays = {"ids": ids, "embeddings": self.embeddings_, "texts": np.asarray(texts, dtype=str), "text_rows": rows}
+        root = save_model_dir(path, self.name, params, arrays, {"id_kind": kind})
         self.encoder_.save(root / "encoder")
         return root
 
@@ -144,6 +165,8 @@ class TransformerScorer(TextScorer):
         obj.ids_ = decode_ids(arrays["ids"], config["id_kind"])
         obj.id_index_ = {key: i for i, key in enumerate(obj.ids_)}
         obj.embeddings_ = np.asarray(arrays["embeddings"], dtype=np.float32)
+        if "texts" in arrays:
+            obj.text_rows_ = {str(t): int(r) for t, r in zip(arrays["texts"].tolist(), arrays["text_rows"].tolist(), strict=True)}
         obj.encoder_ = TransformerEncoder.load(Path(path) / "encoder", check_model=check_model)
         return obj
 

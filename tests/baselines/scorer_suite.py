@@ -117,6 +117,18 @@ class TextScorerSuite:
         same = fitted.score_pairs([self.corpus[0]], [self.corpus[0]])[0]
         assert same >= fitted.score_pairs([self.corpus[0]], [self.corpus[-1]])[0] - self.atol
 
+    def test_corpus_texts_score_like_unseen_texts(self, fitted):
+        """Pairs whose right side is all corpus texts may reuse the fitted representation: same scores."""
+        import copy
+
+        left = (self.queries * 2)[: len(self.corpus)]
+        fast = fitted.score_pairs(left, self.corpus)
+        assert fitted.corpus_rows(self.corpus) is not None
+        plain = copy.copy(fitted)
+        plain.text_rows_ = {}  # forget the corpus index: every text is analysed from scratch
+        assert plain.corpus_rows(self.corpus) is None
+        np.testing.assert_allclose(fast, plain.score_pairs(left, self.corpus), rtol=0, atol=self.atol)
+
     def test_features(self, fitted):
         feats = fitted.features(self.queries[:3], self.corpus[:3])
         assert isinstance(feats, pd.DataFrame) and len(feats) == 3 and feats.shape[1] >= 1

@@ -257,3 +257,24 @@ def test_pair_chunks_give_the_same_features(text_builder):
     whole = text_builder.transform(left, right)
     chunked = FeatureBuilder(text_builder.scorers, language="en", pair_chunk=1).fit().transform(left, right)
     pd.testing.assert_frame_equal(whole, chunked)
+
+
+def test_group_stats_match_a_pandas_groupby_reference():
+    """rank / gap / z of group_stats against pandas' groupby on random groups with ties and NaN."""
+    from hybrid.features import group_stats
+
+    rng = np.random.default_rng(0)
+    for trial in range(100):
+        n = int(rng.integers(1, 60))
+        codes = pd.factorize(rng.integers(0, int(rng.integers(1, 6)), n))[0]
+        values = rng.integers(0, 5, n).astype(float) + (rng.random(n) if trial % 2 else 0.0)
+        values[rng.random(n) < 0.15] = np.nan
+        s = pd.Series(values)
+        g = s.groupby(codes, sort=False)
+        mean, std = g.transform("mean").to_numpy(), g.transform("std", ddof=0).to_numpy()
+        z = np.divide(values - mean, std, out=np.zeros(n), where=std > 1e-12)
+        z[np.isnan(values)] = np.nan
+        rank, gap, got_z = group_stats(values, codes)
+        np.testing.assert_array_equal(rank, g.rank(method="min", ascending=False).to_numpy())
+        np.testing.assert_allclose(gap, (g.transform("max") - s).to_numpy(), atol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(got_z, z, atol=1e-9, equal_nan=True)

@@ -8,6 +8,7 @@ import pytest
 
 from baselines.validation import NotFittedError, TagrankInputError
 from hybrid.taxonomy import (
+    BALANCE_GRID,
     Categoriser,
     MultiLabelTagger,
     StackedCategoriser,
@@ -210,6 +211,34 @@ def test_stacked_categoriser(data):
         StackedCategoriser({"x": Categoriser()}).fit(v_texts, v_paths)
     with pytest.raises(TagrankInputError, match="n_folds"):
         StackedCategoriser(bases, n_folds=1).fit(texts, paths)
+    # balance="valid": every alpha of the grid was scored on the held-out texts, the best kept
+    scores = out_of_fold.balance_scores_
+    assert set(scores) == {str(a) for a in BALANCE_GRID}
+    assert scores[str(out_of_fold.balance_)] == max(scores.values())
+
+
+def test_stacked_balance_is_a_logit_adjustment(data):
+    (texts, paths, _), (v_texts, v_paths, _), (t_texts, _, _) = data
+    bases = {"lr": Categoriser().fit(texts, paths)}
+    params = {"min_child_samples": 2, "n_estimators": 30}
+    plain = StackedCategoriser(bases, n_candidates=3, n_folds=None, ranker_params=params, balance=None)
+    plain.fit(v_texts * 3, v_paths * 3)
+    assert plain.balance_ == 0.0
+    frame = plain._full_frame(t_texts)
+    score = plain.ranker_.predict(frame)
+    # a huge alpha makes the prior dominate: each text gets its rarest candidate path
+    huge = StackedCategoriser(bases, n_candidates=3, n_folds=None, ranker_params=params, balance=1e6)
+    huge.fit(v_texts * 3, v_paths * 3)
+    pred = huge.predict(t_texts)
+    prior = huge.log_prior_
+    for i in range(len(t_texts)):
+        cands = frame.loc[frame["row"] == i, "path"].to_numpy()
+        rarest = cands[np.lexsort((-score[frame["row"].to_numpy() == i], prior[cands]))[0]]
+        assert pred.loc[i, "level3"] == huge.paths_[rarest][2]
+    counts = np.bincount(bases["lr"]._train_rows, minlength=len(bases["lr"].paths_))
+    assert np.allclose(np.sort(np.exp(prior) - 1), np.sort(counts))
+    with pytest.raises(TagrankInputError, match="balance"):
+        StackedCategoriser(bases, n_folds=None, balance="yes").fit(v_texts, v_paths)
 
 
 # ----------------------------------------------------------------------------- MultiLabelTagger

@@ -82,12 +82,19 @@ def test_score_pairs_encodes_each_distinct_text_once(scorer, monkeypatch):
         return original(self, texts, **kwargs)
 
     monkeypatch.setattr(TransformerEncoder, "encode", spy)
-    left = ["running shoes"] * 5 + ["sneakers"]
-    right = ["sneakers", "garden hose"] * 3
+    left = ["trail runners"] * 5 + ["sneakers"]
+    right = ["sneakers", "hose reel"] * 3
     scores = scorer.score_pairs(left, right)
-    assert seen == [["running shoes", "sneakers", "garden hose"]]
+    # corpus texts ("sneakers") are looked up in embeddings_; the rest encoded once each
+    assert seen == [["trail runners", "hose reel"]]
     assert scores.shape == (6,)
     np.testing.assert_allclose(scores[0], scores[2])
+    seen.clear()
+    # a reranking request against the corpus encodes only the query
+    corpus_scores = scorer.score_pairs(["trail runners"] * 3, ["sneakers", "garden hose", "coffee maker"])
+    assert seen == [["trail runners"]]
+    fresh = scorer.encoder_.encode(["trail runners", "sneakers", "garden hose", "coffee maker"])
+    np.testing.assert_allclose(corpus_scores, fresh[1:] @ fresh[0], atol=1e-5)
 
 
 def test_transform_and_names():
@@ -146,3 +153,4 @@ def test_load_checks_the_model(tmp_path, scorer):
         TransformerScorer.load(path)
     loaded = TransformerScorer.load(path, check_model=False)
     np.testing.assert_array_equal(loaded.embeddings_, scorer.embeddings_)
+    assert loaded.text_rows_ == scorer.text_rows_

@@ -1,0 +1,156 @@
+"""Performance benchmark ``rank_latency``: ms to rank 100 candidates for one request (spec: "Performance benchmarks").
+
+A :class:`hybrid.pipelines.SearchPipeline` over ``jaccard``, ``tfidf``, ``bm25``
+and ``transformer`` is fitted on the Home Depot catalogue and train judgments
+(or the embedded sample without ``--data-dir``); then, one request at a time,
+``pipeline.rerank([query] * 100, candidates)`` scores a test query against 100
+catalogue items (its judged products, topped up with random ones). The
+timing covers everything a service does per request: encoding the query with
+the transformer (the embedding cache is off at serving time, so every query
+is really encoded), every scorer's pair scores, the feature statistics and
+LightGBM. Catalogue embeddings are computed at fit time, as in a service.
+
+Side by side, the references: the ``transformer`` scorer alone (query encoding
+plus 100 cosines) and ``bm25`` alone on the same requests. The goal (issue 5)
+is p99 < 10 ms on this CPU; ``ratios.p99_vs_goal_10ms`` = 10 / p99 (> 1: goal
+met).
+
+    python benchmarks/perf_rank_latency.py [--data-dir ../shared/data] [--requests 500] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _perf_common import command, machine, versions, write_perf  # noqa: E402
+
+GOAL_MS = 10.0
+SCORERS = ("jaccard", "tfidf", "bm25", "transformer")
+
+
+def _percentiles(ms: list[float]) -> dict[str, float]:
+    a = np.asarray(ms)
+    return {"p50_ms": float(np.percentile(a, 50)), "p90_ms": float(np.percentile(a, 90)),
+            "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean()), "max_ms": float(a.max())}
+
+
+def _fit_pipeline(data, cache_dir: str | None, max_train_queries: int, seed: int):
+    from eval.methods import MethodContext, methods_for
+    from eval.splits import TRAIN, VALID
+    from hybrid.pipelines import SearchPipeline
+
+    ctx = MethodContext(task="search", dataset="homedepot", device="cpu", random_state=seed,
+                        cache_dir=cache_dir, show_progress=False)
+    scorers = {}
+    for spec in methods_for("search", list(SCORERS)):
+        if spec.name in SCORERS:
+            scorers[spec.name] = spec.build(ctx).fit(data.item_texts, data.item_ids)
+
+    def judged(split: str) -> pd.DataFrame:
+        part = data.parts[split]
+        return pd.DataFrame({"query": part["key"], "item_id": part["item_id"], "label": part["label"]})
+
+    pipe = SearchPipeline(scorers, max_train_queries=max_train_queries, max_valid_queries=max_train_queries // 3,
+                          language="en", random_state=seed)
+    start = time.perf_counter()
+    pipe.fit_fitted(data.item_ids, data.item_texts, judged(TRAIN), valid=judged(VALID), scorers=scorers)
+    fit_s = time.perf_counter() - start
+    # serving: every query is encoded for real (no embedding cache)
+    scorers["transformer"].encoder_.cache_dir = None
+    return pipe, scorers, fit_s
+
+
+def _requests(data, n_requests: int, n_candidates: int, seed: int) -> list[tuple[str, list]]:
+    from eval.splits import TEST
+
+    rng = np.random.default_rng(seed)
+    test = data.parts[TEST]
+    keys = sorted(test["key"].unique())
+    keys = [keys[i] for i in rng.permutation(len(keys))[:n_requests]]
+    judged = test.groupby("key")["item_id"].apply(lambda s: list(dict.fromkeys(s)))
+    catalogue = np.asarray(data.item_ids, dtype=object)
+    out = []
+    for key in keys:
+        items = judged[key][:n_candidates]
+        seen = set(items)
+        while len(items) < n_candidates:
+            for item in catalogue[rng.integers(0, len(catalogue), n_candidates)]:
+                if item not in seen and len(items) < n_candidates:
+                    seen.add(item)
+                    items.append(item)
+        out.append((key, items))
+    return out
+
+
+def measure(pipe, scorers, requests, warmup: int, text_of: dict) -> dict[str, dict[str, float]]:
+    timings: dict[str, list[float]] = {"hybrid": [], "transformer_only": [], "bm25_only": []}
+    for i, (query, items) in enumerate(requests):
+        queries = [query] * len(items)
+        texts = [text_of[item] for item in items]
+        calls = {
+            "hybrid": lambda q=queries, it=items: pipe.rerank(q, it),
+            "transformer_only": lambda q=queries, t=texts: scorers["transformer"].score_pairs(q, t),
+            "bm25_only": lambda q=queries, t=texts: scorers["bm25"].score_pairs(q, t),
+        }
+        for name, call in calls.items():
+            start = time.perf_counter()
+            scores = call()
+            elapsed = (time.perf_counter() - start) * 1000.0
+            if len(scores) != len(items):
+                raise RuntimeError(f"{name} returned {len(scores)} scores for {len(items)} candidates")
+            if i >= warmup:
+                timings[name].append(elapsed)
+    return {name: _percentiles(ms) for name, ms in timings.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", default=None, help="real data (Home Depot); default: the embedded sample")
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--candidates", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (a service worker's share)")
+    parser.add_argument("--max-train-queries", type=int, default=3000)
+    parser.add_argument("--cache-dir", default=".tagrank_cache", help="embedding cache for the catalogue at fit time")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from eval.datasets import load_dataset
+    from eval.tasks.search import SearchData
+
+    torch.set_num_threads(args.threads)
+    name = "homedepot" if args.data_dir else "sample"
+    data = SearchData(load_dataset(name, args.data_dir))
+    pipe, scorers, fit_s = _fit_pipeline(data, args.cache_dir, args.max_train_queries, args.seed)
+    requests = _requests(data, args.requests + args.warmup, args.candidates, args.seed)
+    with threadpool_limits(limits=args.threads):
+        figures = measure(pipe, scorers, requests, args.warmup, data.text_of)
+    hybrid = figures["hybrid"]
+    doc = {
+        "versions": versions(), "command": command(), "device": "cpu", "n": args.candidates,
+        "dataset": name, "requests": len(requests) - args.warmup, "warmup": args.warmup,
+        "figures": figures,
+        "ratios": {"p99_vs_goal_10ms": GOAL_MS / hybrid["p99_ms"], "p50_vs_goal_10ms": GOAL_MS / hybrid["p50_ms"]},
+        "goals": {"p99_vs_goal_10ms": 1.0},
+        "pipeline": {"scorers": list(scorers), "features": len(pipe.rerank_feature_names_),
+                     "trees": int(pipe.rerank_ranker_.best_iteration_), "fit_s": round(fit_s, 1)},
+        "machine": machine("cpu", args.threads),
+        "notes": "One request = one query and 100 candidates, ranked by the fitted rerank model; times "
+                 "include query encoding (embedding cache off), every scorer, the feature statistics and "
+                 "LightGBM, measured in one process one request at a time after a warm-up.",
+    }
+    print(write_perf("rank_latency", doc))
+
+
+if __name__ == "__main__":
+    main()
