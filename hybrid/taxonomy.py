@@ -64,7 +64,7 @@ __all__ = [
 
 CLASSIFIERS = ("logreg", "knn")
 #: ``alpha`` values tried by ``StackedCategoriser(balance="valid")``
-BALANCE_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
+BALANCE_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 _END = "\x00<end>"  # internal label of "the path stops above this level"
 _CHUNK = 1024
 
@@ -1265,9 +1265,11 @@ class StackedCategoriser:
 
     ``balance`` corrects the ranker's pull towards frequent paths (it learns
     to be right on as many texts as possible, while macro-F1 weighs every
-    class alike): a candidate's score becomes ``score - alpha * log prior``,
-    where ``prior`` is the path's training frequency (add-one smoothed) -- the
-    logit adjustment of Menon et al. (2021). ``"valid"`` picks ``alpha`` from
+    class alike): a candidate's score becomes ``score - alpha * scale * log prior``,
+    where ``prior`` is the path's training frequency (add-one smoothed) and
+    ``scale`` the standard deviation of the ranker's scores on the held-out
+    candidates (LambdaRank scores have no fixed scale) -- the logit adjustment
+    of Menon et al. (2021). ``"valid"`` picks ``alpha`` from
     ``BALANCE_GRID`` by the last level's macro-F1 on the held-out texts that
     early-stop the ranker; a number fixes it; ``None`` turns it off.
     """
@@ -1450,6 +1452,7 @@ class StackedCategoriser:
             valid=valid_part if learnable(valid_part) else None,
         )
         self.log_prior_ = self._log_prior()
+        self.score_scale_ = 1.0
         held_paths = v_paths if n_folds is not None and valid_texts is not None else path_list
         self.balance_, self.balance_scores_ = self._choose_balance(valid_part, held_paths)
         return self
@@ -1480,13 +1483,14 @@ class StackedCategoriser:
         rows = np.unique(held["row"].to_numpy())
         truth = np.asarray([str(paths[r][-1]) if len(paths[r]) == len(self.levels_) else "" for r in rows])
         score = self.ranker_.predict(held)
+        self.score_scale_ = float(np.std(score)) or 1.0
         r, c = held["row"].to_numpy(), held["path"].to_numpy()
         pos = np.searchsorted(rows, r)
         last = np.asarray([str(p[-1]) for p in self.paths_])
         scores: dict[str, float] = {}
         for alpha in BALANCE_GRID:
             logits = np.full((len(rows), len(self.paths_)), -np.inf)
-            logits[pos, c] = score - alpha * self.log_prior_[c]
+            logits[pos, c] = score - alpha * self.score_scale_ * self.log_prior_[c]
             pred = last[np.argmax(logits, axis=1)]
             scores[str(alpha)] = float(f1_score(truth, pred, average="macro", zero_division=0))
         best = max(BALANCE_GRID, key=lambda a: (scores[str(a)], -a))
@@ -1501,7 +1505,7 @@ class StackedCategoriser:
         score = self.ranker_.predict(frame) if len(frame) else np.zeros(0)
         r, c = frame["row"].to_numpy(), frame["path"].to_numpy()
         logits = np.full((len(texts), len(self.paths_)), -np.inf)
-        logits[r, c] = score - getattr(self, "balance_", 0.0) * self.log_prior_[c]
+        logits[r, c] = score - self.balance_ * self.score_scale_ * self.log_prior_[c]
         best = np.argmax(logits, axis=1)
         post = np.exp(logits - logits.max(axis=1, keepdims=True))
         post /= post.sum(axis=1, keepdims=True)
