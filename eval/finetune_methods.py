@@ -122,6 +122,9 @@ def _scorer_class() -> type:
         class FineTunedTransformerScorer(TransformerScorer):
             """A ``TransformerScorer`` on a fine-tuned model, carrying its training record."""
 
+            #: it learnt from the task's train labels: a hybrid must not learn from its train scores
+            supervised = True
+
             @property
             def name(self) -> str:  # type: ignore[override]
                 return "transformer_ft"

@@ -27,7 +27,10 @@ test labels.
   (leave-one-query-out on train rows): a query-independent prior like an
   impression count, from train data only. It is the second most useful
   feature in ``retrieve`` (valid NDCG@10 0.54 with it, 0.46 without; the
-  best single method, bm25, 0.39); ``item_stats=False`` turns it off.
+  best single method, bm25, 0.39); ``item_stats=False`` turns it off. With a
+  supervised source (``transformer_ft``, trained on the train queries) the
+  default ``fit_on="auto"`` learns both rankers from the *valid* queries
+  instead (20% of them early-stop), the item statistics still counting train.
 * **recommend**: :class:`hybrid.pipelines.RecommendPipeline`. The ranker learns
   from ``inner_valid`` with candidate generators (clones of the fitted methods,
   same parameters) fitted on ``inner_train``; at test time the candidates and
@@ -57,6 +60,16 @@ def _others(ctx: MethodContext, need: str) -> dict[str, Any]:
             f"hybrid needs other fitted methods for task {ctx.task!r}; run it with at least one other method"
         )
     return out
+
+
+def _resolve_fit_on(fit_on: str, scorers: dict[str, Any]) -> str:
+    """``"auto"`` -> ``"valid"`` when a source learnt from the train split's labels, else ``"train"``."""
+    if fit_on == "auto":
+        supervised = any(n in SUPERVISED or getattr(e, "supervised", False) for n, e in scorers.items())
+        return "valid" if supervised else "train"
+    if fit_on not in ("train", "valid"):
+        raise TagrankInputError(f"fit_on must be 'train', 'valid' or 'auto', got {fit_on!r}")
+    return fit_on
 
 
 def _importance(model: Any, top: int = 15) -> dict[str, float]:
@@ -114,10 +127,7 @@ def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, abla
     from hybrid.ranker import HybridRegressor
 
     scorers = _others(ctx, "score_pairs")
-    if fit_on == "auto":
-        fit_on = "valid" if any(n in SUPERVISED or getattr(e, "supervised", False) for n, e in scorers.items()) else "train"
-    if fit_on not in ("train", "valid"):
-        raise TagrankInputError(f"fit_on must be 'train', 'valid' or 'auto', got {fit_on!r}")
+    fit_on = _resolve_fit_on(fit_on, scorers)
     builder = FeatureBuilder(scorers, kind="text", group_stats=False, text_stats=True, language=ctx.language).fit()
     # early stopping watches the task's primary metric
     metric = "auc" if ctx.data.get("binary") else "spearman"
@@ -173,6 +183,7 @@ class SearchHybrid:
     def results_params(self) -> dict[str, Any]:
         p = self.pipeline
         out = {
+            "fit_on": getattr(p, "fit_on_", "train"),
             "retrieve_features": list(p.feature_names_),
             "retrieve_best_iteration": int(p.retrieve_ranker_.best_iteration_),
             "retrieve_importance_gain": _importance(p.retrieve_ranker_),
@@ -224,11 +235,13 @@ def _search(
     ranker_params: dict[str, Any] | None = None,
     item_stats: bool = True,
     ablation: bool = True,
+    fit_on: str = "auto",
 ) -> SearchHybrid:
     from hybrid.pipelines import SearchPipeline
 
     data = ctx.data["search"]
     scorers = _others(ctx, "top_k")
+    fit_on = _resolve_fit_on(fit_on, scorers)
 
     def judged(split: str) -> pd.DataFrame:
         part = data.parts[split]
@@ -239,7 +252,12 @@ def _search(
         max_train_queries=max_train_queries, max_valid_queries=max_valid_queries, item_stats=item_stats,
         language=ctx.language, ablation=ablation, random_state=ctx.random_state,
     )
-    pipe.fit_fitted(data.item_ids, data.item_texts, judged("train"), valid=judged("valid"), scorers=scorers)
+    if fit_on == "train":
+        pipe.fit_fitted(data.item_ids, data.item_texts, judged("train"), valid=judged("valid"), scorers=scorers)
+    else:  # learn from the valid queries (20% of them early-stop); item statistics still count train
+        pipe.fit_fitted(data.item_ids, data.item_texts, judged("valid"), valid=None, scorers=scorers,
+                        item_stats_from=judged("train"))
+    pipe.fit_on_ = fit_on
     # (query key, item text) -> item id: the identity of judged pairs, no labels
     j = data.judgments
     pair_items = {(k, data.text_of[i]): i for k, i in zip(j["key"], j["item_id"], strict=True)}

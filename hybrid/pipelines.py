@@ -684,11 +684,15 @@ class SearchPipeline:
         judgments: pd.DataFrame,
         valid: pd.DataFrame | None = None,
         scorers: Mapping[str, Any] | None = None,
+        item_stats_from: pd.DataFrame | None = None,
     ) -> SearchPipeline:
         """Train the rankers with scorers already fitted on the catalogue (``scorers`` or ``self.scorers``).
 
         ``judgments`` / ``valid``: frames (query, item_id, label); the query
         text is used as given (normalise it the way queries will arrive).
+        ``item_stats_from``: the judged pairs the item statistics count (default:
+        ``judgments``, leave-one-query-out); give other queries' judgments when the
+        rankers learn from held-out queries (e.g. a scorer was trained on the rest).
         """
         scorers = dict(self.scorers if scorers is None else scorers)
         if not scorers:
@@ -712,13 +716,14 @@ class SearchPipeline:
         else:
             valid_j = self._judgments(valid, "valid")
         self.unjudged_label_ = float(train["label"].min() if self.unjudged_label is None else self.unjudged_label)
-        self._fit_item_stats(train)
+        own_stats = item_stats_from is None  # training rows are counted in the statistics: leave them out
+        self._fit_item_stats(train if own_stats else self._judgments(item_stats_from, "item_stats_from"))
         self.builder_ = self._builder().fit()
 
         # retrieve ranker: union of the scorers' top-k, unjudged = lowest label
         t_keys = self._sample(sorted(train["query"].unique()), self.max_train_queries, 11)
         v_keys = self._sample(sorted(valid_j["query"].unique()), self.max_valid_queries, 13)
-        frame = self._retrieve_frame(t_keys, train, exclude_self=True)
+        frame = self._retrieve_frame(t_keys, train, exclude_self=own_stats)
         vframe = self._retrieve_frame(v_keys, valid_j, exclude_self=False) if v_keys else None
         self.feature_names_ = list(self.builder_.feature_names_)
         self.retrieve_ranker_, self.retrieve_ablation_ = self._fit_ranker(frame, self.feature_names_, vframe)
@@ -732,7 +737,7 @@ class SearchPipeline:
         self.rerank_ablation_ = {}
         if self.train_rerank:
             self.rerank_builder_ = self._builder().fit()
-            rframe = self._rerank_frame(train, exclude_self=True)
+            rframe = self._rerank_frame(train, exclude_self=own_stats)
             rvalid = self._rerank_frame(valid_j, exclude_self=False) if len(valid_j) else None
             self.rerank_feature_names_ = list(self.rerank_builder_.feature_names_)
             self.rerank_ranker_, self.rerank_ablation_ = self._fit_ranker(rframe, self.rerank_feature_names_, rvalid)

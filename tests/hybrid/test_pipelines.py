@@ -333,6 +333,19 @@ def test_search_factory():
     top_ids, top_scores = est.top_k(["blue hat"], 4)
     assert top_ids.shape == (1, 4) and (np.diff(top_scores[0]) <= 0).all()
     json.dumps(est.get_params()) and json.dumps(est.results_params())
+    assert est.results_params()["fit_on"] == "train"
+
+    # a supervised source (trained on the train queries): the rankers learn from the valid queries,
+    # the item statistics still count the train judgments (no row's own judgment to leave out)
+    class Supervised(OverlapScorer):
+        supervised = True
+
+    fitted["sup"] = Supervised().fit(texts, ids)
+    est = _search(_ctx("search", fitted, {"search": data}), ranker_params=FAST, ablation=False)
+    assert est.results_params()["fit_on"] == "valid"
+    train = data.parts["train"]
+    assert est.pipeline.item_n_.sum() == len(train.groupby(["query", "item_id"]))
+    assert est.top_k(["blue hat"], 4)[0].shape == (1, 4)
 
 
 def test_recommend_factory(interactions):
