@@ -9,20 +9,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest
-import torch
 
 from hybrid.embedding_cache import INDEX_NAME, CacheWarning, EmbeddingCache, text_hashes
 from hybrid.encoder import TransformerEncoder
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny batches gain nothing from 2 threads, and on a shared, loaded CPU the
-    threads' barriers cost more than the work: run this module single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 KEY = {"model": {"name_or_path": "m", "fingerprint": "f"}, "pooling": "mean", "normalize": True, "max_length": 8, "dtype": "float32"}

@@ -25,13 +25,7 @@ SCORES = [5.0, 4.5, 4.0, 4.5, 1.0, 0.5, 1.5, 0.0] * 2
 TINY = {"max_length": 16, "show_progress": False, "device": "cpu", "warmup_ratio": 0.0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny batches train fastest on one thread; on a shared CPU two threads can be 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tuner(**params) -> BiEncoderFineTuner:
@@ -157,16 +151,16 @@ def test_transformer_ft_is_registered_and_skips_other_datasets():
     from eval import finetune_methods as fm
 
     spec = _spec()
-    # Offered where the protocols drive it; the taxonomy classifier factory exists but is not offered yet.
-    assert spec.kind == "task" and set(spec.tasks) == {"similarity", "search"}
+    assert spec.kind == "task" and set(spec.tasks) == {"similarity", "search", "taxonomy"}
     pairs = pd.DataFrame({"left": LEFT, "right": RIGHT, "score": SCORES})
     for dataset in ("wordsim353", "lcqmc"):
         with pytest.raises(fm.MethodNotApplicable):
             spec.build(_ctx("similarity", dataset, {"train": pairs, "valid": pairs, "corpus": LEFT}))
     with pytest.raises(fm.MethodNotApplicable, match="train pairs"):
         spec.build(_ctx("similarity", "stsb_en", {"train": pairs, "valid": pairs, "corpus": LEFT}))
-    clf = spec.build(_ctx("taxonomy", "fashion", {}), epochs=1)
-    assert type(clf).__name__ == "TransformerClassifier" and clf.epochs == 1 and clf.device == "cpu"
+    cat = spec.build(_ctx("taxonomy", "fashion", {"levels": ["a", "b"]}), epochs=1)
+    assert type(cat).__name__ == "FineTunedCategoriser" and cat.levels == ["a", "b"]
+    assert cat.classifier_params["epochs"] == 1 and cat.classifier_params["device"] == "cpu"
 
 
 def test_similarity_factory_returns_a_fitted_scorer(monkeypatch, tmp_path):

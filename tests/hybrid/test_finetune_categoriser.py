@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from baselines.validation import TagrankInputError
 from hybrid.finetune_categoriser import FineTunedCategoriser
@@ -21,13 +20,7 @@ CLF = {"max_length": 16, "show_progress": False, "device": "cpu", "batch_size": 
        "epochs": 6, "learning_rate": 5e-5, "head_learning_rate": 5e-2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny batches train fastest on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from baselines.validation import NotFittedError, TagrankInputError
 from hybrid.finetune_classifier import TransformerClassifier
@@ -18,13 +17,7 @@ LABELS = ["fruit"] * len(FRUIT) + ["tool"] * len(TOOLS)
 TINY = {"max_length": 16, "show_progress": False, "device": "cpu", "batch_size": 12, "warmup_ratio": 0.0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny batches train fastest on one thread; on a shared CPU two threads can be 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest
-import torch
 
 from baselines.validation import NotFittedError, TagrankInputError
 from hybrid.encoder import TransformerEncoder
@@ -20,15 +19,7 @@ from hybrid.transformer_scorer import (
 )
 from tests.baselines.scorer_suite import TextScorerSuite
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny batches gain nothing from 2 threads, and on a shared, loaded CPU the
-    threads' barriers cost more than the work: run this module single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", autouse=True)
