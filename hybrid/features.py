@@ -83,6 +83,10 @@ def _as_frame(values: Any, key: str) -> pd.DataFrame:
     return pd.DataFrame({key: np.asarray(values, dtype=np.float64)})
 
 
+#: texts whose tokens a FeatureBuilder keeps (cleared when full)
+TOKEN_MEMO_SIZE = 200_000
+
+
 def group_stats(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, within its group (``codes``): rank (1 = highest, ties share the lowest rank), gap to the
     group's maximum, and z-score (population std; 0 where the std is ~0). NaN values stay NaN and are
@@ -447,12 +451,20 @@ class FeatureBuilder:
 
         if not hasattr(self, "_tokenizer"):
             self._tokenizer = Tokenizer(lowercase=True, language=self.language)
+            self._token_memo: dict[str, tuple[set[str], int]] = {}
         codes, uniques = pd.factorize(pd.Series(texts, dtype=object), sort=False)
         sets, counts = [], []
+        memo = self._token_memo
         for text in uniques:
-            words = self._tokenizer.words(str(text))
-            sets.append(set(words))
-            counts.append(len(words))
+            hit = memo.get(text)
+            if hit is None:  # catalogue texts recur across requests: tokenise each once (memory bounded)
+                words = self._tokenizer.words(str(text))
+                hit = (set(words), len(words))
+                if len(memo) >= TOKEN_MEMO_SIZE:
+                    memo.clear()
+                memo[text] = hit
+            sets.append(hit[0])
+            counts.append(hit[1])
         table = np.asarray(counts, dtype=np.float64)
         return [sets[c] for c in codes], table[codes] if len(codes) else np.zeros(0)
 
