@@ -86,10 +86,11 @@ class TextScorer(Scorer, ABC):
             raise TagrankInputError("ids contain duplicates: each corpus row needs its own id")
         self.ids_ = np.asarray(ids, dtype=object)
         self.id_index_ = {key: i for i, key in enumerate(ids)}
-        self.text_rows_: dict[str, int] = {}
+        text_rows: dict[str, int] = {}
         for i, t in enumerate(texts):
-            self.text_rows_.setdefault(t, i)
+            text_rows.setdefault(t, i)
         self._fit(texts)
+        self.text_rows_ = text_rows  # only once the fit succeeded: it must match the fitted matrices
         return self
 
     def corpus_rows(self, texts: Sequence[str]) -> np.ndarray | None:

@@ -717,7 +717,15 @@ class SearchPipeline:
             valid_j = self._judgments(valid, "valid")
         self.unjudged_label_ = float(train["label"].min() if self.unjudged_label is None else self.unjudged_label)
         own_stats = item_stats_from is None  # training rows are counted in the statistics: leave them out
-        self._fit_item_stats(train if own_stats else self._judgments(item_stats_from, "item_stats_from"))
+        if not own_stats:
+            stats_from = self._judgments(item_stats_from, "item_stats_from")
+            shared = set(stats_from["query"]) & (set(train["query"]) | set(valid_j["query"]))
+            if shared:
+                raise TagrankInputError(
+                    f"item_stats_from shares {len(shared)} queries with the judgments (e.g. {sorted(shared)[0]!r}): "
+                    "give other queries' judgments, or leave it None (leave-one-query-out on the judgments)"
+                )
+        self._fit_item_stats(train if own_stats else stats_from)
         self.builder_ = self._builder().fit()
 
         # retrieve ranker: union of the scorers' top-k, unjudged = lowest label

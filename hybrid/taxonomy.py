@@ -1404,6 +1404,10 @@ class StackedCategoriser:
         self._setup()
         if self.fit_on not in ("auto", "train", "valid"):
             raise TagrankInputError(f"fit_on must be 'auto', 'train' or 'valid', got {self.fit_on!r}")
+        if self.balance not in (None, "valid") and (
+            isinstance(self.balance, bool) or not isinstance(self.balance, int | float) or self.balance < 0
+        ):
+            raise TagrankInputError(f"balance must be 'valid', None or a number >= 0, got {self.balance!r}")
         supervised = any(getattr(b, "supervised", False) for b in (self.bases or {}).values())
         self.fit_on_ = self.fit_on if self.fit_on != "auto" else ("valid" if supervised else "train")
         n_folds = self.n_folds
@@ -1452,7 +1456,9 @@ class StackedCategoriser:
             valid=valid_part if learnable(valid_part) else None,
         )
         self.log_prior_ = self._log_prior()
-        self.score_scale_ = 1.0
+        # the adjustment is in units of the ranker's score spread (held-out candidates, else training ones)
+        spread = self.ranker_.predict(valid_part if len(valid_part) else train_part)
+        self.score_scale_ = float(np.std(spread)) if len(spread) and np.std(spread) > 0 else 1.0
         held_paths = v_paths if n_folds is not None and valid_texts is not None else path_list
         self.balance_, self.balance_scores_ = self._choose_balance(valid_part, held_paths)
         return self
@@ -1473,17 +1479,15 @@ class StackedCategoriser:
         if self.balance is None:
             return 0.0, {}
         if self.balance != "valid":
-            if isinstance(self.balance, bool) or not isinstance(self.balance, int | float) or self.balance < 0:
-                raise TagrankInputError(f"balance must be 'valid', None or a number >= 0, got {self.balance!r}")
             return float(self.balance), {}
         if len(held) == 0:
             return 0.0, {}
         from sklearn.metrics import f1_score
 
         rows = np.unique(held["row"].to_numpy())
-        truth = np.asarray([str(paths[r][-1]) if len(paths[r]) == len(self.levels_) else "" for r in rows])
+        # the last level's label (None where a path stops above it), the same sentinel on both sides
+        truth = np.asarray([str(paths[r][-1]) if len(paths[r]) == len(self.levels_) else "None" for r in rows])
         score = self.ranker_.predict(held)
-        self.score_scale_ = float(np.std(score)) or 1.0
         r, c = held["row"].to_numpy(), held["path"].to_numpy()
         pos = np.searchsorted(rows, r)
         last = np.asarray([str(p[-1]) for p in self.paths_])

@@ -135,3 +135,15 @@ def test_save_format_version_checked(tmp_path):
         TfidfScorer.load(path)
     with pytest.raises(TagrankInputError, match="not a saved"):
         TfidfScorer.load(tmp_path / "missing")
+
+
+def test_a_failed_refit_keeps_the_corpus_index_of_the_fitted_matrices():
+    from baselines.tfidf import TfidfScorer
+    from baselines.validation import TagrankInputError
+
+    scorer = TfidfScorer(analyzer="word").fit(["red shirt", "blue hat"])
+    with pytest.raises(TagrankInputError):
+        scorer.fit(["!!!", "???"])  # no vocabulary: the refit fails
+    # "!!!" was never fitted: it must be analysed, not looked up as a corpus row
+    assert scorer.score_pairs(["red shirt"], ["!!!"])[0] == 0.0
+    assert scorer.score_pairs(["red shirt"], ["red shirt"])[0] == pytest.approx(1.0)

@@ -346,6 +346,9 @@ def test_search_factory():
     train = data.parts["train"]
     assert est.pipeline.item_n_.sum() == len(train.groupby(["query", "item_id"]))
     assert est.top_k(["blue hat"], 4)[0].shape == (1, 4)
+    with pytest.raises(TagrankInputError, match="shares"):
+        SearchPipeline({"ovl": OverlapScorer()}, ranker_params=FAST).fit_fitted(
+            ids, texts, judged, scorers={"ovl": OverlapScorer().fit(texts, ids)}, item_stats_from=judged)
 
 
 def test_recommend_factory(interactions):
