@@ -94,10 +94,12 @@ SIMILARITY_DEFAULTS: dict[str, Any] = {
     "loss": "cosine_mse", "epochs": 1, "batch_size": 32, "max_length": 64, "learning_rate": 5e-5,
     "warmup_ratio": 0.1, "weight_decay": 0.01, "scale": 20.0, "eval_every": 60, "early_stopping_patience": 2,
 }
-#: product names are short: 32 tokens keep every fashion name whole and halve the CPU cost of 64
+#: product names are short: 32 tokens keep every fashion name whole and halve the CPU cost of 64.
+#: 4 epochs: with 2 (fashion, 1,946 steps) valid macro-F1 was still rising at the last step
+#: (0.827; test articleType macro-F1 0.863, 641 s on this CPU)
 TAXONOMY_DEFAULTS: dict[str, Any] = {
-    "epochs": 2, "batch_size": 32, "max_length": 32, "learning_rate": 5e-5, "head_learning_rate": 1e-3,
-    "eval_every": 200, "early_stopping_patience": 3, "valid_metric": "macro_f1",
+    "epochs": 4, "batch_size": 32, "max_length": 32, "learning_rate": 5e-5, "head_learning_rate": 1e-3,
+    "eval_every": 500, "early_stopping_patience": 3, "valid_metric": "macro_f1",
 }
 SEARCH_DEFAULTS: dict[str, Any] = {
     "epochs": 1, "batch_size": 32, "max_length": 64, "learning_rate": 2e-5,
