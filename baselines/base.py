@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from baselines.params import Params
 from baselines.validation import (
     NotFittedError,
     TagrankInputError,
@@ -37,34 +38,15 @@ def ids_at(ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-class Scorer:  # noqa: B024 - plumbing only; the two interfaces below are the ABCs
-    """Common plumbing: parameters, fitted check, feature naming (scikit-learn style)."""
+class Scorer(Params):  # noqa: B024 - plumbing only; the two interfaces below are the ABCs
+    """Common plumbing: parameters (:class:`baselines.params.Params`), fitted check, feature naming."""
 
     #: short name used for feature columns and results rows
     name: str = "scorer"
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters (scikit-learn convention: ``__init__`` only stores them)."""
-        import inspect
-
-        sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self" and hasattr(self, p)}
-
-    def set_params(self, **params: Any) -> Scorer:
-        for key, value in params.items():
-            if key not in self.get_params():
-                raise TagrankInputError(f"{type(self).__name__} has no parameter {key!r}")
-            setattr(self, key, value)
-        return self
-
     def _check_fitted(self, attribute: str) -> None:
         if not hasattr(self, attribute):
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() first")
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
 
 class TextScorer(Scorer, ABC):
     """A similarity over texts, fitted on a corpus.

@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from baselines.params import Params
 from baselines.validation import (
     NotFittedError,
     TagrankInputError,
@@ -382,7 +383,7 @@ class TrainLoop:
 
 
 # ---------------------------------------------------------------------------- the fine-tuner
-class BiEncoderFineTuner:
+class BiEncoderFineTuner(Params):
     """Fine-tune a sentence encoder on text pairs (see the module docstring).
 
     After :meth:`fit`: ``best_dir_`` (the saved model directory), ``history_``
@@ -438,14 +439,6 @@ class BiEncoderFineTuner:
         self.output_dir = output_dir
         self.show_progress = show_progress
         self.score_range = score_range
-
-    def get_params(self) -> dict[str, Any]:
-        import inspect
-
-        return {p: getattr(self, p) for p in inspect.signature(type(self).__init__).parameters if p != "self"}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from baselines.params import Params
 from baselines.validation import (
     NotFittedError,
     TagrankInputError,
@@ -103,7 +104,7 @@ def _check_labels(labels: Any, n: int, field: str) -> list[Any]:
     return values
 
 
-class TransformerClassifier:
+class TransformerClassifier(Params):
     """Fine-tuned transformer text classifier (see the module docstring).
 
     After :meth:`fit`: ``classes_``, ``history_`` (``[{step, epoch, loss,
@@ -158,22 +159,6 @@ class TransformerClassifier:
         self.device = device
         self.mixed_precision = mixed_precision
         self.show_progress = show_progress
-
-    def get_params(self) -> dict[str, Any]:
-        import inspect
-
-        return {p: getattr(self, p) for p in inspect.signature(type(self).__init__).parameters if p != "self"}
-
-    def set_params(self, **params: Any) -> TransformerClassifier:
-        known = self.get_params()
-        for key, value in params.items():
-            if key not in known:
-                raise TagrankInputError(f"{type(self).__name__} has no parameter {key!r}")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
     def _check_params(self) -> None:
         if self.pooling not in POOLINGS:

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from baselines.params import Params
 from baselines.validation import (
     NotFittedError,
     TagrankInputError,
@@ -219,7 +220,7 @@ def _jsonable_params(params: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- recommend
 
 
-class RecommendPipeline:
+class RecommendPipeline(Params):
     """Candidate generators + :class:`FeatureBuilder` + :class:`HybridRanker` for top-N recommendation.
 
     Parameters
@@ -282,10 +283,6 @@ class RecommendPipeline:
         self.batch_users = batch_users
         self.ablation = ablation
         self.random_state = random_state
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
 
     def _ranker(self) -> HybridRanker:
         params = {
@@ -569,7 +566,7 @@ class RecommendPipeline:
 # --------------------------------------------------------------------------- search
 
 
-class SearchPipeline:
+class SearchPipeline(Params):
     """Text scorers + :class:`FeatureBuilder` + two :class:`HybridRanker` for product search.
 
     Parameters
@@ -629,10 +626,6 @@ class SearchPipeline:
         self.language = language
         self.ablation = ablation
         self.random_state = random_state
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
 
     def _fit_ranker(self, frame: pd.DataFrame, features: list[str], valid: pd.DataFrame | None
                     ) -> tuple[HybridRanker, dict[str, HybridRanker]]:

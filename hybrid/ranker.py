@@ -39,7 +39,6 @@ Input rules (all failures are :class:`TagrankInputError` naming the column):
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from baselines.params import Params
 from baselines.validation import NotFittedError, TagrankInputError, check_columns, check_k
 from hybrid.labels import GradeRule
 from hybrid.persistence import load_booster, read_config, save_dir
@@ -87,28 +87,12 @@ def _booster_names(names: Sequence[str]) -> list[str]:
     return out
 
 
-class _LightGBMModel:
+class _LightGBMModel(Params):
     """Shared plumbing: params, feature matrix checks, predict/explain/importance, save/load."""
 
     _objective = ""
 
     # ------------------------------------------------------------------ params
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
-
-    def set_params(self, **params: Any) -> _LightGBMModel:
-        valid = self.get_params()
-        for key, value in params.items():
-            if key not in valid:
-                raise TagrankInputError(f"{type(self).__name__} has no parameter {key!r}")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
     def _check_fitted(self) -> None:
         if not hasattr(self, "booster_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() first")

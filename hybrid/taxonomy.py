@@ -32,7 +32,6 @@ tags never seen in ``fit`` at scoring time -- raises
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +40,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from baselines.params import Params
 from baselines.validation import (
     NotFittedError,
     TagrankInputError,
@@ -283,7 +283,7 @@ def _split_frame(texts: Any, paths: Any, text_col: str) -> tuple[Any, Any, list[
 # ----------------------------------------------------------------------------- categoriser
 
 
-class Categoriser:
+class Categoriser(Params):
     """Hierarchical categoriser: text -> a consistent taxonomy path with per-level confidences.
 
     Parameters
@@ -332,9 +332,6 @@ class Categoriser:
         self.levels = levels
         self.language = language
         self.random_state = random_state
-
-    def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
 
     def results_params(self) -> dict[str, Any]:
         """What a results file records: the representation's name and parameters instead of the object."""
@@ -619,7 +616,7 @@ def _best_threshold(proba: np.ndarray, truth: np.ndarray) -> float:
     return best
 
 
-class MultiLabelTagger:
+class MultiLabelTagger(Params):
     """Text -> a set of tags: one-vs-rest logistic regression, per-tag thresholds.
 
     Parameters
@@ -654,9 +651,6 @@ class MultiLabelTagger:
         self.max_iter = max_iter
         self.language = language
         self.random_state = random_state
-
-    def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
 
     def fit(
         self,
@@ -791,7 +785,7 @@ def multilabel_f1(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 # ----------------------------------------------------------------------------- clustering
 
 
-class TagClusterer:
+class TagClusterer(Params):
     """k-means over a representation; names each family by its most central members.
 
     Parameters
@@ -831,9 +825,6 @@ class TagClusterer:
         self.silhouette_sample = silhouette_sample
         self.language = language
         self.random_state = random_state
-
-    def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
 
     def _kmeans(self, x: Any, k: int) -> Any:
         from sklearn.cluster import KMeans
@@ -960,7 +951,7 @@ def _unit_keys(users: Sequence[Any], items: Sequence[Any]) -> list[str]:
     return [f"{u}\t{i}" for u, i in zip(users, items, strict=True)]
 
 
-class TagRecommender:
+class TagRecommender(Params):
     """Rank tags for (user, item): candidate signals combined by LambdaRank, with explanations.
 
     Signals (features and candidate generators): ``popularity``, ``user_history``,
@@ -1004,9 +995,6 @@ class TagRecommender:
         self.user_history = user_history
         self.item_cooccurrence = item_cooccurrence
         self.random_state = random_state
-
-    def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
 
     def results_params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"features": list(getattr(self, "feature_names_", []))}
