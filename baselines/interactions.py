@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from baselines.sparse_topk import csr_from_arrays, csr_to_arrays
 from baselines.validation import TagrankInputError, check_finite
 
 #: version of the save directory layout; ``load`` refuses any other
@@ -190,22 +191,6 @@ def decode_ids(values: np.ndarray, kind: str) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = [str(v) for v in values.tolist()] if kind == "str" else values.tolist()
     return out
-
-
-def csr_to_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
-    return {
-        f"{prefix}_data": m.data,
-        f"{prefix}_indices": m.indices,
-        f"{prefix}_indptr": m.indptr,
-        f"{prefix}_shape": np.asarray(m.shape, dtype=np.int64),
-    }
-
-
-def csr_from_arrays(prefix: str, arrays: dict[str, np.ndarray]) -> sp.csr_matrix:
-    shape = tuple(int(x) for x in arrays[f"{prefix}_shape"])
-    return sp.csr_matrix(
-        (arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]), shape=shape
-    )
 
 
 def _jsonable(value: Any) -> Any:
