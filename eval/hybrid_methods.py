@@ -108,6 +108,11 @@ class SimilarityHybrid:
     def score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
         return self.score_pairs_ablation(left, right, [None])[None]
 
+    @property
+    def ablation_variants(self) -> list[str]:
+        """The fitted drop-one variants (``"-<group>"``); empty with ``ablation=False``."""
+        return list(self.ablation)
+
     def score_pairs_ablation(self, left: list[str], right: list[str],
                              variants: list[str | None] | None = None) -> dict[str | None, np.ndarray]:
         """``score_pairs`` of the model (key None) and of each feature-group ablation, features computed once."""
@@ -211,6 +216,11 @@ class SearchHybrid:
     def top_k(self, query_keys: list[str], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         return self.pipeline.top_k(list(query_keys), k)
 
+    @property
+    def ablation_variants(self) -> list[str]:
+        """The fitted drop-one variants (``"-<group>"``); empty with ``ablation=False``."""
+        return sorted(set(self.pipeline.retrieve_ablation_) | set(self.pipeline.rerank_ablation_))
+
     def score_pairs_ablation(self, query_keys: list[str], item_texts: list[str],
                              variants: list[str | None] | None = None) -> dict[str | None, np.ndarray]:
         """``score_pairs`` of the model (key None) and of each feature-group ablation, features computed once."""
@@ -298,6 +308,11 @@ class RecommendHybrid:
 
     def similar_items(self, item_ids: list[Any], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         return self.pipeline.similar_items(item_ids, k)
+
+    @property
+    def ablation_variants(self) -> list[str]:
+        """The fitted drop-one variants (``"-<group>"``); empty with ``ablation=False``."""
+        return list(self.pipeline.ablation_)
 
     def recommend_ablation(self, user_ids: list[Any], k: int = 10, exclude_seen: bool = True
                            ) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:

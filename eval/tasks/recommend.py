@@ -140,7 +140,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         with timed(score_t):
             lists, _ = est.recommend(users, K, exclude_seen=True)
         s = evaluate_lists(users, lists, truth, cold, catalog_size)
-        if hasattr(est, "recommend_ablation"):
+        if getattr(est, "ablation_variants", None):  # scoring the variants recomputes the features
             variants = est.recommend_ablation(users, K, exclude_seen=True)
             if len(variants) > 1:
                 runs = {v: evaluate_lists(users, ls, truth, cold, catalog_size) for v, (ls, _) in variants.items()}

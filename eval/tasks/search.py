@@ -232,7 +232,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
                 s = evaluate_run(retrieve_run(est, test_rt), data.qrels, RETRIEVE_METRICS)
             scored["retrieve"][spec.name] = s
             rows["retrieve"][spec.name] = method_result(s, fit_t.seconds, score_t.seconds, device, params)
-        if hasattr(est, "score_pairs_ablation"):
+        if getattr(est, "ablation_variants", None):  # scoring the variants recomputes the features
             ablation = search_ablation(est, data, rr_test_pairs, test_rt)
 
     n_queries = {s: data.parts[s]["key"].nunique() for s in (TRAIN, VALID, TEST)}

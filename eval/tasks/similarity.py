@@ -145,7 +145,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
             s_all = score_metrics(pred_all, pairs["score"].to_numpy(float), binary, prefix="")
             s.metrics["spearman_all"] = s_all.metrics["spearman"]
             s.ci95["spearman_all"] = s_all.ci95["spearman"]
-        if hasattr(est, "score_pairs_ablation"):
+        if getattr(est, "ablation_variants", None):  # scoring the variants recomputes the features
             variants = est.score_pairs_ablation(test["left"].tolist(), test["right"].tolist())
             if len(variants) > 1:
                 runs = {v: score_metrics(p, test["score"].to_numpy(float), binary) for v, p in variants.items()}
