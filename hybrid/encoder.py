@@ -13,7 +13,11 @@ Pipeline of :meth:`TransformerEncoder.encode`:
    sentence-transformers), sorted by *token* length (longest first) and cut into
    batches of ``batch_size`` padded only to the longest text of the batch;
 4. the model runs under ``torch.inference_mode()`` with SDPA attention; batches
-   without padding skip the attention mask;
+   without padding skip the attention mask. ``backend="auto"`` runs plain BERT
+   models on CPU through :class:`hybrid.fused_bert.FusedBert` (the same
+   arithmetic with less dispatch: about half the latency of one short query,
+   hidden states equal to float rounding), anything else through the
+   transformers module;
 5. pooling: ``mean`` (average of the token vectors under the attention mask,
    the sentence-transformers recipe) or ``cls`` (the raw first-token vector, the
    naive recipe); ``normalize`` L2-normalises the pooled vectors;
@@ -40,6 +44,7 @@ import hashlib
 import json
 import os
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from baselines.params import Params
 from baselines.validation import NotFittedError, TagrankInputError, check_nonempty, check_texts
 from baselines.vectors import resolve_device
 
@@ -54,6 +60,7 @@ FORMAT_VERSION = 1
 #: agreement of CUDA float16 embeddings with CPU float32 ones: cosine >= 1 - tolerance
 GPU_COSINE_TOLERANCE = 1e-3
 POOLINGS = ("mean", "cls")
+BACKENDS = ("auto", "fused", "transformers")
 _DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
@@ -163,6 +170,18 @@ def model_identity(model_name_or_path: str | os.PathLike | None) -> dict[str, st
 
 _MODELS: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
 _MODELS_LOCK = threading.Lock()
+_FUSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def fused_runner(model: Any) -> Any:
+    """The :class:`~hybrid.fused_bert.FusedBert` of a loaded model (built once per model object)."""
+    from hybrid.fused_bert import FusedBert
+
+    with _MODELS_LOCK:
+        runner = _FUSED.get(model)
+        if runner is None:
+            runner = _FUSED[model] = FusedBert(model)
+        return runner
 
 
 def load_model(name: str, local: bool, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
@@ -191,7 +210,7 @@ def load_model(name: str, local: bool, device: torch.device, dtype: torch.dtype)
         return _MODELS[key]
 
 
-class TransformerEncoder:
+class TransformerEncoder(Params):
     """Texts -> float32 embeddings with a transformer encoder (see the module docstring).
 
     Parameters follow scikit-learn conventions (stored as given); the model is
@@ -212,6 +231,7 @@ class TransformerEncoder:
         whiten_dim: int | None = None,
         cache_dir: str | os.PathLike | None = None,
         show_progress: bool = True,
+        backend: str = "auto",
     ) -> None:
         self.model_name_or_path = model_name_or_path
         self.pooling = pooling
@@ -224,12 +244,15 @@ class TransformerEncoder:
         self.whiten_dim = whiten_dim
         self.cache_dir = cache_dir
         self.show_progress = show_progress
+        self.backend = backend
         self._check_params()
 
     # ------------------------------------------------------------------ params
     def _check_params(self) -> None:
         if self.pooling not in POOLINGS:
             raise TagrankInputError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.backend not in BACKENDS:
+            raise TagrankInputError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         for name in ("max_length", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
@@ -238,25 +261,6 @@ class TransformerEncoder:
             isinstance(self.whiten_dim, bool) or not isinstance(self.whiten_dim, int | np.integer) or self.whiten_dim < 1
         ):
             raise TagrankInputError(f"whiten_dim must be None or a positive integer, got {self.whiten_dim!r}")
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "model_name_or_path": self.model_name_or_path,
-            "pooling": self.pooling,
-            "normalize": self.normalize,
-            "max_length": self.max_length,
-            "batch_size": self.batch_size,
-            "device": self.device,
-            "dtype": self.dtype,
-            "whiten": self.whiten,
-            "whiten_dim": self.whiten_dim,
-            "cache_dir": self.cache_dir,
-            "show_progress": self.show_progress,
-        }
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ model
     @property
@@ -394,12 +398,30 @@ class TransformerEncoder:
                 out[rows] = pooled.cpu().numpy()
         return out
 
+    def _use_fused(self, model: Any, device: torch.device) -> bool:
+        """Whether this encoder runs ``model`` through :class:`~hybrid.fused_bert.FusedBert`."""
+        from hybrid.fused_bert import supports
+
+        if self.backend == "transformers":
+            return False
+        if self.backend == "fused":
+            if not supports(model):
+                raise TagrankInputError(
+                    f"backend='fused' supports plain BERT encoders, not {type(model).__name__} "
+                    f"({getattr(model.config, 'model_type', '?')}); use backend='auto' or 'transformers'"
+                )
+            return True
+        return device.type == "cpu" and supports(model)
+
     def _forward(self, model: Any, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Pooled float32 vectors of one batch (``mask`` None: no padding in the batch)."""
-        kwargs: dict[str, Any] = {"input_ids": input_ids}
-        if mask is not None:
-            kwargs["attention_mask"] = mask.long()
-        hidden = model(**kwargs).last_hidden_state
+        if self._use_fused(model, input_ids.device):
+            hidden = fused_runner(model)(input_ids, mask)
+        else:
+            kwargs: dict[str, Any] = {"input_ids": input_ids}
+            if mask is not None:
+                kwargs["attention_mask"] = mask.long()
+            hidden = model(**kwargs).last_hidden_state
         if self.pooling == "cls":
             pooled = hidden[:, 0].float()
         elif mask is None:

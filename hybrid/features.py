@@ -348,31 +348,35 @@ class FeatureBuilder:
         if extra is not None:
             if len(extra) != n:
                 raise TagrankInputError(f"extra has {len(extra)} rows but there are {n} pairs")
-        blocks: list[pd.DataFrame] = []
+        columns: dict[str, np.ndarray] = {}  # assembled as arrays, one DataFrame at the end
+        clashes: list[str] = []
+
+        def add(block: Mapping[str, np.ndarray]) -> None:
+            for name, values in block.items():
+                if name in columns:
+                    clashes.append(name)
+                columns[name] = values
+
         mains: list[str] = []
         for key, est in self.scorers.items():
             block = self._scorer_block(key, est, left, right, n)
-            mains.append(block.columns[0])
-            blocks.append(block)
-        if self.group_stats and n:
-            blocks.append(self._group_block(blocks, mains, left if groups is None else groups, n))
-        elif self.group_stats:
-            blocks.append(pd.DataFrame({c: np.zeros(0) for c in self._group_names(mains)}))
+            mains.append(next(iter(block)))
+            add(block)
+        if self.group_stats:
+            add(self._group_block(columns, mains, left if groups is None else groups, n))
         if self.kind_ == "text" and self.text_stats:
-            blocks.append(self._text_block(left, right))
+            add(self._text_block(left, right))
         if self.kind_ == "interaction" and self.interactions_fitted_:
-            blocks.append(self._interaction_block(left, right))
+            add(self._interaction_block(left, right))
         if self.candidate_stats_ is not None:
-            stats = self.candidate_stats_.reindex(pd.Index(right, dtype=object))
-            stats.columns = [f"cand.{c}" for c in stats.columns]
-            blocks.append(stats.reset_index(drop=True))
+            stats = self.candidate_stats_.reindex(pd.Index(right, dtype=object)).to_numpy(np.float64)
+            add({f"cand.{c}": stats[:, j] for j, c in enumerate(self.candidate_stats_.columns)})
         if extra is not None:
-            blocks.append(extra.reset_index(drop=True))
-        out = pd.concat([b.reset_index(drop=True) for b in blocks], axis=1) if blocks else pd.DataFrame(index=range(n))
-        names = [str(c) for c in out.columns]
-        if len(set(names)) != len(names):
-            dup = sorted({c for c in names if names.count(c) > 1})
-            raise TagrankInputError(f"feature names collide: {dup} (rename a scorer key or an extra column)")
+            add({str(c): extra[c].to_numpy() for c in extra.columns})
+        if clashes:
+            raise TagrankInputError(f"feature names collide: {sorted(set(clashes))} (rename a scorer key or an extra column)")
+        out = pd.DataFrame(columns) if columns else pd.DataFrame(index=range(n))
+        names = list(columns)
         if not hasattr(self, "feature_names_"):
             self.feature_names_ = names
         elif names != self.feature_names_:
@@ -385,7 +389,7 @@ class FeatureBuilder:
         return self.fit(**kwargs).transform(left, right, groups=groups, extra=extra)
 
     # ------------------------------------------------------------------ blocks
-    def _scorer_block(self, key: str, est: Any, left: list, right: list, n: int) -> pd.DataFrame:
+    def _scorer_block(self, key: str, est: Any, left: list, right: list, n: int) -> dict[str, np.ndarray]:
         own = str(getattr(est, "name", key))
         if self.kind_ == "text":
             if n == 0:
@@ -398,9 +402,8 @@ class FeatureBuilder:
             frame = self._interaction_scores(key, est, left, right, n)
         if len(frame) != n:
             raise TagrankInputError(f"scorer {key!r} returned {len(frame)} rows for {n} pairs")
-        frame = frame.reset_index(drop=True).astype(np.float64)
-        frame.columns = _rename(key, own, frame.columns)
-        return frame
+        values = frame.to_numpy(np.float64)
+        return {name: values[:, j] for j, name in enumerate(_rename(key, own, frame.columns))}
 
     def _chunked(self, call: Any, key: str, left: list, right: list, step: int | None) -> pd.DataFrame:
         n = len(left)
@@ -437,14 +440,17 @@ class FeatureBuilder:
             names += [f"{m}.rank", f"{m}.gap", f"{m}.z"]
         return [*names, "group.size"]
 
-    def _group_block(self, blocks: list[pd.DataFrame], mains: list[str], groups: list, n: int) -> pd.DataFrame:
+    def _group_block(self, columns: Mapping[str, np.ndarray], mains: list[str], groups: list, n: int
+                     ) -> dict[str, np.ndarray]:
+        if n == 0:
+            return {c: np.zeros(0) for c in self._group_names(mains)}
         codes, _ = pd.factorize(pd.Series(groups, dtype=object), sort=False)
         out: dict[str, np.ndarray] = {}
-        for block, main in zip(blocks, mains, strict=True):
-            rank, gap, z = group_stats(block[main].to_numpy(np.float64), codes)
+        for main in mains:
+            rank, gap, z = group_stats(columns[main], codes)
             out[f"{main}.rank"], out[f"{main}.gap"], out[f"{main}.z"] = rank, gap, z
         out["group.size"] = np.bincount(codes, minlength=codes.max() + 1)[codes].astype(np.float64)
-        return pd.DataFrame(out)
+        return out
 
     def _tokens(self, texts: list[str]) -> tuple[list[set[str]], np.ndarray]:
         from baselines.text import Tokenizer
@@ -468,7 +474,7 @@ class FeatureBuilder:
         table = np.asarray(counts, dtype=np.float64)
         return [sets[c] for c in codes], table[codes] if len(codes) else np.zeros(0)
 
-    def _text_block(self, left: list, right: list) -> pd.DataFrame:
+    def _text_block(self, left: list, right: list) -> dict[str, np.ndarray]:
         qs, qn = self._tokens(left)
         cs, cn = self._tokens(right)
         n = len(left)
@@ -484,14 +490,14 @@ class FeatureBuilder:
             q_num[j] = len(nums)
             num_hit[j] = sum(1 for w in nums if w in c)
         frac = np.divide(overlap, q_distinct, out=np.zeros(n), where=q_distinct > 0)
-        return pd.DataFrame({
+        return {
             "q.n_words": qn, "c.n_words": cn, "len.diff": np.abs(qn - cn),
             "overlap.n": overlap, "overlap.frac": frac,
             "overlap.all": ((overlap == q_distinct) & (q_distinct > 0)).astype(np.float64),
             "q.n_num": q_num, "overlap.num": num_hit,
-        })
+        }
 
-    def _interaction_block(self, users: list, items: list) -> pd.DataFrame:
+    def _interaction_block(self, users: list, items: list) -> dict[str, np.ndarray]:
         u = self.users_.get_indexer(pd.Index(users, dtype=object))
         i = self.items_.get_indexer(pd.Index(items, dtype=object))
         n = len(users)
@@ -508,7 +514,7 @@ class FeatureBuilder:
         cols["user.n_hist"] = lookup(self.user_n_hist_, u, 0.0)
         if self.cooc:
             cols.update(self._cooc(u, i))
-        return pd.DataFrame(cols)
+        return cols
 
     def _cooc(self, u: np.ndarray, i: np.ndarray, budget: int = 4_000_000) -> dict[str, np.ndarray]:
         """Cosine (over users) between each candidate and the user's last items: mean, max, last.

@@ -765,13 +765,39 @@ class SearchPipeline(Params):
         self.item_n_ = g.size().astype(np.float64)
         self.item_sum_ = g.sum().astype(np.float64)
 
-    def _item_extra(self, items: Sequence[Any], labels: np.ndarray | None) -> pd.DataFrame:
+    def _lookup(self) -> tuple[dict, list[str], np.ndarray, np.ndarray]:
+        """(catalogue position of each id, texts, item.n_judged and label sums by position), built once:
+        a request then maps its candidates with dict lookups instead of pandas reindexing."""
+        key = (self.catalog_, getattr(self, "item_n_", None), getattr(self, "item_sum_", None))
+        cached = getattr(self, "_lookup_cache", None)
+        if cached is None or any(a is not b for a, b in zip(cached[0], key, strict=True)):
+            ids = pd.Index(self.catalog_.index, dtype=object)
+            position = {item: i for i, item in enumerate(ids)}
+            n = np.zeros(len(ids))
+            total = np.zeros(len(ids))
+            if self.item_stats and len(self.item_n_):
+                at = ids.get_indexer(pd.Index(self.item_n_.index, dtype=object))
+                keep = at >= 0
+                n[at[keep]] = self.item_n_.to_numpy(np.float64)[keep]
+                total[at[keep]] = self.item_sum_.reindex(self.item_n_.index).to_numpy(np.float64)[keep]
+            cached = self._lookup_cache = (key, (position, self.catalog_.tolist(), n, total))
+        return cached[1]
+
+    def _positions(self, items: Sequence[Any]) -> np.ndarray:
+        """Catalogue positions of ``items``; an unknown id is a clear error."""
+        position = self._lookup()[0]
+        pos = np.fromiter((position.get(item, -1) for item in items), dtype=np.int64, count=len(items))
+        if (pos < 0).any():
+            raise TagrankInputError(f"item {items[int(np.flatnonzero(pos < 0)[0])]!r} is not in the catalogue")
+        return pos
+
+    def _item_extra(self, pos: np.ndarray, labels: np.ndarray | None) -> pd.DataFrame:
         """``item.n_judged`` / ``item.mean_label`` over training queries, leave-one-query-out when ``labels``."""
         if not self.item_stats:
-            return pd.DataFrame(index=range(len(items)))
-        idx = pd.Index(list(items), dtype=object)
-        n = self.item_n_.reindex(idx).fillna(0.0).to_numpy()
-        total = self.item_sum_.reindex(idx).fillna(0.0).to_numpy()
+            return pd.DataFrame(index=range(len(pos)))
+        _, _, n_all, total_all = self._lookup()
+        n = n_all[pos]
+        total = total_all[pos]
         if labels is not None:  # this row's own judgment is not "elsewhere"
             own = ~np.isnan(labels)
             n = n - own
@@ -785,13 +811,13 @@ class SearchPipeline(Params):
 
     def _features(self, builder: FeatureBuilder, queries: Sequence[str], items: Sequence[Any],
                   provenance: pd.DataFrame | None, own_labels: np.ndarray | None) -> pd.DataFrame:
-        texts = self.catalog_.reindex(pd.Index(list(items), dtype=object))
-        if texts.isna().any():
-            raise TagrankInputError(f"item {texts.index[texts.isna().to_numpy()][0]!r} is not in the catalogue")
-        extra = self._item_extra(items, own_labels)
+        items = list(items)
+        pos = self._positions(items)
+        catalog_texts = self._lookup()[1]
+        extra = self._item_extra(pos, own_labels)
         if provenance is not None:
             extra = pd.concat([provenance.reset_index(drop=True), extra], axis=1)
-        return builder.transform(list(queries), texts.tolist(), extra=extra)
+        return builder.transform(list(queries), [catalog_texts[p] for p in pos], extra=extra)
 
     def _retrieve_frame(self, keys: list, judged: pd.DataFrame, exclude_self: bool) -> pd.DataFrame:
         cand = self._candidates(keys)

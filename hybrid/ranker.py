@@ -54,6 +54,8 @@ from hybrid.persistence import load_booster, read_config, save_dir
 
 #: LightGBM refuses larger query groups
 MAX_GROUP_SIZE = 10_000
+#: float64 cells converted per chunk when building the feature matrix (bounds its working memory)
+_MATRIX_CELLS = 4_000_000
 _LGB_FORBIDDEN = re.compile(r"[\"',:\[\]{}\s]")
 
 
@@ -157,24 +159,32 @@ class _LightGBMModel(Params):
                 f"{field} is missing feature column(s) {missing} that the model was trained on; "
                 f"expected {cols}"
             )
-        n = len(frame) if rows is None else len(rows)
-        out = np.empty((n, len(cols)), dtype=np.float32)
-        for j, col in enumerate(cols):
+        for col in cols:
             series = frame[col]
             if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
                 raise TagrankInputError(f"{field}.{col} must be numeric, got dtype {series.dtype}")
-            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-            inf = np.isinf(values)
-            if inf.any():
-                raise TagrankInputError(f"{field}.{col}[{int(np.argmax(inf))}] is infinite; features must be finite or NaN")
-            if not self.allow_missing:
-                nan = np.isnan(values)
-                if nan.any():
-                    raise TagrankInputError(
-                        f"{field}.{col}[{int(np.argmax(nan))}] is NaN and allow_missing=False"
-                    )
-            out[:, j] = values if rows is None else values[rows]
+        sub = frame[cols] if rows is None else frame[cols].iloc[rows]
+        n = len(sub)
+        out = np.empty((n, len(cols)), dtype=np.float32)
+        step = max(1, _MATRIX_CELLS // max(len(cols), 1))  # bounded float64 working copy
+        for start in range(0, n, step):
+            values = sub.iloc[start:start + step].to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = np.isinf(values) if self.allow_missing else ~np.isfinite(values)
+            if bad.any():
+                self._raise_bad_cell(values, bad, cols, field, rows, start)
+            out[start:start + step] = values
         return out
+
+    @staticmethod
+    def _raise_bad_cell(values: np.ndarray, bad: np.ndarray, cols: list[str], field: str,
+                        rows: np.ndarray | None, start: int) -> None:
+        """Name the first bad cell (lowest column, then row) of a chunk: infinite, or NaN when not allowed."""
+        where = np.argwhere(bad)
+        i, j = (int(x) for x in where[np.lexsort((where[:, 0], where[:, 1]))][0])
+        row = start + i if rows is None else int(rows[start + i])
+        if np.isinf(values[i, j]):
+            raise TagrankInputError(f"{field}.{cols[j]}[{row}] is infinite; features must be finite or NaN")
+        raise TagrankInputError(f"{field}.{cols[j]}[{row}] is NaN and allow_missing=False")
 
     def _labels(self, frame: pd.DataFrame, label_col: str, field: str) -> np.ndarray:
         check_columns(frame, [label_col], field)

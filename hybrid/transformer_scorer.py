@@ -10,6 +10,12 @@ Three benchmark methods are one class with different parameters:
 =====================  ==========================================================
 
 Scores are cosines computed by the tensor engine (``baselines.vectors``).
+
+``query_dtype`` (e.g. ``"bfloat16"``) encodes the texts scored against the
+fitted corpus -- queries, in :meth:`score_pairs` and :meth:`top_k` -- in another
+precision than the corpus (``dtype``): a service keeps float32 catalogue vectors
+computed offline and halves the per-request encoding on CPUs with bfloat16
+matrix units. ``transform`` (the representation for classifiers) keeps ``dtype``.
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ class TransformerScorer(TextScorer):
         whiten_dim: int | None = None,
         cache_dir: str | os.PathLike | None = None,
         show_progress: bool = False,
+        backend: str = "auto",
+        query_dtype: str | torch.dtype | None = None,
     ) -> None:
         self.model_name_or_path = model_name_or_path
         self.pooling = pooling
@@ -78,6 +86,8 @@ class TransformerScorer(TextScorer):
         self.whiten_dim = whiten_dim
         self.cache_dir = cache_dir
         self.show_progress = show_progress
+        self.backend = backend
+        self.query_dtype = query_dtype
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -89,7 +99,21 @@ class TransformerScorer(TextScorer):
         return "transformer"
 
     def _make_encoder(self) -> TransformerEncoder:
-        return TransformerEncoder(**self.get_params())
+        params = self.get_params()
+        params.pop("query_dtype")
+        return TransformerEncoder(**params)
+
+    def _query_encoder(self) -> TransformerEncoder:
+        """``encoder_``, or a copy of it in ``query_dtype`` (same model, pooling and whitening)."""
+        if self.query_dtype is None or self.query_dtype == self.encoder_.dtype:
+            return self.encoder_
+        params = {**self.encoder_.get_params(), "dtype": self.query_dtype}
+        cached = getattr(self, "_query_encoder_cache", None)
+        if cached is None or cached[0] is not self.encoder_ or cached[1] != params:
+            enc = TransformerEncoder(**params)
+            enc.whitening_ = getattr(self.encoder_, "whitening_", None)
+            cached = self._query_encoder_cache = (self.encoder_, params, enc)
+        return cached[2]
 
     def _fit(self, texts: list[str]) -> None:
         self.encoder_ = self._make_encoder()
@@ -108,11 +132,11 @@ class TransformerScorer(TextScorer):
         known = np.fromiter((rows.get(t, -1) for t in texts), dtype=np.int64, count=len(texts))
         fresh = np.flatnonzero(known < 0)
         if len(fresh) == len(texts):
-            return self._encode(texts)
+            return self._query_encoder().encode(texts)
         out = np.empty((len(texts), self.embeddings_.shape[1]), dtype=np.float32)
         out[known >= 0] = self.embeddings_[known[known >= 0]]
         if len(fresh):
-            out[fresh] = self._encode([texts[i] for i in fresh])
+            out[fresh] = self._query_encoder().encode([texts[i] for i in fresh])
         return out
 
     def _score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
@@ -124,7 +148,7 @@ class TransformerScorer(TextScorer):
         return pair_scores(emb[li], emb[ri], metric="cosine", device=self._scoring_device())
 
     def _top_k(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        return top_k(self._encode(queries), self.embeddings_, k=k, metric="cosine", device=self._scoring_device())
+        return top_k(self._query_encoder().encode(queries), self.embeddings_, k=k, metric="cosine", device=self._scoring_device())
 
     def _scoring_device(self) -> torch.device:
         return resolve_device(self.device)

@@ -145,3 +145,25 @@ def test_load_checks_the_model(tmp_path, scorer):
     loaded = TransformerScorer.load(path, check_model=False)
     np.testing.assert_array_equal(loaded.embeddings_, scorer.embeddings_)
     assert loaded.text_rows_ == scorer.text_rows_
+
+
+def test_query_dtype_encodes_queries_only(tmp_path):
+    corpus = ["running shoes", "sneakers", "garden hose", "coffee maker", "lawn mower", "espresso machine"]
+    plain = TransformerScorer(device="cpu").fit(corpus)
+    fast = TransformerScorer(device="cpu", query_dtype="bfloat16").fit(corpus)
+    np.testing.assert_array_equal(fast.embeddings_, plain.embeddings_)  # the corpus stays float32
+    queries = ["trail runners", "watering the lawn", "a cup of coffee"]
+    right = ["sneakers", "garden hose", "espresso machine"]
+    # the query vector is bfloat16-rounded: cosines agree to ~1e-2, not to float32 precision
+    np.testing.assert_allclose(fast.score_pairs(queries, right), plain.score_pairs(queries, right), atol=2e-2)
+    bf16 = TransformerEncoder(device="cpu", dtype="bfloat16", show_progress=False).encode(queries)
+    np.testing.assert_allclose(fast.score_pairs(queries, right),
+                               np.sum(bf16 * plain.embeddings_[[1, 2, 5]], axis=1), atol=1e-5)
+    assert fast._query_encoder().dtype == "bfloat16" and fast.encoder_.dtype == "auto"
+    np.testing.assert_array_equal(fast.transform(queries), plain.transform(queries))  # transform keeps dtype
+    ids_fast, _ = fast.top_k(queries, k=2)
+    ids_plain, _ = plain.top_k(queries, k=2)
+    np.testing.assert_array_equal(ids_fast, ids_plain)
+    loaded = TransformerScorer.load(fast.save(tmp_path / "fast"))
+    assert loaded.query_dtype == "bfloat16"
+    np.testing.assert_array_equal(loaded.score_pairs(queries, right), fast.score_pairs(queries, right))

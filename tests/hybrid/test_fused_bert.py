@@ -1,0 +1,80 @@
+"""FusedBert reproduces transformers' BertModel (random tiny models of each supported activation,
+and the offline all-MiniLM-L6-v2 through the encoder); unsupported models fall back or fail clearly."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
+
+from baselines.validation import TagrankInputError
+from hybrid.encoder import TransformerEncoder
+from hybrid.fused_bert import FusedBert, supports
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TEXTS = ["cordless drill", "garden hose 50 ft with spray nozzle and reel", "paint", "LED ceiling light, warm white"]
+
+
+def tiny_bert(**overrides) -> BertModel:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=40, max_position_embeddings=32, **overrides)
+    return BertModel(config, add_pooling_layer=True).eval()
+
+
+@pytest.mark.parametrize("act", ["gelu", "gelu_new", "relu"])
+def test_hidden_states_equal_bert_model(act):
+    model = tiny_bert(hidden_act=act)
+    torch.manual_seed(1)
+    ids = torch.randint(1, 50, (3, 7))
+    mask = torch.ones(3, 7, dtype=torch.bool)
+    mask[1, 5:] = False
+    mask[2, 2:] = False
+    with torch.inference_mode():
+        ref = model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        out = FusedBert(model)(ids, mask)
+        unmasked = FusedBert(model)(ids[:1])
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out[mask].numpy(), ref[mask].numpy(), atol=1e-5)  # padded positions unused
+    np.testing.assert_allclose(unmasked[0].numpy(), ref[0].numpy(), atol=1e-5)
+
+
+def test_supports_only_plain_bert():
+    assert supports(tiny_bert())
+    assert not supports(tiny_bert(hidden_act="silu"))
+    assert not supports(tiny_bert(position_embedding_type="relative_key"))
+    distil = DistilBertModel(DistilBertConfig(vocab_size=50, dim=24, n_layers=1, n_heads=4, hidden_dim=40))
+    assert not supports(distil)
+    with pytest.raises(ValueError, match="plain BERT"):
+        FusedBert(distil)
+
+
+@pytest.mark.parametrize("pooling, normalize", [("mean", True), ("cls", False)])
+def test_encoder_backends_agree(pooling, normalize):
+    # a batch with padding (lengths differ) and one without (batch_size=1)
+    kwargs = {"pooling": pooling, "normalize": normalize, "device": "cpu", "show_progress": False}
+    fused = TransformerEncoder(backend="fused", **kwargs)
+    plain = TransformerEncoder(backend="transformers", **kwargs)
+    for batch_size in (4, 1):
+        np.testing.assert_allclose(fused.encode(TEXTS, batch_size=batch_size),
+                                   plain.encode(TEXTS, batch_size=batch_size), atol=1e-5)
+
+
+def test_auto_falls_back_and_fused_fails_clearly_for_other_models(monkeypatch):
+    enc = TransformerEncoder(device="cpu", show_progress=False)
+    tokenizer, model, _ = enc._model(torch.device("cpu"))
+    distil = DistilBertModel(DistilBertConfig(vocab_size=50, dim=24, n_layers=1, n_heads=4, hidden_dim=40))
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert enc._use_fused(model, cpu) and not enc._use_fused(model, cuda)  # auto: CPU only
+    assert not enc._use_fused(distil, cpu)
+    assert not TransformerEncoder(backend="transformers")._use_fused(model, cpu)
+    with pytest.raises(TagrankInputError, match="backend='fused' supports plain BERT"):
+        TransformerEncoder(backend="fused")._use_fused(distil, cpu)
+    with pytest.raises(TagrankInputError, match="backend must be one of"):
+        TransformerEncoder(backend="onnx")
