@@ -110,9 +110,18 @@ class TextScorer(Scorer, ABC):
         rows, scores = self._top_k(qt, k)
         return ids_at(self.ids_, rows), np.asarray(scores, dtype=np.float64)
 
+    def feature_columns(self, left: Sequence[str], right: Sequence[str]) -> dict[str, np.ndarray]:
+        """Named feature columns for the hybrid ranker, as arrays (default: the pair score).
+
+        The hybrid's feature builder reads these; a serving request then builds
+        one frame, not one per scorer."""
+        return {self.name: self.score_pairs(left, right)}
+
     def features(self, left: Sequence[str], right: Sequence[str]) -> pd.DataFrame:
-        """Named feature columns for the hybrid ranker (default: the pair score)."""
-        return pd.DataFrame({self.name: self.score_pairs(left, right)})
+        """:meth:`feature_columns` as a frame."""
+        return pd.DataFrame(self.feature_columns(left, right))
+
+    features.wraps_feature_columns = True  # type: ignore[attr-defined]  # a subclass overriding features wins
 
     @abstractmethod
     def _fit(self, texts: list[str]) -> None: ...

@@ -160,12 +160,12 @@ class BM25Scorer(TextScorer):
         q, _ = self._counts(texts)
         return np.asarray(q @ (self.idf_ * (self.k1 + 1.0)), dtype=np.float64).ravel()
 
-    def features(self, left: Sequence[str], right: Sequence[str]) -> pd.DataFrame:
+    def feature_columns(self, left: Sequence[str], right: Sequence[str]) -> dict[str, np.ndarray]:
         """``bm25`` (raw score) and ``bm25_norm`` (score / the query's maximum possible score)."""
         scores = self.score_pairs(left, right)
         best = self.max_scores(left)
         norm = np.divide(scores, best, out=np.zeros_like(scores), where=best > 0)
-        return pd.DataFrame({"bm25": scores, "bm25_norm": norm})
+        return {"bm25": scores, "bm25_norm": norm}
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:

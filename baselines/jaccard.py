@@ -144,9 +144,9 @@ class JaccardScorer(TextScorer):
     def top_k(self, queries: Sequence[Any], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         return super().top_k(self._as_texts(queries, "queries"), k)
 
-    def features(self, left: Sequence[Any], right: Sequence[Any]) -> pd.DataFrame:
+    def feature_columns(self, left: Sequence[Any], right: Sequence[Any]) -> dict[str, np.ndarray]:
         """One column, ``jaccard_<unit>`` (``jaccard_word``, ``jaccard_char`` or ``jaccard_tag``)."""
-        return pd.DataFrame({f"jaccard_{self.unit}": self.score_pairs(left, right)})
+        return {f"jaccard_{self.unit}": self.score_pairs(left, right)}
 
     # ------------------------------------------------------------------ TextScorer
     def _fit(self, texts: list[str]) -> None:

@@ -156,15 +156,15 @@ class TfidfScorer(TextScorer):
         self._check_fitted("vectorizers_")
         return sparse_top_k(self._combine(self._block_matrices(queries)), self.doc_matrix_, k)
 
-    def features(self, left: Sequence[str], right: Sequence[str]) -> pd.DataFrame:
+    def feature_columns(self, left: Sequence[str], right: Sequence[str]) -> dict[str, np.ndarray]:
         """One cosine column per block: ``tfidf_word`` and/or ``tfidf_char``."""
         self._check_fitted("ids_")
         lt = check_texts(left, "left")
         rt = check_texts(right, "right")
         check_same_length(left=lt, right=rt)
         if not lt:
-            return pd.DataFrame({f"tfidf_{kind}": np.zeros(0) for kind in self._blocks()})
-        return pd.DataFrame({f"tfidf_{kind}": s for kind, s in self._block_scores(lt, rt).items()})
+            return {f"tfidf_{kind}": np.zeros(0) for kind in self._blocks()}
+        return {f"tfidf_{kind}": s for kind, s in self._block_scores(lt, rt).items()}
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:

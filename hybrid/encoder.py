@@ -378,11 +378,13 @@ class TransformerEncoder(Params):
         hidden = int(model.config.hidden_size)
         out = np.empty((len(texts), hidden), dtype=np.float32)
 
-        from tqdm.auto import tqdm
+        starts: Iterable[int] = range(0, len(texts), batch_size)
+        if progress and len(texts) > batch_size:  # no bar object for a one-batch request
+            from tqdm.auto import tqdm
 
-        starts = range(0, len(texts), batch_size)
+            starts = tqdm(starts, desc="encode", unit="batch", leave=False)
         with torch.inference_mode():
-            for start in tqdm(starts, desc="encode", unit="batch", disable=not progress, leave=False):
+            for start in starts:
                 rows = order[start : start + batch_size]
                 blen = lengths[rows]
                 width = int(blen[0])

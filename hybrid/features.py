@@ -77,14 +77,29 @@ def _rename(key: str, own: str, columns: Sequence[Any]) -> list[str]:
     return out
 
 
-def _as_frame(values: Any, key: str) -> pd.DataFrame:
+def _as_columns(values: Any, key: str) -> dict[str, np.ndarray]:
+    """A scorer's output -- a frame, a mapping of columns or one score array -- as float64 columns."""
     if isinstance(values, pd.DataFrame):
-        return values
-    return pd.DataFrame({key: np.asarray(values, dtype=np.float64)})
+        return {str(c): values[c].to_numpy(np.float64) for c in values.columns}
+    if isinstance(values, Mapping):
+        return {str(c): np.asarray(v, dtype=np.float64) for c, v in values.items()}
+    return {key: np.asarray(values, dtype=np.float64)}
 
 
-#: texts whose tokens a FeatureBuilder keeps (cleared when full)
+def _feature_call(est: Any) -> Any:
+    """The scorer method that gives its feature columns: ``feature_columns`` (unless a subclass
+    overrides ``features`` itself), else ``features``, else ``score_pairs``."""
+    features = getattr(type(est), "features", None)
+    if hasattr(est, "feature_columns") and (features is None or getattr(features, "wraps_feature_columns", False)):
+        return est.feature_columns
+    if features is not None:
+        return est.features
+    return est.score_pairs
+
+
+#: texts whose tokens are kept per tokenizer language (cleared when full), shared by every builder
 TOKEN_MEMO_SIZE = 200_000
+_TOKEN_MEMOS: dict[str, dict[str, tuple[set[str], int]]] = {}
 
 
 def group_stats(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -331,12 +346,13 @@ class FeatureBuilder:
         left: Sequence[Any],
         right: Sequence[Any],
         groups: Sequence[Any] | None = None,
-        extra: pd.DataFrame | None = None,
+        extra: pd.DataFrame | Mapping[str, Any] | None = None,
     ) -> pd.DataFrame:
         """Feature frame (index 0..n-1) for the aligned pairs (left[i], right[i]).
 
         ``groups`` names each pair's group for the group statistics (default:
-        ``left``, i.e. its query or user). ``extra`` columns are appended.
+        ``left``, i.e. its query or user). ``extra`` columns (a frame, or a
+        mapping of name -> array) are appended.
         """
         self._check_ready()
         left = list(left)
@@ -346,8 +362,15 @@ class FeatureBuilder:
             groups = list(groups)
             check_same_length(left=left, groups=groups)
         if extra is not None:
-            if len(extra) != n:
-                raise TagrankInputError(f"extra has {len(extra)} rows but there are {n} pairs")
+            if isinstance(extra, pd.DataFrame):
+                if len(extra) != n:
+                    raise TagrankInputError(f"extra has {len(extra)} rows but there are {n} pairs")
+                extra = {str(c): extra[c].to_numpy() for c in extra.columns}
+            elif not isinstance(extra, Mapping):
+                raise TagrankInputError(f"extra must be a DataFrame or a mapping of columns, got {type(extra).__name__}")
+            for name, values in extra.items():
+                if len(values) != n:
+                    raise TagrankInputError(f"extra column {name!r} has {len(values)} rows but there are {n} pairs")
         columns: dict[str, np.ndarray] = {}  # assembled as arrays, one DataFrame at the end
         clashes: list[str] = []
 
@@ -372,7 +395,7 @@ class FeatureBuilder:
             stats = self.candidate_stats_.reindex(pd.Index(right, dtype=object)).to_numpy(np.float64)
             add({f"cand.{c}": stats[:, j] for j, c in enumerate(self.candidate_stats_.columns)})
         if extra is not None:
-            add({str(c): extra[c].to_numpy() for c in extra.columns})
+            add({str(c): np.asarray(v) for c, v in extra.items()})
         if clashes:
             raise TagrankInputError(f"feature names collide: {sorted(set(clashes))} (rename a scorer key or an extra column)")
         out = pd.DataFrame(columns) if columns else pd.DataFrame(index=range(n))
@@ -392,45 +415,47 @@ class FeatureBuilder:
     def _scorer_block(self, key: str, est: Any, left: list, right: list, n: int) -> dict[str, np.ndarray]:
         own = str(getattr(est, "name", key))
         if self.kind_ == "text":
-            if n == 0:
-                values = est.features(["x"], ["x"]) if hasattr(est, "features") else pd.DataFrame({key: [0.0]})
-                frame = _as_frame(values, key).iloc[:0]
+            call = _feature_call(est)
+            if n == 0:  # the column names, from a probe pair
+                columns = {c: v[:0] for c, v in _as_columns(call(["x"], ["x"]), key).items()}
             else:
-                call = est.features if hasattr(est, "features") else est.score_pairs
-                frame = self._chunked(call, key, left, right, self.pair_chunk)
+                columns = self._chunked_columns(call, key, left, right, self.pair_chunk)
         else:
-            frame = self._interaction_scores(key, est, left, right, n)
-        if len(frame) != n:
-            raise TagrankInputError(f"scorer {key!r} returned {len(frame)} rows for {n} pairs")
-        values = frame.to_numpy(np.float64)
-        return {name: values[:, j] for j, name in enumerate(_rename(key, own, frame.columns))}
+            columns = self._interaction_scores(key, est, left, right, n)
+        for values in columns.values():
+            if len(values) != n:
+                raise TagrankInputError(f"scorer {key!r} returned {len(values)} rows for {n} pairs")
+        return dict(zip(_rename(key, own, list(columns)), columns.values(), strict=True))
 
-    def _chunked(self, call: Any, key: str, left: list, right: list, step: int | None) -> pd.DataFrame:
+    def _chunked_columns(self, call: Any, key: str, left: list, right: list, step: int | None
+                         ) -> dict[str, np.ndarray]:
         n = len(left)
         step = n if not step else int(step)
-        parts = [_as_frame(call(left[a : a + step], right[a : a + step]), key) for a in range(0, n, step)]
-        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        parts = [_as_columns(call(left[a : a + step], right[a : a + step]), key) for a in range(0, n, step)]
+        if len(parts) == 1:
+            return parts[0]
+        return {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
 
-    def _interaction_scores(self, key: str, est: Any, users: list, items: list, n: int) -> pd.DataFrame:
+    def _interaction_scores(self, key: str, est: Any, users: list, items: list, n: int) -> dict[str, np.ndarray]:
         score = est.features if hasattr(est, "features") else est.score_user_items
         step = self.user_item_chunk
         uidx = getattr(est, "user_index_", None)
         iidx = getattr(est, "item_index_", None)
         if uidx is None or iidx is None:
-            return self._chunked(score, key, users, items, step)
+            return self._chunked_columns(score, key, users, items, step)
         known = pd.Series(users, dtype=object).map(uidx).notna().to_numpy() & pd.Series(
             items, dtype=object).map(iidx).notna().to_numpy()
         if known.all():
-            return self._chunked(score, key, users, items, step)
+            return self._chunked_columns(score, key, users, items, step)
         idx = np.flatnonzero(known)
         if len(idx):
-            part = self._chunked(score, key, [users[i] for i in idx], [items[i] for i in idx], step)
-        else:
-            probe_u = next(iter(uidx))
-            probe_i = next(iter(iidx))
-            part = _as_frame(score([probe_u], [probe_i]), key).iloc[:0]
-        out = pd.DataFrame(np.nan, index=range(n), columns=part.columns, dtype=np.float64)
-        out.iloc[idx] = part.to_numpy(np.float64)
+            part = self._chunked_columns(score, key, [users[i] for i in idx], [items[i] for i in idx], step)
+        else:  # the column names, from a probe pair
+            part = {c: v[:0] for c, v in _as_columns(score([next(iter(uidx))], [next(iter(iidx))]), key).items()}
+        out = {}
+        for c, values in part.items():
+            out[c] = np.full(n, np.nan)
+            out[c][idx] = values
         return out
 
     @staticmethod
@@ -457,10 +482,9 @@ class FeatureBuilder:
 
         if not hasattr(self, "_tokenizer"):
             self._tokenizer = Tokenizer(lowercase=True, language=self.language)
-            self._token_memo: dict[str, tuple[set[str], int]] = {}
         codes, uniques = pd.factorize(pd.Series(texts, dtype=object), sort=False)
         sets, counts = [], []
-        memo = self._token_memo
+        memo = _TOKEN_MEMOS.setdefault(str(self.language), {})
         for text in uniques:
             hit = memo.get(text)
             if hit is None:  # catalogue texts recur across requests: tokenise each once (memory bounded)
@@ -473,6 +497,13 @@ class FeatureBuilder:
             counts.append(hit[1])
         table = np.asarray(counts, dtype=np.float64)
         return [sets[c] for c in codes], table[codes] if len(codes) else np.zeros(0)
+
+    def remember_texts(self, texts: Sequence[str]) -> FeatureBuilder:
+        """Tokenise ``texts`` now (a catalogue), so that requests meeting them later only look their
+        words up; returns self. The memo is shared by builders of one language and bounded."""
+        if self.text_stats:
+            self._tokens(list(texts)[:TOKEN_MEMO_SIZE])
+        return self
 
     def _text_block(self, left: list, right: list) -> dict[str, np.ndarray]:
         qs, qn = self._tokens(left)

@@ -743,7 +743,12 @@ class SearchPipeline(Params):
             self.rerank_feature_names_ = list(self.rerank_builder_.feature_names_)
             self.rerank_ranker_, self.rerank_ablation_ = self._fit_ranker(rframe, self.rerank_feature_names_, rvalid)
             self.training_summary_["rerank_rows"] = int(len(rframe))
+        self._remember_catalogue()
         return self
+
+    def _remember_catalogue(self) -> None:
+        """Tokenise the catalogue for the text statistics once, not on the request that first meets an item."""
+        self.builder_.remember_texts(self._lookup()[1])
 
     def _judgments(self, frame: pd.DataFrame, field: str) -> pd.DataFrame:
         check_columns(frame, ["query", "item_id", "label"], field)
@@ -791,10 +796,10 @@ class SearchPipeline(Params):
             raise TagrankInputError(f"item {items[int(np.flatnonzero(pos < 0)[0])]!r} is not in the catalogue")
         return pos
 
-    def _item_extra(self, pos: np.ndarray, labels: np.ndarray | None) -> pd.DataFrame:
+    def _item_extra(self, pos: np.ndarray, labels: np.ndarray | None) -> dict[str, np.ndarray]:
         """``item.n_judged`` / ``item.mean_label`` over training queries, leave-one-query-out when ``labels``."""
         if not self.item_stats:
-            return pd.DataFrame(index=range(len(pos)))
+            return {}
         _, _, n_all, total_all = self._lookup()
         n = n_all[pos]
         total = total_all[pos]
@@ -803,7 +808,7 @@ class SearchPipeline(Params):
             n = n - own
             total = total - np.where(own, labels, 0.0)
         mean = np.divide(total, n, out=np.full(len(n), np.nan), where=n > 0)
-        return pd.DataFrame({"item.n_judged": n, "item.mean_label": mean})
+        return {"item.n_judged": n, "item.mean_label": mean}
 
     def _candidates(self, keys: list) -> pd.DataFrame:
         gen = CandidateGenerator(self.scorers_, k=self.candidates_per_scorer, query_col="query")
@@ -816,7 +821,7 @@ class SearchPipeline(Params):
         catalog_texts = self._lookup()[1]
         extra = self._item_extra(pos, own_labels)
         if provenance is not None:
-            extra = pd.concat([provenance.reset_index(drop=True), extra], axis=1)
+            extra = {**{str(c): provenance[c].to_numpy() for c in provenance.columns}, **extra}
         return builder.transform(list(queries), [catalog_texts[p] for p in pos], extra=extra)
 
     def _retrieve_frame(self, keys: list, judged: pd.DataFrame, exclude_self: bool) -> pd.DataFrame:
@@ -966,6 +971,7 @@ class SearchPipeline(Params):
             obj.rerank_builder_.feature_names_ = list(obj.rerank_feature_names_)
         obj.training_summary_ = dict(config.get("training_summary", {}))
         obj.retrieve_ablation_, obj.rerank_ablation_ = {}, {}
+        obj._remember_catalogue()
         return obj
 
 

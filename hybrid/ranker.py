@@ -159,11 +159,12 @@ class _LightGBMModel(Params):
                 f"{field} is missing feature column(s) {missing} that the model was trained on; "
                 f"expected {cols}"
             )
-        for col in cols:
-            series = frame[col]
-            if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
-                raise TagrankInputError(f"{field}.{col} must be numeric, got dtype {series.dtype}")
-        sub = frame[cols] if rows is None else frame[cols].iloc[rows]
+        sub = frame[cols]
+        for col, dtype in zip(cols, sub.dtypes, strict=True):
+            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+                raise TagrankInputError(f"{field}.{col} must be numeric, got dtype {dtype}")
+        if rows is not None:
+            sub = sub.iloc[rows]
         n = len(sub)
         out = np.empty((n, len(cols)), dtype=np.float32)
         step = max(1, _MATRIX_CELLS // max(len(cols), 1))  # bounded float64 working copy

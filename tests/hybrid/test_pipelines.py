@@ -240,12 +240,12 @@ def test_search_item_stats_are_leave_one_query_out(search):
     item = judged["item_id"].iloc[0]
     n_all = int((judged["item_id"] == item).sum())
     own = pipe._item_extra(pipe._positions([item, item]), np.array([2.0, np.nan]))
-    assert own["item.n_judged"].tolist()[1] <= n_all
-    assert own["item.n_judged"].iloc[0] == own["item.n_judged"].iloc[1] - 1
+    assert own["item.n_judged"][1] <= n_all
+    assert own["item.n_judged"][0] == own["item.n_judged"][1] - 1
     # the lookup tables agree with the training statistics they were built from
     n = pipe.item_n_.get(item, 0.0)
-    assert own["item.n_judged"].iloc[1] == n
-    assert own["item.mean_label"].iloc[1] == pytest.approx(pipe.item_sum_[item] / n)
+    assert own["item.n_judged"][1] == n
+    assert own["item.mean_label"][1] == pytest.approx(pipe.item_sum_[item] / n)
     with pytest.raises(TagrankInputError, match="not in the catalogue"):
         pipe._positions([item, "no-such-item"])
 
