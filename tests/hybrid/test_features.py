@@ -278,3 +278,64 @@ def test_group_stats_match_a_pandas_groupby_reference():
         np.testing.assert_array_equal(rank, g.rank(method="min", ascending=False).to_numpy())
         np.testing.assert_allclose(gap, (g.transform("max") - s).to_numpy(), atol=1e-12, equal_nan=True)
         np.testing.assert_allclose(got_z, z, atol=1e-9, equal_nan=True)
+
+
+# --------------------------------------------------------------------------- feature_columns / extra / token memo
+
+
+class ColumnsScorer(LengthScorer):
+    """Overrides ``feature_columns`` only: the builder and ``features()`` both use it."""
+
+    name = "cols"
+
+    def feature_columns(self, left, right):
+        s = self.score_pairs(left, right)
+        return {"cols": s, "cols_half": s / 2}
+
+
+def test_feature_columns_feed_the_builder_and_features():
+    corpus = ["red running shoe size 42", "blue shoe", "green hat"]
+    scorer = ColumnsScorer().fit(corpus)
+    left, right = ["shoe", "hat"], ["blue shoe", "green hat"]
+    frame = scorer.features(left, right)
+    assert list(frame.columns) == ["cols", "cols_half"]
+    np.testing.assert_array_equal(frame["cols_half"], [1.0, 1.0])
+    builder = FeatureBuilder({"c": scorer}, group_stats=False, text_stats=False).fit()
+    out = builder.transform(left, right)
+    assert list(out.columns) == ["c", "c_half"]
+    np.testing.assert_array_equal(out["c"], [2.0, 2.0])
+    empty = builder.transform([], [])
+    assert list(empty.columns) == ["c", "c_half"] and len(empty) == 0
+
+
+def test_extra_as_mapping_equals_extra_as_frame():
+    corpus = ["red running shoe size 42", "blue shoe", "green hat"]
+    builder = FeatureBuilder({"len": LengthScorer().fit(corpus)}, text_stats=False).fit()
+    left, right = ["shoe", "shoe"], ["blue shoe", "green hat"]
+    extra = {"item.pop": np.array([3.0, 1.0])}
+    pd.testing.assert_frame_equal(builder.transform(left, right, extra=extra),
+                                  builder.transform(left, right, extra=pd.DataFrame(extra)))
+    with pytest.raises(TagrankInputError, match="extra column 'item.pop' has 1 rows but there are 2 pairs"):
+        builder.transform(left, right, extra={"item.pop": np.array([3.0])})
+    with pytest.raises(TagrankInputError, match="extra must be a DataFrame or a mapping"):
+        builder.transform(left, right, extra=[1.0, 2.0])
+
+
+def test_remember_texts_tokenises_ahead(monkeypatch):
+    from baselines.text import Tokenizer
+
+    corpus = ["Remembered catalogue title 7", "another remembered one"]
+    builder = FeatureBuilder({"len": LengthScorer().fit(corpus)}, language="en").fit()
+    assert builder.remember_texts(corpus) is builder
+    before = builder.transform(["remembered title"] * 2, corpus)
+
+    def refuse(self, text):
+        if text in corpus:
+            raise AssertionError(f"{text!r} was tokenised again")
+        return original(self, text)
+
+    original = Tokenizer.words
+    monkeypatch.setattr(Tokenizer, "words", refuse)
+    after = builder.transform(["remembered title"] * 2, corpus)
+    pd.testing.assert_frame_equal(before, after)
+    np.testing.assert_array_equal(after["overlap.n"], [2.0, 1.0])
