@@ -78,3 +78,14 @@ def test_auto_falls_back_and_fused_fails_clearly_for_other_models(monkeypatch):
         TransformerEncoder(backend="fused")._use_fused(distil, cpu)
     with pytest.raises(TagrankInputError, match="backend must be one of"):
         TransformerEncoder(backend="onnx")
+
+
+def test_bfloat16_backends_agree_with_float32():
+    # bfloat16 rounds every product: compare by cosine with the float32 vectors (both backends)
+    ref = TransformerEncoder(device="cpu", show_progress=False).encode(TEXTS, batch_size=4)
+    for backend in ("fused", "transformers"):
+        emb = TransformerEncoder(device="cpu", dtype="bfloat16", backend=backend, show_progress=False
+                                 ).encode(TEXTS, batch_size=4)
+        assert emb.dtype == np.float32
+        cosine = np.sum(emb * ref, axis=1)  # both L2-normalised
+        assert cosine.min() > 0.999, (backend, cosine)
