@@ -45,6 +45,7 @@ from baselines.sparse_topk import (
     build_matrix,
     csr_from_arrays,
     csr_to_arrays,
+    expanded_row_dot,
     load_state,
     row_dot,
     save_state,
@@ -101,11 +102,16 @@ class BM25Scorer(TextScorer):
 
     def _counts(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
         """Counts over the fitted vocabulary (unseen terms dropped) and each text's full token count."""
+        counts, lengths, inverse = self._distinct_counts(texts)
+        return counts[inverse], lengths[inverse]
+
+    def _distinct_counts(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """:meth:`_counts` of the distinct texts, and each input's distinct row."""
         distinct, inverse = unique_rows(texts)
         tokens = [self.analyzer_(t) for t in distinct]
         counts = build_matrix(tokens, self.vocabulary_)
         lengths = np.asarray([len(t) for t in tokens], dtype=np.float64)
-        return counts[inverse], lengths[inverse]
+        return counts, lengths, inverse
 
     def _doc_weights(self, tf: sp.csr_matrix, dl: np.ndarray) -> sp.csr_matrix:
         """W[d, t] = idf_t * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))."""
@@ -139,10 +145,11 @@ class BM25Scorer(TextScorer):
 
     def _score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
         self._check_fitted("doc_weights_")
-        q, _ = self._counts(left)
         rows = self.corpus_rows(right)
-        if rows is not None:  # catalogue items: their fitted weights
-            return row_dot(q, self.doc_weights_[rows])
+        if rows is not None:  # catalogue items: their fitted weights; each distinct query analysed once
+            q, _, inverse = self._distinct_counts(left)
+            return expanded_row_dot(q, inverse, self.doc_weights_[rows])
+        q, _ = self._counts(left)
         tf, dl = self._counts(right)
         return row_dot(q, self._doc_weights(tf, dl))
 
@@ -157,8 +164,8 @@ class BM25Scorer(TextScorer):
         texts = check_texts(queries, "queries")
         if not texts:
             return np.zeros(0, dtype=np.float64)
-        q, _ = self._counts(texts)
-        return np.asarray(q @ (self.idf_ * (self.k1 + 1.0)), dtype=np.float64).ravel()
+        q, _, inverse = self._distinct_counts(texts)
+        return np.asarray(q @ (self.idf_ * (self.k1 + 1.0)), dtype=np.float64).ravel()[inverse]
 
     def feature_columns(self, left: Sequence[str], right: Sequence[str]) -> dict[str, np.ndarray]:
         """``bm25`` (raw score) and ``bm25_norm`` (score / the query's maximum possible score)."""

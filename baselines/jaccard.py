@@ -37,6 +37,7 @@ from baselines.sparse_topk import (
     build_matrix,
     csr_from_arrays,
     csr_to_arrays,
+    expanded_row_dot,
     load_state,
     row_dot,
     save_state,
@@ -161,8 +162,10 @@ class JaccardScorer(TextScorer):
         self._check_fitted("doc_sets_")
         rows = self.corpus_rows(right)
         if rows is not None:  # catalogue items: their fitted sets (a left term outside the vocabulary matches none)
-            a, size_a = self._sets(left, self.vocabulary_, grow=False)
-            return _jaccard(row_dot(a, self.doc_sets_[rows]), size_a, self.doc_sizes_[rows])
+            distinct, inverse = unique_rows(left)
+            a, size_a = self._sets(distinct, self.vocabulary_, grow=False)
+            inter = expanded_row_dot(a, inverse, self.doc_sets_[rows])
+            return _jaccard(inter, size_a[inverse], self.doc_sizes_[rows])
         vocabulary: dict[str, int] = {}
         a, size_a = self._sets(left, vocabulary, grow=True)
         b, size_b = self._sets(right, vocabulary, grow=True)

@@ -283,6 +283,14 @@ def row_dot(a: sp.spmatrix, b: sp.spmatrix) -> np.ndarray:
     return np.asarray(sp.csr_matrix(a).multiply(sp.csr_matrix(b)).sum(axis=1), dtype=np.float64).ravel()
 
 
+def expanded_row_dot(distinct: sp.spmatrix, inverse: np.ndarray, b: sp.spmatrix) -> np.ndarray:
+    """``row_dot(distinct[inverse], b)``; one distinct row (a request: one query, many candidates)
+    is a single sparse matrix-vector product instead of a copy per candidate."""
+    if distinct.shape[0] == 1:
+        return np.asarray((sp.csr_matrix(b) @ sp.csr_matrix(distinct).T).toarray(), dtype=np.float64).ravel()
+    return row_dot(sp.csr_matrix(distinct)[inverse], b)
+
+
 # --------------------------------------------------------------------------- persistence
 
 def ids_to_array(ids: np.ndarray) -> np.ndarray:

@@ -128,6 +128,13 @@ class TextScorerSuite:
         plain.text_rows_ = {}  # forget the corpus index: every text is analysed from scratch
         assert plain.corpus_rows(self.corpus) is None
         np.testing.assert_allclose(fast, plain.score_pairs(left, self.corpus), rtol=0, atol=self.atol)
+        # a serving request: one query against every corpus text (the one-query fast paths)
+        for query in self.queries:
+            one = fitted.score_pairs([query] * len(self.corpus), self.corpus)
+            np.testing.assert_allclose(one, plain.score_pairs([query] * len(self.corpus), self.corpus),
+                                       rtol=0, atol=self.atol)
+            np.testing.assert_allclose(one, [fitted.score_pairs([query], [c])[0] for c in self.corpus],
+                                       rtol=0, atol=self.atol)
 
     def test_features(self, fitted):
         feats = fitted.features(self.queries[:3], self.corpus[:3])

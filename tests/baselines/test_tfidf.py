@@ -147,3 +147,16 @@ def test_a_failed_refit_keeps_the_corpus_index_of_the_fitted_matrices():
     # "!!!" was never fitted: it must be analysed, not looked up as a corpus row
     assert scorer.score_pairs(["red shirt"], ["!!!"])[0] == 0.0
     assert scorer.score_pairs(["red shirt"], ["red shirt"])[0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("analyzer", ["word", "char", "both"])
+@pytest.mark.parametrize("sublinear_tf", [True, False])
+def test_vectorize_equals_scikit_learn_transform(analyzer, sublinear_tf):
+    corpus = ["red running shoes", "running shoes running fast", "blue hat", "garden hose 50 ft", "shoes shoes"]
+    scorer = TfidfScorer(analyzer=analyzer, sublinear_tf=sublinear_tf).fit(corpus)
+    texts = ["running shoes for running", "unknownword", "hat", "red red red hat", "zzz qqq"]
+    for kind, vec in scorer.vectorizers_.items():
+        ours = scorer._vectorize(kind, texts)
+        ref = vec.transform(texts)
+        assert ours.shape == ref.shape
+        np.testing.assert_allclose(ours.toarray(), ref.toarray(), rtol=0, atol=1e-12)
