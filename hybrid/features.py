@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from baselines.sparse_topk import unique_rows
 from baselines.validation import NotFittedError, TagrankInputError, check_same_length
 
 KINDS = ("auto", "text", "interaction")
@@ -469,7 +470,7 @@ class FeatureBuilder:
                      ) -> dict[str, np.ndarray]:
         if n == 0:
             return {c: np.zeros(0) for c in self._group_names(mains)}
-        codes, _ = pd.factorize(pd.Series(groups, dtype=object), sort=False)
+        _, codes = unique_rows(groups)
         out: dict[str, np.ndarray] = {}
         for main in mains:
             rank, gap, z = group_stats(columns[main], codes)
@@ -482,7 +483,7 @@ class FeatureBuilder:
 
         if not hasattr(self, "_tokenizer"):
             self._tokenizer = Tokenizer(lowercase=True, language=self.language)
-        codes, uniques = pd.factorize(pd.Series(texts, dtype=object), sort=False)
+        uniques, codes = unique_rows(texts)
         sets, counts = [], []
         memo = _TOKEN_MEMOS.setdefault(str(self.language), {})
         for text in uniques:
