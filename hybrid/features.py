@@ -355,6 +355,18 @@ class FeatureBuilder:
         ``left``, i.e. its query or user). ``extra`` columns (a frame, or a
         mapping of name -> array) are appended.
         """
+        columns = self.transform_columns(left, right, groups=groups, extra=extra)
+        return pd.DataFrame(columns) if columns else pd.DataFrame(index=range(len(left)))
+
+    def transform_columns(
+        self,
+        left: Sequence[Any],
+        right: Sequence[Any],
+        groups: Sequence[Any] | None = None,
+        extra: pd.DataFrame | Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """:meth:`transform` as ``{feature name: array}`` in feature order, without building a frame
+        (what a serving request hands to :meth:`hybrid.ranker.HybridRanker.predict`)."""
         self._check_ready()
         left = list(left)
         right = list(right)
@@ -399,13 +411,12 @@ class FeatureBuilder:
             add({str(c): np.asarray(v) for c, v in extra.items()})
         if clashes:
             raise TagrankInputError(f"feature names collide: {sorted(set(clashes))} (rename a scorer key or an extra column)")
-        out = pd.DataFrame(columns) if columns else pd.DataFrame(index=range(n))
         names = list(columns)
         if not hasattr(self, "feature_names_"):
             self.feature_names_ = names
         elif names != self.feature_names_:
             raise TagrankInputError(f"features changed between calls: {self.feature_names_} then {names}")
-        return out
+        return columns
 
     def fit_transform(self, left: Sequence[Any], right: Sequence[Any], **kwargs: Any) -> pd.DataFrame:
         groups = kwargs.pop("groups", None)

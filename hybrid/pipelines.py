@@ -815,14 +815,16 @@ class SearchPipeline(Params):
         return gen.generate(keys)
 
     def _features(self, builder: FeatureBuilder, queries: Sequence[str], items: Sequence[Any],
-                  provenance: pd.DataFrame | None, own_labels: np.ndarray | None) -> pd.DataFrame:
+                  provenance: pd.DataFrame | None, own_labels: np.ndarray | None, as_columns: bool = False
+                  ) -> pd.DataFrame | dict[str, np.ndarray]:
         items = list(items)
         pos = self._positions(items)
         catalog_texts = self._lookup()[1]
         extra = self._item_extra(pos, own_labels)
         if provenance is not None:
             extra = {**{str(c): provenance[c].to_numpy() for c in provenance.columns}, **extra}
-        return builder.transform(list(queries), [catalog_texts[p] for p in pos], extra=extra)
+        transform = builder.transform_columns if as_columns else builder.transform
+        return transform(list(queries), [catalog_texts[p] for p in pos], extra=extra)
 
     def _retrieve_frame(self, keys: list, judged: pd.DataFrame, exclude_self: bool) -> pd.DataFrame:
         cand = self._candidates(keys)
@@ -919,9 +921,9 @@ class SearchPipeline(Params):
             cols = _provenance_cols(gen)
             for c in cols:
                 prov[c] = prov[c].fillna(0.0 if not c.startswith("srank.") else float(gen[c].max()))
-            feats = self._features(self.builder_, queries, items, prov[cols], None)
+            feats = self._features(self.builder_, queries, items, prov[cols], None, as_columns=True)
         else:
-            feats = self._features(self.rerank_builder_, queries, items, None, None)
+            feats = self._features(self.rerank_builder_, queries, items, None, None, as_columns=True)
         return {v: r.predict(feats) for v, r in rankers.items()}
 
     # ------------------------------------------------------------------ persistence

@@ -40,7 +40,7 @@ Input rules (all failures are :class:`TagrankInputError` naming the column):
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,9 +150,15 @@ class _LightGBMModel(Params):
         return [str(c) for c in cols]
 
     def _matrix(
-        self, frame: pd.DataFrame, cols: list[str], field: str = "frame", rows: np.ndarray | None = None
+        self, frame: pd.DataFrame | Mapping[str, Any], cols: list[str], field: str = "frame",
+        rows: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The feature matrix (float32, the precision LightGBM bins in) of ``rows`` (default: all)."""
+        """The feature matrix (float32, the precision LightGBM bins in) of ``rows`` (default: all).
+
+        ``frame`` is a DataFrame, or a mapping of feature name -> 1-D array (a serving request's
+        columns, :meth:`hybrid.features.FeatureBuilder.transform_columns`)."""
+        if not isinstance(frame, pd.DataFrame):
+            return self._matrix_from_columns(frame, cols, field, rows)
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise TagrankInputError(
@@ -170,11 +176,39 @@ class _LightGBMModel(Params):
         step = max(1, _MATRIX_CELLS // max(len(cols), 1))  # bounded float64 working copy
         for start in range(0, n, step):
             values = sub.iloc[start:start + step].to_numpy(dtype=np.float64, na_value=np.nan)
-            bad = np.isinf(values) if self.allow_missing else ~np.isfinite(values)
-            if bad.any():
-                self._raise_bad_cell(values, bad, cols, field, rows, start)
+            self._check_cells(values, cols, field, rows, start)
             out[start:start + step] = values
         return out
+
+    def _matrix_from_columns(self, columns: Mapping[str, Any], cols: list[str], field: str,
+                             rows: np.ndarray | None) -> np.ndarray:
+        if not isinstance(columns, Mapping):
+            raise TagrankInputError(f"{field} must be a DataFrame or a mapping of feature columns, "
+                                    f"got {type(columns).__name__}")
+        missing = [c for c in cols if c not in columns]
+        if missing:
+            raise TagrankInputError(
+                f"{field} is missing feature column(s) {missing} that the model was trained on; expected {cols}"
+            )
+        arrays = [np.asarray(columns[c]) for c in cols]
+        n = len(arrays[0]) if arrays else 0
+        for col, a in zip(cols, arrays, strict=True):
+            if a.ndim != 1 or len(a) != n:
+                raise TagrankInputError(f"{field}.{col} must be a 1-D array of {n} values, got shape {a.shape}")
+            if a.dtype.kind not in "biuf":
+                raise TagrankInputError(f"{field}.{col} must be numeric, got dtype {a.dtype}")
+        values = np.column_stack(arrays).astype(np.float64) if arrays else np.zeros((0, 0))
+        if rows is not None:
+            values = values[rows]
+        self._check_cells(values, cols, field, rows, 0)
+        return values.astype(np.float32)
+
+    def _check_cells(self, values: np.ndarray, cols: list[str], field: str, rows: np.ndarray | None,
+                     start: int) -> None:
+        """Infinite cells are errors, and NaN ones unless ``allow_missing``."""
+        bad = np.isinf(values) if self.allow_missing else ~np.isfinite(values)
+        if bad.any():
+            self._raise_bad_cell(values, bad, cols, field, rows, start)
 
     @staticmethod
     def _raise_bad_cell(values: np.ndarray, bad: np.ndarray, cols: list[str], field: str,
@@ -224,8 +258,9 @@ class _LightGBMModel(Params):
                     self.best_score_[metric] = float(values[best - 1])
 
     # ------------------------------------------------------------------ scoring
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Raw scores (float64) of the rows of ``frame`` (features matched by name)."""
+    def predict(self, frame: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+        """Raw scores (float64) of the rows of ``frame`` (features matched by name; a DataFrame, or
+        a mapping of feature name -> array)."""
         self._check_fitted()
         x = self._matrix(frame, self.feature_names_)
         if len(x) == 0:

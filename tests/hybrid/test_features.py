@@ -339,3 +339,14 @@ def test_remember_texts_tokenises_ahead(monkeypatch):
     after = builder.transform(["remembered title"] * 2, corpus)
     pd.testing.assert_frame_equal(before, after)
     np.testing.assert_array_equal(after["overlap.n"], [2.0, 1.0])
+
+
+def test_transform_columns_equal_the_frame():
+    corpus = ["red running shoe size 42", "blue shoe", "green hat"]
+    builder = FeatureBuilder({"ovl": OverlapScorer().fit(corpus), "len": LengthScorer().fit(corpus)}).fit()
+    left, right = ["red shoe", "red shoe", "hat"], ["blue shoe", "green hat", "green hat"]
+    frame = builder.transform(left, right)
+    columns = builder.transform_columns(left, right)
+    assert list(columns) == list(frame.columns) == builder.feature_names_
+    for name, values in columns.items():
+        np.testing.assert_array_equal(values, frame[name].to_numpy())

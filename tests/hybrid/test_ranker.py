@@ -185,6 +185,24 @@ def test_missing_feature_at_predict_time(data, fitted):
         fitted.predict(test.drop(columns="noise"))
 
 
+def test_predict_accepts_a_mapping_of_columns(data, fitted):
+    _, _, test = data
+    columns = {c: test[c].to_numpy() for c in fitted.feature_names_}
+    np.testing.assert_array_equal(fitted.predict(columns), fitted.predict(test))
+    with pytest.raises(TagrankInputError, match=r"missing feature column\(s\) \['noise'\]"):
+        fitted.predict({c: v for c, v in columns.items() if c != "noise"})
+    with pytest.raises(TagrankInputError, match=r"frame.noise must be a 1-D array of \d+ values"):
+        fitted.predict({**columns, "noise": columns["noise"][:3]})
+    with pytest.raises(TagrankInputError, match="frame.noise must be numeric"):
+        fitted.predict({**columns, "noise": np.asarray(["a"] * len(test))})
+    bad = columns["noise"].astype(float).copy()
+    bad[4] = np.inf
+    with pytest.raises(TagrankInputError, match=r"frame.noise\[4\] is infinite"):
+        fitted.predict({**columns, "noise": bad})
+    with pytest.raises(TagrankInputError, match="a DataFrame or a mapping"):
+        fitted.predict([1.0, 2.0])
+
+
 def test_not_fitted():
     with pytest.raises(NotFittedError):
         HybridRanker().predict(pd.DataFrame({"x": [1.0]}))
