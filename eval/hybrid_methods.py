@@ -16,6 +16,8 @@ test labels.
 * Every hybrid also fits a drop-one ablation per feature group
   (:mod:`hybrid.ablation`; ``ablation=False`` turns it off), which the
   protocols score on the same test units into the results ``ablation`` table.
+  The similarity hybrid adds a learning curve to that table: the same model
+  trained on 25%, 50% and 75% of its training rows (nested random subsets).
 * **search**: :class:`hybrid.pipelines.SearchPipeline` over the fitted text
   methods (``random`` excluded). ``rerank``: a LambdaRank model trained on the
   train queries' judged pairs; ``retrieve``: a LambdaRank model trained on the
@@ -127,7 +129,7 @@ class SimilarityHybrid:
 
 def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, ablation: bool = True,
                 **params: Any) -> SimilarityHybrid:
-    from hybrid.ablation import feature_groups, fit_ablations
+    from hybrid.ablation import feature_groups, fit_ablations, fit_learning_curve
     from hybrid.features import FeatureBuilder
     from hybrid.ranker import HybridRegressor
 
@@ -149,22 +151,31 @@ def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, abla
             raise TagrankInputError("the similarity train split has fewer than 2 pairs: hybrid cannot learn")
         tr = frame(train)
         va = frame(valid) if len(valid) else None
+        n_rows = len(tr)
 
-        def fit_models(cols: list[str]) -> list[Any]:
-            return [HybridRegressor(**params).fit(tr, "__label", cols, valid=va)]
+        def fit_models(cols: list[str], rows: np.ndarray | None = None) -> list[Any]:
+            part = tr if rows is None else tr.iloc[rows]
+            return [HybridRegressor(**params).fit(part, "__label", cols, valid=va)]
     else:
         va = frame(valid)
         if len(va) < 2 * n_folds:
             raise TagrankInputError(f"fit_on='valid' needs at least {2 * n_folds} valid pairs, got {len(va)}")
         fold = np.random.default_rng(ctx.random_state).permutation(len(va)) % n_folds
+        n_rows = len(va)
 
-        def fit_models(cols: list[str]) -> list[Any]:
-            return [HybridRegressor(**params).fit(va[fold != f], "__label", cols, valid=va[fold == f])
+        def fit_models(cols: list[str], rows: np.ndarray | None = None) -> list[Any]:
+            # a learning-curve subset thins each fold's training rows; its held-out fold stays whole
+            use = np.ones(len(va), bool) if rows is None else np.isin(np.arange(len(va)), rows)
+            return [HybridRegressor(**params).fit(va[(fold != f) & use], "__label", cols, valid=va[fold == f])
                     for f in range(n_folds)]
 
     names = list(builder.feature_names_)
     models = fit_models(names)
-    variants = fit_ablations(fit_models, names, feature_groups(names, list(scorers))) if ablation else {}
+    variants = {}
+    if ablation:
+        variants = fit_ablations(fit_models, names, feature_groups(names, list(scorers)))
+        variants.update(fit_learning_curve(lambda rows: fit_models(names, rows), n_rows,
+                                           random_state=ctx.random_state))
     return SimilarityHybrid(builder, models, fit_on, list(scorers), variants)
 
 

@@ -105,3 +105,19 @@ def test_recommend_variants():
     np.testing.assert_array_equal(out["-group"][0], g_ids)
     with pytest.raises(TagrankInputError, match="not an ablation"):
         pipe.recommend(["u0"], 3, variant="-nope")
+
+
+def test_learning_curve_fits_nested_seeded_subsets():
+    from hybrid.ablation import curve_name, fit_learning_curve
+
+    seen = {}
+    out = fit_learning_curve(lambda rows: seen.setdefault(len(rows), rows.copy()), 20, (0.25, 0.5), random_state=3)
+    assert list(out) == ["25% of training rows", "50% of training rows"] == [curve_name(0.25), curve_name(0.5)]
+    small, half = seen[5], seen[10]
+    assert set(small) <= set(half) and len(set(half)) == 10  # nested, distinct rows
+    again = fit_learning_curve(lambda rows: rows.copy(), 20, (0.25,), random_state=3)
+    np.testing.assert_array_equal(again["25% of training rows"], small)  # seeded
+    with pytest.raises(TagrankInputError, match=r"fractions must be in \(0, 1\)"):
+        fit_learning_curve(lambda rows: rows, 20, (1.0,))
+    with pytest.raises(TagrankInputError, match="needs training rows"):
+        fit_learning_curve(lambda rows: rows, 0)
