@@ -83,19 +83,19 @@ def fit_ablations(
 CURVE_FRACTIONS = (0.25, 0.5, 0.75)
 
 
-def curve_name(fraction: float) -> str:
+def curve_name(fraction: float, unit: str = "rows") -> str:
     """The label of a learning-curve variant in an ablation table: ``"25% of training rows"``."""
-    return f"{round(100 * fraction):g}% of training rows"
+    return f"{round(100 * fraction):g}% of training {unit}"
 
 
 def fit_learning_curve(
     fit_rows: Callable[[Any], Any], n_rows: int, fractions: Sequence[float] = CURVE_FRACTIONS,
-    random_state: int = 0,
+    random_state: int = 0, unit: str = "rows",
 ) -> dict[str, Any]:
-    """``{curve_name(f): fit_rows(rows)}``: the same model trained on nested random subsets of its
-    ``n_rows`` training rows (a fraction f keeps the first ``round(f * n_rows)`` of one seeded
-    permutation). Scored on the same test units as the full model, the variants show whether the
-    hybrid is still gaining from more training data."""
+    """``{curve_name(f, unit): fit_rows(rows)}``: the same model trained on nested random subsets of its
+    ``n_rows`` training units (rows, or queries for a ranker; a fraction f keeps the first
+    ``round(f * n_rows)`` of one seeded permutation). Scored on the same test units as the full model,
+    the variants show whether the hybrid is still gaining from more training data."""
     import numpy as np
 
     if n_rows < 1:
@@ -106,7 +106,7 @@ def fit_learning_curve(
         if not 0 < fraction < 1:
             raise TagrankInputError(f"learning-curve fractions must be in (0, 1), got {fraction!r}")
         keep = np.sort(order[: max(1, round(fraction * n_rows))])
-        out[curve_name(fraction)] = fit_rows(keep)
+        out[curve_name(fraction, unit)] = fit_rows(keep)
     return out
 
 

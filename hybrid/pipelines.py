@@ -48,7 +48,7 @@ from baselines.validation import (
     check_k,
     check_texts,
 )
-from hybrid.ablation import feature_groups, fit_ablations
+from hybrid.ablation import feature_groups, fit_ablations, fit_learning_curve
 from hybrid.candidates import CandidateGenerator
 from hybrid.features import FeatureBuilder
 from hybrid.persistence import decode_keys, encode_keys, load_arrays, read_config, save_dir
@@ -597,6 +597,8 @@ class SearchPipeline(Params):
         each ranker again without that group on the same rows
         (``retrieve_ablation_`` / ``rerank_ablation_``, not saved); score them with
         ``variant="-<group>"`` in :meth:`search_variants` / :meth:`rerank_variants`.
+        The same dicts hold a learning curve: each ranker trained on nested 25%,
+        50% and 75% subsets of its training queries (``"25% of training queries"``).
     """
 
     def __init__(
@@ -638,7 +640,17 @@ class SearchPipeline(Params):
         ranker = fit(features)
         if not self.ablation:
             return ranker, {}
-        return ranker, fit_ablations(fit, features, feature_groups(features, list(self.scorers_)))
+        variants = fit_ablations(fit, features, feature_groups(features, list(self.scorers_)))
+        queries = pd.unique(frame["query"])
+
+        def fit_queries(keep: np.ndarray) -> HybridRanker:
+            part = frame[frame["query"].isin(set(queries[keep]))]
+            return self._ranker().fit(part, "query", "item_id", "label", feature_cols=features, valid=valid)
+
+        # learning curve: the same ranker on nested subsets of its training queries
+        variants.update(fit_learning_curve(fit_queries, len(queries), random_state=self.random_state,
+                                           unit="queries"))
+        return ranker, variants
 
     def _ranker(self) -> HybridRanker:
         params = {"grade_rule": 12.0, "n_estimators": 500, "learning_rate": 0.05, "num_leaves": 31,

@@ -85,6 +85,19 @@ def test_search_variants_match_separately_trained_rankers(search_ablated):
         pipe.search(["red shoe"], 3, variant="-nope")
 
 
+def test_search_learning_curve_rankers_see_fewer_queries(search_ablated):
+    pipe, ids = search_ablated
+    curve = [f"{p}% of training queries" for p in (25, 50, 75)]
+    assert set(curve) <= set(pipe.retrieve_ablation_)
+    full = pipe.retrieve_ranker_
+    # every feature kept; only the training queries shrink, nested fractions in order
+    assert all(pipe.retrieve_ablation_[name].feature_names_ == full.feature_names_ for name in curve)
+    counts = [pipe.retrieve_ablation_[name].n_queries_ for name in curve]
+    assert counts == sorted(counts) and counts[-1] < full.n_queries_
+    ranked = pipe.search_variants(["red shoe"], 3, [None, curve[0]])
+    assert set(ranked) == {None, curve[0]}
+
+
 def test_without_ablation_there_are_no_variants():
     ids, texts, judged = search_data()
     pipe = SearchPipeline({"ovl": OverlapScorer()}, ranker_params=FAST, candidates_per_scorer=8, language="en")
