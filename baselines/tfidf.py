@@ -21,20 +21,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from baselines.base import TextScorer
 from baselines.sparse_topk import (
+    build_matrix,
     csr_from_arrays,
     csr_to_arrays,
+    expanded_row_dot,
     load_state,
     row_dot,
     save_state,
     sparse_top_k,
-    build_matrix,
-    expanded_row_dot,
     unique_rows,
     vocabulary_from_array,
     vocabulary_to_array,

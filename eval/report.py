@@ -626,7 +626,7 @@ def _markdown_text(res: _Results, results_dir: str | Path) -> str:
         for para in sec.paras:
             out += [_md_para(para), ""]
         if sec.ablation is not None:
-            out += ["**Ablation** (hybrid without each feature group):", "",
+            out += ["**Ablation** (hybrid without each feature group; `N% of training …`: the hybrid trained on that share of its training data, a learning curve):", "",
                     _md_table(sec.ablation), ""]
         for para in sec.provenance:
             out += [_md_para(para), ""]
@@ -1027,7 +1027,7 @@ def _html_document(res: _Results, results_dir: str | Path) -> str:
             *(_html_para(p) for p in sec.paras),
         ]
         if sec.ablation is not None:
-            parts += ["<p><strong>Ablation</strong> (hybrid without each feature group):</p>",
+            parts += ["<p><strong>Ablation</strong> (hybrid without each feature group; <em>N% of training …</em>: the hybrid trained on that share of its training data, a learning curve):</p>",
                       _html_table(sec.ablation)]
         for key, series in _curves(doc, sec.methods).items():
             parts.append(_img(_curve_chart(sec.heading, key, series), f"{sec.heading}: {key}"))
