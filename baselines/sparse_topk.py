@@ -319,7 +319,7 @@ def save_state(path: str | Path, scorer: Any, format_version: int, arrays: dict[
     arrays = dict(arrays, ids_=ids_to_array(scorer.ids_))
     text_rows = getattr(scorer, "text_rows_", None)
     if text_rows:  # the corpus-text index (see TextScorer.corpus_rows)
-        arrays["corpus_texts_"] = np.asarray(list(text_rows), dtype=np.str_)
+        arrays.update(texts_to_arrays("corpus_texts_", list(text_rows)))
         arrays["corpus_text_rows_"] = np.asarray(list(text_rows.values()), dtype=np.int64)
     np.savez(out / "arrays.npz", **arrays)
     return out
@@ -349,10 +349,32 @@ def load_state(path: str | Path, cls: type, format_version: int) -> tuple[Any, d
     ids = arrays.pop("ids_").tolist()
     scorer.ids_ = np.asarray(ids, dtype=object)
     scorer.id_index_ = {key: i for i, key in enumerate(ids)}
-    if "corpus_texts_" in arrays:
-        texts, rows = arrays.pop("corpus_texts_").tolist(), arrays.pop("corpus_text_rows_").tolist()
+    texts = texts_from_arrays("corpus_texts_", arrays)
+    if texts is not None:
+        rows = arrays.pop("corpus_text_rows_").tolist()
         scorer.text_rows_ = dict(zip(texts, rows, strict=True))
     return scorer, arrays, config.get("extra", {})
+
+
+def texts_to_arrays(name: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """Texts as ``<name>_utf8`` (one byte buffer) and ``<name>_offsets`` (n + 1 int64): exact for any
+    text (a trailing NUL too, which fixed-width numpy strings drop), and as small as the UTF-8 itself."""
+    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return {f"{name}_utf8": np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), f"{name}_offsets": offsets}
+
+
+def texts_from_arrays(name: str, arrays: dict[str, np.ndarray]) -> list[str] | None:
+    """Texts written by :func:`texts_to_arrays` (removed from ``arrays``); an older file's fixed-width
+    string array ``<name>`` is read too; None when neither is there."""
+    if f"{name}_utf8" in arrays:
+        buf = arrays.pop(f"{name}_utf8").tobytes()
+        offsets = arrays.pop(f"{name}_offsets").tolist()
+        return [buf[a:b].decode("utf-8", "surrogatepass") for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    if name in arrays:
+        return [str(t) for t in arrays.pop(name).tolist()]
+    return None
 
 
 def csr_to_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:

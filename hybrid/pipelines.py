@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from baselines.params import Params
+from baselines.sparse_topk import texts_from_arrays, texts_to_arrays
 from baselines.validation import (
     NotFittedError,
     TagrankInputError,
@@ -945,7 +946,7 @@ class SearchPipeline(Params):
         path = Path(path)
         ids, id_kind = encode_keys(self.catalog_.index, "catalog ids")
         item_keys, item_kind = encode_keys(self.item_n_.index, "item ids") if len(self.item_n_) else (np.zeros(0), "int")
-        arrays = {"catalog_ids": ids, "catalog_texts": np.asarray(self.catalog_.tolist(), dtype=str),
+        arrays = {"catalog_ids": ids, **texts_to_arrays("catalog_texts", self.catalog_.tolist()),
                   "item_keys": item_keys, "item_n": self.item_n_.to_numpy(np.float64),
                   "item_sum": self.item_sum_.reindex(self.item_n_.index).to_numpy(np.float64)}
         self.retrieve_ranker_.save(path / "retrieve_ranker")
@@ -968,7 +969,7 @@ class SearchPipeline(Params):
         obj.scorers_ = fitted
         arrays = load_arrays(path)
         ids = decode_keys(arrays["catalog_ids"], config["id_kind"])
-        obj.catalog_ = pd.Series([str(t) for t in arrays["catalog_texts"].tolist()], index=pd.Index(ids, dtype=object))
+        obj.catalog_ = pd.Series(texts_from_arrays("catalog_texts", arrays), index=pd.Index(ids, dtype=object))
         items = pd.Index(decode_keys(arrays["item_keys"], config["item_kind"]), dtype=object)
         obj.item_n_ = pd.Series(arrays["item_n"], index=items)
         obj.item_sum_ = pd.Series(arrays["item_sum"], index=items)

@@ -31,6 +31,7 @@ import torch
 
 from baselines.base import TextScorer
 from baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
+from baselines.sparse_topk import texts_from_arrays, texts_to_arrays
 from baselines.validation import TagrankInputError, check_texts
 from baselines.vectors import pair_scores, resolve_device, top_k
 from hybrid.encoder import TransformerEncoder
@@ -184,7 +185,7 @@ class TransformerScorer(TextScorer):
         text_rows = getattr(self, "text_rows_", {})
         texts = list(text_rows)
         rows = np.asarray([text_rows[t] for t in texts], dtype=np.int64)
-        arrays = {"ids": ids, "embeddings": self.embeddings_, "texts": np.asarray(texts, dtype=str), "text_rows": rows}
+        arrays = {"ids": ids, "embeddings": self.embeddings_, **texts_to_arrays("texts", texts), "text_rows": rows}
         root = save_model_dir(path, self.name, params, arrays, {"id_kind": kind})
         self.encoder_.save(root / "encoder")
         return root
@@ -204,8 +205,9 @@ class TransformerScorer(TextScorer):
         obj.ids_ = decode_ids(arrays["ids"], config["id_kind"])
         obj.id_index_ = {key: i for i, key in enumerate(obj.ids_)}
         obj.embeddings_ = np.asarray(arrays["embeddings"], dtype=np.float32)
-        if "texts" in arrays:
-            obj.text_rows_ = {str(t): int(r) for t, r in zip(arrays["texts"].tolist(), arrays["text_rows"].tolist(), strict=True)}
+        texts = texts_from_arrays("texts", arrays)
+        if texts is not None:
+            obj.text_rows_ = {t: int(r) for t, r in zip(texts, arrays["text_rows"].tolist(), strict=True)}
         obj.encoder_ = TransformerEncoder.load(Path(path) / "encoder", check_model=check_model)
         return obj
 

@@ -160,3 +160,11 @@ def test_vectorize_equals_scikit_learn_transform(analyzer, sublinear_tf):
         ref = vec.transform(texts)
         assert ours.shape == ref.shape
         np.testing.assert_allclose(ours.toarray(), ref.toarray(), rtol=0, atol=1e-12)
+
+
+def test_saved_corpus_index_keeps_texts_exactly(tmp_path):
+    corpus = ["red shoe\x00", "blue hat", "red shoe"]  # a trailing NUL: fixed-width strings would merge two
+    scorer = TfidfScorer().fit(corpus)
+    loaded = TfidfScorer.load(scorer.save(tmp_path / "tfidf"))
+    assert loaded.text_rows_ == scorer.text_rows_ and len(loaded.text_rows_) == 3
+    np.testing.assert_array_equal(loaded.corpus_rows(corpus), [0, 1, 2])
