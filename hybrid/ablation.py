@@ -95,7 +95,8 @@ def fit_learning_curve(
     """``{curve_name(f, unit): fit_rows(rows)}``: the same model trained on nested random subsets of its
     ``n_rows`` training units (rows, or queries for a ranker; a fraction f keeps the first
     ``round(f * n_rows)`` of one seeded permutation). Scored on the same test units as the full model,
-    the variants show whether the hybrid is still gaining from more training data."""
+    the variants show whether the hybrid is still gaining from more training data. A fraction whose
+    subset cannot train the model (too few rows, or no informative query) is left out."""
     import numpy as np
 
     if n_rows < 1:
@@ -106,7 +107,10 @@ def fit_learning_curve(
         if not 0 < fraction < 1:
             raise TagrankInputError(f"learning-curve fractions must be in (0, 1), got {fraction!r}")
         keep = np.sort(order[: max(1, round(fraction * n_rows))])
-        out[curve_name(fraction, unit)] = fit_rows(keep)
+        try:
+            out[curve_name(fraction, unit)] = fit_rows(keep)
+        except TagrankInputError:  # the full data trains; this subset is too small to
+            continue
     return out
 
 

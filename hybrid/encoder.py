@@ -84,6 +84,8 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     """``auto`` -> float32 on CPU, float16 on CUDA; names such as ``bf16`` are accepted."""
     if isinstance(dtype, torch.dtype):
         return dtype
+    if isinstance(dtype, str):
+        dtype = dtype.removeprefix("torch.")  # str(torch.bfloat16), as a saved config may hold it
     if dtype == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if dtype not in _DTYPES:

@@ -87,6 +87,14 @@ def _as_columns(values: Any, key: str) -> dict[str, np.ndarray]:
     return {key: np.asarray(values, dtype=np.float64)}
 
 
+def _column_values(series: pd.Series) -> np.ndarray:
+    """A frame column as an array: numeric and boolean columns (nullable ones too) as float64 with NaN
+    for NA, anything else as it is (the ranker then names the non-numeric column)."""
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return series.to_numpy()
+
+
 def _feature_call(est: Any) -> Any:
     """The scorer method that gives its feature columns: ``feature_columns`` (unless a subclass
     overrides ``features`` itself), else ``features``, else ``score_pairs``."""
@@ -378,7 +386,11 @@ class FeatureBuilder:
             if isinstance(extra, pd.DataFrame):
                 if len(extra) != n:
                     raise TagrankInputError(f"extra has {len(extra)} rows but there are {n} pairs")
-                extra = {str(c): extra[c].to_numpy() for c in extra.columns}
+                names = [str(c) for c in extra.columns]
+                if len(set(names)) != len(names):
+                    dup = sorted({c for c in names if names.count(c) > 1})
+                    raise TagrankInputError(f"feature names collide: {dup} (extra has repeated columns)")
+                extra = {name: _column_values(extra.iloc[:, j]) for j, name in enumerate(names)}
             elif not isinstance(extra, Mapping):
                 raise TagrankInputError(f"extra must be a DataFrame or a mapping of columns, got {type(extra).__name__}")
             for name, values in extra.items():
@@ -481,6 +493,9 @@ class FeatureBuilder:
                      ) -> dict[str, np.ndarray]:
         if n == 0:
             return {c: np.zeros(0) for c in self._group_names(mains)}
+        if any(g is None or g is pd.NA or (isinstance(g, float) and g != g) for g in groups):
+            i = next(i for i, g in enumerate(groups) if g is None or g is pd.NA or (isinstance(g, float) and g != g))
+            raise TagrankInputError(f"groups[{i}] is missing (got {groups[i]!r}); every pair needs a group key")
         _, codes = unique_rows(groups)
         out: dict[str, np.ndarray] = {}
         for main in mains:

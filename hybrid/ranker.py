@@ -165,17 +165,17 @@ class _LightGBMModel(Params):
                 f"{field} is missing feature column(s) {missing} that the model was trained on; "
                 f"expected {cols}"
             )
-        sub = frame[cols]
-        for col, dtype in zip(cols, sub.dtypes, strict=True):
+        dtypes = frame.dtypes
+        for col in cols:
+            dtype = dtypes[col]
             if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
                 raise TagrankInputError(f"{field}.{col} must be numeric, got dtype {dtype}")
-        if rows is not None:
-            sub = sub.iloc[rows]
-        n = len(sub)
+        n = len(frame) if rows is None else len(rows)
         out = np.empty((n, len(cols)), dtype=np.float32)
-        step = max(1, _MATRIX_CELLS // max(len(cols), 1))  # bounded float64 working copy
+        step = max(1, _MATRIX_CELLS // max(len(cols), 1))  # bounded float64 working copy, chunk by chunk
         for start in range(0, n, step):
-            values = sub.iloc[start:start + step].to_numpy(dtype=np.float64, na_value=np.nan)
+            part = frame.iloc[start:start + step] if rows is None else frame.iloc[rows[start:start + step]]
+            values = part[cols].to_numpy(dtype=np.float64, na_value=np.nan)
             self._check_cells(values, cols, field, rows, start)
             out[start:start + step] = values
         return out

@@ -109,11 +109,12 @@ class TransformerScorer(TextScorer):
         if self.query_dtype is None or self.query_dtype == self.encoder_.dtype:
             return self.encoder_
         params = {**self.encoder_.get_params(), "dtype": self.query_dtype}
+        whitening = getattr(self.encoder_, "whitening_", None)
         cached = getattr(self, "_query_encoder_cache", None)
-        if cached is None or cached[0] is not self.encoder_ or cached[1] != params:
+        if cached is None or cached[0] is not self.encoder_ or cached[1] != params or cached[3] is not whitening:
             enc = TransformerEncoder(**params)
-            enc.whitening_ = getattr(self.encoder_, "whitening_", None)
-            cached = self._query_encoder_cache = (self.encoder_, params, enc)
+            enc.whitening_ = whitening
+            cached = self._query_encoder_cache = (self.encoder_, params, enc, whitening)
         return cached[2]
 
     def _fit(self, texts: list[str]) -> None:

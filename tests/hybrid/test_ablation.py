@@ -134,3 +134,14 @@ def test_learning_curve_fits_nested_seeded_subsets():
         fit_learning_curve(lambda rows: rows, 20, (1.0,))
     with pytest.raises(TagrankInputError, match="needs training rows"):
         fit_learning_curve(lambda rows: rows, 0)
+
+
+def test_learning_curve_leaves_out_subsets_too_small_to_train():
+    from hybrid.ablation import fit_learning_curve
+
+    def fit_rows(rows):
+        if len(rows) < 2:
+            raise TagrankInputError("at least two rows are needed")
+        return len(rows)
+
+    assert fit_learning_curve(fit_rows, 4, (0.25, 0.5)) == {"50% of training rows": 2}

@@ -350,3 +350,18 @@ def test_transform_columns_equal_the_frame():
     assert list(columns) == list(frame.columns) == builder.feature_names_
     for name, values in columns.items():
         np.testing.assert_array_equal(values, frame[name].to_numpy())
+
+
+def test_extra_collisions_nullable_columns_and_missing_groups():
+    corpus = ["red running shoe size 42", "blue shoe", "green hat"]
+    builder = FeatureBuilder({"len": LengthScorer().fit(corpus)}, text_stats=False).fit()
+    left, right = ["shoe", "shoe"], ["blue shoe", "green hat"]
+    repeated = pd.DataFrame([[1.0, 2.0], [3.0, 4.0]], columns=["x", "x"])
+    with pytest.raises(TagrankInputError, match=r"feature names collide: \['x'\]"):
+        builder.transform(left, right, extra=repeated)
+    nullable = pd.DataFrame({"flag": pd.array([True, None], dtype="boolean")})
+    out = builder.transform(left, right, extra=nullable)
+    np.testing.assert_array_equal(out["flag"].to_numpy(), [1.0, np.nan])
+    for missing in (None, float("nan"), pd.NA):
+        with pytest.raises(TagrankInputError, match=r"groups\[1\] is missing"):
+            builder.transform(left, right, groups=["q", missing])

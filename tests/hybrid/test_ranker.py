@@ -203,6 +203,13 @@ def test_predict_accepts_a_mapping_of_columns(data, fitted):
         fitted.predict([1.0, 2.0])
 
 
+def test_matrix_rows_are_the_selected_rows(data, fitted):
+    _, _, test = data
+    rows = np.asarray([5, 0, 3, 3])
+    full = fitted._matrix(test, fitted.feature_names_)
+    np.testing.assert_array_equal(fitted._matrix(test, fitted.feature_names_, rows=rows), full[rows])
+
+
 def test_not_fitted():
     with pytest.raises(NotFittedError):
         HybridRanker().predict(pd.DataFrame({"x": [1.0]}))

@@ -167,3 +167,12 @@ def test_query_dtype_encodes_queries_only(tmp_path):
     loaded = TransformerScorer.load(fast.save(tmp_path / "fast"))
     assert loaded.query_dtype == "bfloat16"
     np.testing.assert_array_equal(loaded.score_pairs(queries, right), fast.score_pairs(queries, right))
+
+
+def test_torch_dtype_query_dtype_survives_save_and_load(tmp_path):
+    import torch
+
+    scorer = TransformerScorer(device="cpu", query_dtype=torch.bfloat16).fit(["running shoes", "garden hose"])
+    loaded = TransformerScorer.load(scorer.save(tmp_path / "s"))
+    np.testing.assert_array_equal(loaded.score_pairs(["trail runners"], ["running shoes"]),
+                                  scorer.score_pairs(["trail runners"], ["running shoes"]))
