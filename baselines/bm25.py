@@ -54,7 +54,7 @@ from baselines.sparse_topk import (
     vocabulary_to_array,
 )
 from baselines.text import Analyzer, Tokenizer
-from baselines.validation import TagrankInputError, check_texts
+from baselines.validation import TagrankInputError, check_same_length, check_texts
 
 IDF_VARIANTS = ("lucene", "robertson")
 
@@ -144,13 +144,20 @@ class BM25Scorer(TextScorer):
 
     def _score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
         self._check_fitted("doc_weights_")
+        q, _, inverse = self._distinct_counts(left)
+        return self._scores(q, inverse, right)
+
+    def _scores(self, q: sp.csr_matrix, inverse: np.ndarray, right: list[str]) -> np.ndarray:
+        """Scores of the distinct query counts ``q`` (expanded by ``inverse``) against ``right``."""
         rows = self.corpus_rows(right)
-        if rows is not None:  # catalogue items: their fitted weights; each distinct query analysed once
-            q, _, inverse = self._distinct_counts(left)
+        if rows is not None:  # catalogue items: their fitted weights
             return expanded_row_dot(q, inverse, self.doc_weights_[rows])
-        q, _ = self._counts(left)
         tf, dl = self._counts(right)
-        return row_dot(q, self._doc_weights(tf, dl))
+        return row_dot(q[inverse], self._doc_weights(tf, dl))
+
+    def _best(self, q: sp.csr_matrix, inverse: np.ndarray) -> np.ndarray:
+        """Each query's maximum possible score (see :meth:`max_scores`), from its distinct counts."""
+        return np.asarray(q @ (self.idf_ * (self.k1 + 1.0)), dtype=np.float64).ravel()[inverse]
 
     def _top_k(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted("doc_weights_")
@@ -164,12 +171,19 @@ class BM25Scorer(TextScorer):
         if not texts:
             return np.zeros(0, dtype=np.float64)
         q, _, inverse = self._distinct_counts(texts)
-        return np.asarray(q @ (self.idf_ * (self.k1 + 1.0)), dtype=np.float64).ravel()[inverse]
+        return self._best(q, inverse)
 
     def feature_columns(self, left: Sequence[str], right: Sequence[str]) -> dict[str, np.ndarray]:
-        """``bm25`` (raw score) and ``bm25_norm`` (score / the query's maximum possible score)."""
-        scores = self.score_pairs(left, right)
-        best = self.max_scores(left)
+        """``bm25`` (raw score) and ``bm25_norm`` (score / the query's maximum possible score).
+
+        Each distinct query is analysed once for both columns."""
+        self._check_fitted("doc_weights_")
+        lt, rt = check_texts(left, "left"), check_texts(right, "right")
+        check_same_length(left=lt, right=rt)
+        if not lt:
+            return {"bm25": np.zeros(0), "bm25_norm": np.zeros(0)}
+        q, _, inverse = self._distinct_counts(lt)
+        scores, best = self._scores(q, inverse, rt), self._best(q, inverse)
         norm = np.divide(scores, best, out=np.zeros_like(scores), where=best > 0)
         return {"bm25": scores, "bm25_norm": norm}
 

@@ -105,7 +105,6 @@ class TfidfScorer(TextScorer):
         analyze, vocabulary = vec.build_analyzer(), vec.vocabulary_
         counts = build_matrix((analyze(t) for t in texts), vocabulary)
         x = sp.csr_matrix((counts.data.astype(np.float64), counts.indices, counts.indptr), shape=counts.shape)
-        x.resize(len(texts), len(vocabulary))
         if self.sublinear_tf:
             np.log(x.data, out=x.data)
             x.data += 1.0

@@ -94,10 +94,9 @@ def _requests(data, n_requests: int, n_candidates: int, seed: int) -> list[tuple
     return out
 
 
-def _with_query_dtype(scorer, dtype: str | None):
+def _with_query_dtype(scorer, dtype: str | None) -> None:
     """Set the transformer's query precision for the calls that follow (None: its ``dtype``)."""
     scorer.query_dtype = dtype
-    return scorer
 
 
 def quality(pipe, scorers, data, query_dtype: str | None) -> float:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from baselines.validation import TagrankInputError
 
 #: method-free feature groups, by feature-name prefix (first match wins)
@@ -97,8 +99,6 @@ def fit_learning_curve(
     ``round(f * n_rows)`` of one seeded permutation). Scored on the same test units as the full model,
     the variants show whether the hybrid is still gaining from more training data. A fraction whose
     subset cannot train the model (too few rows, or no informative query) is left out."""
-    import numpy as np
-
     if n_rows < 1:
         raise TagrankInputError(f"a learning curve needs training rows, got n_rows={n_rows}")
     order = np.random.default_rng(random_state).permutation(n_rows)

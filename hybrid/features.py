@@ -493,8 +493,9 @@ class FeatureBuilder:
                      ) -> dict[str, np.ndarray]:
         if n == 0:
             return {c: np.zeros(0) for c in self._group_names(mains)}
-        if any(g is None or g is pd.NA or (isinstance(g, float) and g != g) for g in groups):
-            i = next(i for i, g in enumerate(groups) if g is None or g is pd.NA or (isinstance(g, float) and g != g))
+        i = next((i for i, g in enumerate(groups) if g is None or g is pd.NA or (isinstance(g, float) and g != g)),
+                 None)
+        if i is not None:
             raise TagrankInputError(f"groups[{i}] is missing (got {groups[i]!r}); every pair needs a group key")
         _, codes = unique_rows(groups)
         out: dict[str, np.ndarray] = {}

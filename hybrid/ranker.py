@@ -59,6 +59,15 @@ _MATRIX_CELLS = 4_000_000
 _LGB_FORBIDDEN = re.compile(r"[\"',:\[\]{}\s]")
 
 
+def _check_present(cols: list[str], available: Any, field: str) -> None:
+    """Every feature the model was trained on must be among ``available`` (frame columns or mapping keys)."""
+    missing = [c for c in cols if c not in available]
+    if missing:
+        raise TagrankInputError(
+            f"{field} is missing feature column(s) {missing} that the model was trained on; expected {cols}"
+        )
+
+
 def _lightgbm():
     import lightgbm as lgb
 
@@ -159,12 +168,7 @@ class _LightGBMModel(Params):
         columns, :meth:`hybrid.features.FeatureBuilder.transform_columns`)."""
         if not isinstance(frame, pd.DataFrame):
             return self._matrix_from_columns(frame, cols, field, rows)
-        missing = [c for c in cols if c not in frame.columns]
-        if missing:
-            raise TagrankInputError(
-                f"{field} is missing feature column(s) {missing} that the model was trained on; "
-                f"expected {cols}"
-            )
+        _check_present(cols, frame.columns, field)
         dtypes = frame.dtypes
         for col in cols:
             dtype = dtypes[col]
@@ -185,11 +189,7 @@ class _LightGBMModel(Params):
         if not isinstance(columns, Mapping):
             raise TagrankInputError(f"{field} must be a DataFrame or a mapping of feature columns, "
                                     f"got {type(columns).__name__}")
-        missing = [c for c in cols if c not in columns]
-        if missing:
-            raise TagrankInputError(
-                f"{field} is missing feature column(s) {missing} that the model was trained on; expected {cols}"
-            )
+        _check_present(cols, columns, field)
         arrays = [np.asarray(columns[c]) for c in cols]
         n = len(arrays[0]) if arrays else 0
         for col, a in zip(cols, arrays, strict=True):

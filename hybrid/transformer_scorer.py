@@ -147,22 +147,14 @@ class TransformerScorer(TextScorer):
             # a request (one query, catalogue candidates): one encoding, one matrix-vector product
             q = self._embed_known(left[:1])[0].astype(np.float32)
             docs = self.embeddings_[rows]
-            dots = docs @ q
-            norms = np.maximum(self._corpus_norms()[rows], 1e-12) * max(float(np.linalg.norm(q)), 1e-12)
-            return (dots / norms).astype(np.float64)
+            norms = np.maximum(np.linalg.norm(docs, axis=1), 1e-12) * max(float(np.linalg.norm(q)), 1e-12)
+            return ((docs @ q) / norms).astype(np.float64)
         # Pairs repeat texts a lot: embed each distinct text once.
         position: dict[str, int] = {}
         li = np.fromiter((position.setdefault(t, len(position)) for t in left), dtype=np.int64, count=len(left))
         ri = np.fromiter((position.setdefault(t, len(position)) for t in right), dtype=np.int64, count=len(right))
         emb = self._embed_known(list(position))
         return pair_scores(emb[li], emb[ri], metric="cosine", device=self._scoring_device())
-
-    def _corpus_norms(self) -> np.ndarray:
-        """L2 norms of ``embeddings_`` (computed once per fitted or loaded matrix)."""
-        cached = getattr(self, "_norms_cache", None)
-        if cached is None or cached[0] is not self.embeddings_:
-            cached = self._norms_cache = (self.embeddings_, np.linalg.norm(self.embeddings_, axis=1))
-        return cached[1]
 
     def _top_k(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         return top_k(self._query_encoder().encode(queries), self.embeddings_, k=k, metric="cosine", device=self._scoring_device())
