@@ -74,6 +74,7 @@ per epoch on one free core (fewer on two), plus about 10 s per validation
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -223,10 +224,14 @@ def similarity_factory(ctx: MethodContext, **params: Any):
 
 
 # ---------------------------------------------------------------------------- search
-def search_pairs(data: Any, split: str, positives_only: bool) -> tuple[list[str], list[str], list[float]]:
+def search_pairs(data: Any, split: str, positives_only: bool, keys: Collection[str] | None = None
+                 ) -> tuple[list[str], list[str], list[float]]:
     """(query keys, product titles, labels) of the judged pairs of ``split``; duplicate judgments
-    of one (key, item) are averaged; ``positives_only`` keeps relevance >= 2.5."""
+    of one (key, item) are averaged; ``positives_only`` keeps relevance >= 2.5; ``keys``
+    keeps those queries only."""
     part = data.parts[split]
+    if keys is not None:
+        part = part[part["key"].isin(set(keys))]
     g = part.groupby(["key", "item_id"], sort=True)["label"].mean().reset_index()
     if positives_only:
         g = g[g["label"] >= RELEVANT_LABEL]
@@ -247,18 +252,19 @@ def _valid_ndcg(scorer: Any, data: Any) -> float:
     return float(s.metrics[PRIMARY])
 
 
-def _train_search(ctx: MethodContext, data: Any, loss: str, params: dict[str, Any]):
+def _train_search(ctx: MethodContext, data: Any, loss: str, params: dict[str, Any],
+                  train_keys: Collection[str] | None = None, tag: str | None = None):
     from eval.splits import TRAIN, VALID
 
     positives = loss == "mnrl"
-    left, right, labels = search_pairs(data, TRAIN, positives)
+    left, right, labels = search_pairs(data, TRAIN, positives, train_keys)
     vleft, vright, vlabels = search_pairs(data, VALID, positives)
     if len(left) < 2:
         raise MethodNotApplicable(f"transformer_ft: only {len(left)} train pairs for loss={loss!r} on {ctx.dataset!r}")
     kwargs = dict(params)
     if loss != "mnrl":  # graded: the labels' own scale
         kwargs.setdefault("score_range", (1.0, 3.0))
-    tuner = _tuner(ctx, loss, loss=loss, **kwargs)
+    tuner = _tuner(ctx, tag or loss, loss=loss, **kwargs)
     has_valid = len(vleft) > 0
     return tuner.fit(
         left, right, labels if loss != "mnrl" else None,
@@ -300,6 +306,42 @@ def search_factory(ctx: MethodContext, **params: Any):
         name, tuner, scorer = candidates[0]
         scorer.training_params_.update(extra)
     return scorer.fit(data.item_texts, data.item_ids)
+
+
+def search_cross_fitted(ctx: MethodContext, full: Any, n_folds: int = 2) -> Any:
+    """A :class:`hybrid.crossfit.CrossFittedScorer` over the search ``transformer_ft`` ``full``.
+
+    The train queries are split into ``n_folds`` folds by key (:func:`hybrid.crossfit.query_folds`);
+    for each fold, the recipe that trained ``full`` (its recorded loss and hyper-parameters: on CPU
+    the same step cap, so a fold model sees about as many pairs as ``full``) trains on the other
+    folds, early-stops on the same valid pairs, and is fitted on the catalogue to score that fold.
+    Every other query goes to ``full``. The fold models' records are in ``fold_params_``.
+    """
+    from eval.splits import TRAIN
+    from hybrid.crossfit import CrossFittedScorer, query_folds
+
+    data = ctx.data["search"]
+    record = dict(getattr(full, "training_params_", {}))
+    hyper = {k[3:]: v for k, v in record.items() if k.startswith("ft.")}
+    if "loss" not in hyper:
+        raise TagrankInputError("search_cross_fitted needs a scorer trained by transformer_ft (no ft.loss recorded)")
+    loss = hyper.pop("loss")
+    hyper["model_name_or_path"] = record["base_model"]
+    scorer_params = {k: v for k, v in full.get_params().items() if k in ("batch_size", "dtype")}
+    folds = query_folds(data.parts[TRAIN]["key"].tolist(), n_folds)
+    out, records = [], []
+    for i, held in enumerate(folds):
+        rest = [key for j, fold in enumerate(folds) if j != i for key in fold]
+        tuner = _train_search(ctx, data, loss, hyper, train_keys=rest, tag=f"{loss}-fold{i}")
+        scorer = finetuned_scorer(tuner, ctx, extra={"fold": i, "n_folds": n_folds, "held_out_queries": len(held)},
+                                  **scorer_params)
+        out.append((scorer.fit(data.item_texts, data.item_ids), held))
+        records.append({k: scorer.training_params_[k] for k in
+                        ("fold", "held_out_queries", "n_train_pairs", "steps", "best_step", "best_valid_metric",
+                         "train_s") if k in scorer.training_params_})
+    crossed = CrossFittedScorer(full, out)
+    crossed.fold_params_ = records
+    return crossed
 
 
 # ---------------------------------------------------------------------------- taxonomy

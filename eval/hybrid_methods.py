@@ -30,8 +30,15 @@ test labels.
   impression count, from train data only. It is the second most useful
   feature in ``retrieve`` (valid NDCG@10 0.54 with it, 0.46 without; the
   best single method, bm25, 0.39); ``item_stats=False`` turns it off. With a
-  supervised source (``transformer_ft``, trained on the train queries) the
-  default ``fit_on="auto"`` learns both rankers from the *valid* queries
+  supervised source (``transformer_ft``, trained on the train queries) its
+  train-query scores are optimistic, so the default ``fit_on="auto"`` is
+  ``"crossfit"``: the train queries are split into ``n_folds`` folds, the
+  source's recipe is trained once per fold on the other folds
+  (:func:`eval.finetune_methods.search_cross_fitted`), and each train query's
+  candidates and features come from the model that did not learn from it
+  (:class:`hybrid.crossfit.CrossFittedScorer`); valid and test queries use the
+  source itself. ``fit_on="valid"`` (the default for a supervised source
+  without a recorded recipe) learns both rankers from the valid queries
   instead (20% of them early-stop), the item statistics still counting train.
 * **recommend**: :class:`hybrid.pipelines.RecommendPipeline`. The ranker learns
   from ``inner_valid`` with candidate generators (clones of the fitted methods,
@@ -64,13 +71,18 @@ def _others(ctx: MethodContext, need: str) -> dict[str, Any]:
     return out
 
 
-def _resolve_fit_on(fit_on: str, scorers: dict[str, Any]) -> str:
-    """``"auto"`` -> ``"valid"`` when a source learnt from the train split's labels, else ``"train"``."""
+def _supervised(scorers: dict[str, Any]) -> list[str]:
+    """The sources that learnt from the train split's labels."""
+    return [n for n, e in scorers.items() if n in SUPERVISED or getattr(e, "supervised", False)]
+
+
+def _resolve_fit_on(fit_on: str, scorers: dict[str, Any], auto_supervised: str = "valid",
+                    allowed: tuple[str, ...] = ("train", "valid")) -> str:
+    """``"auto"`` -> ``auto_supervised`` when a source learnt from the train split's labels, else ``"train"``."""
     if fit_on == "auto":
-        supervised = any(n in SUPERVISED or getattr(e, "supervised", False) for n, e in scorers.items())
-        return "valid" if supervised else "train"
-    if fit_on not in ("train", "valid"):
-        raise TagrankInputError(f"fit_on must be 'train', 'valid' or 'auto', got {fit_on!r}")
+        return auto_supervised if _supervised(scorers) else "train"
+    if fit_on not in allowed:
+        raise TagrankInputError(f"fit_on must be one of {[*allowed, 'auto']}, got {fit_on!r}")
     return fit_on
 
 
@@ -200,6 +212,7 @@ class SearchHybrid:
         p = self.pipeline
         out = {
             "fit_on": getattr(p, "fit_on_", "train"),
+            "cross_fitted": getattr(p, "cross_fitted_", {}),
             "retrieve_features": list(p.feature_names_),
             "retrieve_best_iteration": int(p.retrieve_ranker_.best_iteration_),
             "retrieve_importance_gain": _importance(p.retrieve_ranker_),
@@ -257,12 +270,21 @@ def _search(
     item_stats: bool = True,
     ablation: bool = True,
     fit_on: str = "auto",
+    n_folds: int = 2,
 ) -> SearchHybrid:
     from hybrid.pipelines import SearchPipeline
 
     data = ctx.data["search"]
     scorers = _others(ctx, "top_k")
-    fit_on = _resolve_fit_on(fit_on, scorers)
+    # cross-fitting needs the recipe a supervised source was trained with (transformer_ft records it)
+    recipe = all("ft.loss" in getattr(scorers[n], "training_params_", {}) for n in _supervised(scorers))
+    fit_on = _resolve_fit_on(fit_on, scorers, "crossfit" if recipe else "valid", ("train", "valid", "crossfit"))
+    train_scorers: dict[str, Any] = {}
+    if fit_on == "crossfit":
+        from eval.finetune_methods import search_cross_fitted
+
+        for name in _supervised(scorers):
+            train_scorers[name] = search_cross_fitted(ctx, scorers[name], n_folds)
 
     def judged(split: str) -> pd.DataFrame:
         part = data.parts[split]
@@ -273,12 +295,14 @@ def _search(
         max_train_queries=max_train_queries, max_valid_queries=max_valid_queries, item_stats=item_stats,
         language=ctx.language, ablation=ablation, random_state=ctx.random_state,
     )
-    if fit_on == "train":
-        pipe.fit_fitted(data.item_ids, data.item_texts, judged("train"), valid=judged("valid"), scorers=scorers)
+    if fit_on in ("train", "crossfit"):
+        pipe.fit_fitted(data.item_ids, data.item_texts, judged("train"), valid=judged("valid"), scorers=scorers,
+                        train_scorers=train_scorers)
     else:  # learn from the valid queries (20% of them early-stop); item statistics still count train
         pipe.fit_fitted(data.item_ids, data.item_texts, judged("valid"), valid=None, scorers=scorers,
                         item_stats_from=judged("train"))
     pipe.fit_on_ = fit_on
+    pipe.cross_fitted_ = {name: est.fold_params_ for name, est in train_scorers.items()}
     # (query key, item text) -> item id: the identity of judged pairs, no labels
     j = data.judgments
     pair_items = {(k, data.text_of[i]): i for k, i in zip(j["key"], j["item_id"], strict=True)}

@@ -279,6 +279,9 @@ class TransformerEncoder(Params):
     def effective_max_length(self, device: str | torch.device | None = None) -> int:
         """``max_length`` capped at what the tokenizer and the position embeddings allow."""
         tokenizer, model, _ = self._model(resolve_device(self.device if device is None else device))
+        return self._max_length(tokenizer, model)
+
+    def _max_length(self, tokenizer: Any, model: Any) -> int:
         caps = [int(self.max_length)]
         tok_max = getattr(tokenizer, "model_max_length", None)
         if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
@@ -356,15 +359,18 @@ class TransformerEncoder(Params):
             out[found] = vectors
             todo = np.flatnonzero(~found)
         if len(todo):
-            computed = self._encode_unique([unique[i] for i in todo], int(bs), dev, progress)
+            computed = self._encode_unique([unique[i] for i in todo], int(bs), dev, progress, (tokenizer, model))
             out[todo] = computed
             if cache is not None:
                 cache.put([hashes[i] for i in todo], computed)
         return out[inverse]
 
-    def _encode_unique(self, texts: list[str], batch_size: int, device: torch.device, progress: bool) -> np.ndarray:
-        tokenizer, model, _ = self._model(device)
-        max_len = self.effective_max_length(device)
+    def _encode_unique(self, texts: list[str], batch_size: int, device: torch.device, progress: bool,
+                       loaded: tuple[Any, Any] | None = None) -> np.ndarray:
+        """Vectors of distinct ``texts``; ``loaded``: the (tokenizer, model) the caller already looked up
+        (each lookup checks the model directory's files: once per request is enough)."""
+        tokenizer, model = loaded if loaded is not None else self._model(device)[:2]
+        max_len = self._max_length(tokenizer, model)
         enc = tokenizer(
             texts,
             truncation=True,

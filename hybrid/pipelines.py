@@ -691,6 +691,7 @@ class SearchPipeline(Params):
         valid: pd.DataFrame | None = None,
         scorers: Mapping[str, Any] | None = None,
         item_stats_from: pd.DataFrame | None = None,
+        train_scorers: Mapping[str, Any] | None = None,
     ) -> SearchPipeline:
         """Train the rankers with scorers already fitted on the catalogue (``scorers`` or ``self.scorers``).
 
@@ -699,6 +700,10 @@ class SearchPipeline(Params):
         ``item_stats_from``: the judged pairs the item statistics count (default:
         ``judgments``, leave-one-query-out); give other queries' judgments when the
         rankers learn from held-out queries (e.g. a scorer was trained on the rest).
+        ``train_scorers``: ``{name: scorer}`` replacing some of ``scorers`` for the
+        training queries' candidates and features only -- e.g. a
+        :class:`hybrid.crossfit.CrossFittedScorer` for a scorer trained on those
+        queries; the valid queries and serving use ``scorers``.
         """
         scorers = dict(self.scorers if scorers is None else scorers)
         if not scorers:
@@ -733,11 +738,19 @@ class SearchPipeline(Params):
                 )
         self._fit_item_stats(train if own_stats else stats_from)
         self.builder_ = self._builder().fit()
+        train_with = dict(scorers)
+        for name, est in dict(train_scorers or {}).items():
+            if name not in scorers:
+                raise TagrankInputError(f"train_scorers names {name!r}, which is not one of the scorers {sorted(scorers)}")
+            train_with[name] = est
+
+        def train_builder() -> FeatureBuilder:  # one per ranker: a builder fixes its feature list at first use
+            return FeatureBuilder(train_with, kind="text", language=self.language).fit()
 
         # retrieve ranker: union of the scorers' top-k, unjudged = lowest label
         t_keys = self._sample(sorted(train["query"].unique()), self.max_train_queries, 11)
         v_keys = self._sample(sorted(valid_j["query"].unique()), self.max_valid_queries, 13)
-        frame = self._retrieve_frame(t_keys, train, exclude_self=own_stats)
+        frame = self._retrieve_frame(t_keys, train, exclude_self=own_stats, builder=train_builder(), scorers=train_with)
         vframe = self._retrieve_frame(v_keys, valid_j, exclude_self=False) if v_keys else None
         self.feature_names_ = list(self.builder_.feature_names_)
         self.retrieve_ranker_, self.retrieve_ablation_ = self._fit_ranker(frame, self.feature_names_, vframe)
@@ -751,7 +764,7 @@ class SearchPipeline(Params):
         self.rerank_ablation_ = {}
         if self.train_rerank:
             self.rerank_builder_ = self._builder().fit()
-            rframe = self._rerank_frame(train, exclude_self=own_stats)
+            rframe = self._rerank_frame(train, exclude_self=own_stats, builder=train_builder())
             rvalid = self._rerank_frame(valid_j, exclude_self=False) if len(valid_j) else None
             self.rerank_feature_names_ = list(self.rerank_builder_.feature_names_)
             self.rerank_ranker_, self.rerank_ablation_ = self._fit_ranker(rframe, self.rerank_feature_names_, rvalid)
@@ -823,8 +836,9 @@ class SearchPipeline(Params):
         mean = np.divide(total, n, out=np.full(len(n), np.nan), where=n > 0)
         return {"item.n_judged": n, "item.mean_label": mean}
 
-    def _candidates(self, keys: list) -> pd.DataFrame:
-        gen = CandidateGenerator(self.scorers_, k=self.candidates_per_scorer, query_col="query")
+    def _candidates(self, keys: list, scorers: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        gen = CandidateGenerator(self.scorers_ if scorers is None else scorers, k=self.candidates_per_scorer,
+                                 query_col="query")
         return gen.generate(keys)
 
     def _features(self, builder: FeatureBuilder, queries: Sequence[str], items: Sequence[Any],
@@ -839,21 +853,24 @@ class SearchPipeline(Params):
         transform = builder.transform_columns if as_columns else builder.transform
         return transform(list(queries), [catalog_texts[p] for p in pos], extra=extra)
 
-    def _retrieve_frame(self, keys: list, judged: pd.DataFrame, exclude_self: bool) -> pd.DataFrame:
-        cand = self._candidates(keys)
+    def _retrieve_frame(self, keys: list, judged: pd.DataFrame, exclude_self: bool,
+                        builder: FeatureBuilder | None = None, scorers: Mapping[str, Any] | None = None
+                        ) -> pd.DataFrame:
+        cand = self._candidates(keys, scorers)
         lab = judged.set_index(["query", "item_id"])["label"]
         pairs = pd.MultiIndex.from_arrays([cand["query"], cand["item_id"]])
         labels = lab.reindex(pairs).to_numpy(np.float64)
-        feats = self._features(self.builder_, cand["query"], cand["item_id"], cand[_provenance_cols(cand)],
+        feats = self._features(builder or self.builder_, cand["query"], cand["item_id"], cand[_provenance_cols(cand)],
                                labels if exclude_self else None)
         out = pd.concat([cand[["query", "item_id"]], feats], axis=1)
         out["judged"] = ~np.isnan(labels)
         out["label"] = np.where(np.isnan(labels), self.unjudged_label_, labels)
         return out
 
-    def _rerank_frame(self, judged: pd.DataFrame, exclude_self: bool) -> pd.DataFrame:
+    def _rerank_frame(self, judged: pd.DataFrame, exclude_self: bool, builder: FeatureBuilder | None = None
+                      ) -> pd.DataFrame:
         labels = judged["label"].to_numpy(np.float64)
-        feats = self._features(self.rerank_builder_, judged["query"], judged["item_id"], None,
+        feats = self._features(builder or self.rerank_builder_, judged["query"], judged["item_id"], None,
                                labels if exclude_self else None)
         out = pd.concat([judged[["query", "item_id"]].reset_index(drop=True), feats], axis=1)
         out["label"] = labels

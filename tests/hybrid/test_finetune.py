@@ -240,3 +240,31 @@ def test_rewriting_a_directory_is_not_served_stale(tmp_path):
     np.testing.assert_allclose(v1, first.encode(LEFT[:2]), atol=1e-6)
     second = _tuner(batch_size=8, max_steps=1, learning_rate=1e-3, random_state=5, output_dir=out).fit(LEFT, RIGHT, SCORES)
     np.testing.assert_allclose(enc.encode(LEFT[:2]), second.encode(LEFT[:2]), atol=1e-6)
+
+
+def test_search_cross_fitted_trains_each_fold_model_without_its_queries(tmp_path):
+    from eval import finetune_methods as fm
+    from eval.splits import TRAIN
+    from hybrid.crossfit import query_folds
+
+    data = _search_data()
+    ctx = _ctx("search", "toy", {"search": data})
+    ctx.cache_dir = tmp_path
+    full = _spec().build(ctx, max_steps=1, max_length=16, batch_size=8)
+    crossed = fm.search_cross_fitted(ctx, full, n_folds=2)
+    folds = query_folds(data.parts[TRAIN]["key"].tolist(), 2)
+    assert [held for _, held in crossed.folds] == folds
+    for i, (model, held) in enumerate(crossed.folds):
+        rest = [k for j, fold in enumerate(folds) if j != i for k in fold]
+        # the full model's recipe (loss, steps, length) on the other folds' positive pairs only
+        assert model.training_params_["n_train_pairs"] == len(fm.search_pairs(data, TRAIN, True, rest)[0])
+        assert model.training_params_["ft.loss"] == full.training_params_["ft.loss"] == "mnrl"
+        assert model.training_params_["ft.max_length"] == 16 and model.training_params_["steps"] == 1
+        assert crossed.fold_params_[i]["held_out_queries"] == len(held)
+        query, title = held[0], data.item_texts[0]
+        np.testing.assert_array_equal(crossed.score_pairs([query], [title]), model.score_pairs([query], [title]))
+    valid_key = data.parts["valid"]["key"].iloc[0]
+    np.testing.assert_array_equal(crossed.score_pairs([valid_key], [data.item_texts[1]]),
+                                  full.score_pairs([valid_key], [data.item_texts[1]]))
+    with pytest.raises(TagrankInputError, match="transformer_ft"):
+        fm.search_cross_fitted(ctx, object(), 2)

@@ -352,6 +352,32 @@ def test_search_factory():
     train = data.parts["train"]
     assert est.pipeline.item_n_.sum() == len(train.groupby(["query", "item_id"]))
     assert est.top_k(["blue hat"], 4)[0].shape == (1, 4)
+    with pytest.raises(TagrankInputError, match="fit_on must be one of"):
+        _search(_ctx("search", fitted, {"search": data}), ranker_params=FAST, fit_on="test")
+
+    # a source that records its fine-tuning recipe is cross-fitted: the rankers learn from the train
+    # queries, each scored by a fold model that did not learn from it, and serve with the full model
+    from eval import finetune_methods
+    from hybrid.crossfit import CrossFittedScorer, query_folds
+
+    fitted["sup"].training_params_ = {"ft.loss": "mnrl"}
+    folds = query_folds(data.parts["train"]["key"].tolist(), 2)
+    calls = []
+
+    def fake_cross_fitted(ctx, full, n_folds):
+        calls.append((full, n_folds))
+        crossed = CrossFittedScorer(full, [(Supervised(bonus=1.0).fit(texts, ids), fold) for fold in folds])
+        crossed.fold_params_ = [{"fold": i} for i in range(len(folds))]
+        return crossed
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(finetune_methods, "search_cross_fitted", fake_cross_fitted)
+        est = _search(_ctx("search", fitted, {"search": data}), ranker_params=FAST, ablation=False, n_folds=3)
+    assert calls == [(fitted["sup"], 3)]
+    params = est.results_params()
+    assert params["fit_on"] == "crossfit" and params["cross_fitted"] == {"sup": [{"fold": 0}, {"fold": 1}]}
+    assert params["training"]["retrieve_queries"] == len(sum(folds, []))
+    assert est.pipeline.scorers_["sup"] is fitted["sup"]
     with pytest.raises(TagrankInputError, match="shares"):
         SearchPipeline({"ovl": OverlapScorer()}, ranker_params=FAST).fit_fitted(
             ids, texts, judged, scorers={"ovl": OverlapScorer().fit(texts, ids)}, item_stats_from=judged)
