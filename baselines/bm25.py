@@ -44,7 +44,7 @@ from baselines.sparse_topk import (
     build_matrix,
     csr_from_arrays,
     csr_to_arrays,
-    expanded_row_dot,
+    gathered_row_dot,
     load_state,
     row_dot,
     save_state,
@@ -151,7 +151,7 @@ class BM25Scorer(TextScorer):
         """Scores of the distinct query counts ``q`` (expanded by ``inverse``) against ``right``."""
         rows = self.corpus_rows(right)
         if rows is not None:  # catalogue items: their fitted weights
-            return expanded_row_dot(q, inverse, self.doc_weights_[rows])
+            return gathered_row_dot(q, inverse, self.doc_weights_, rows)
         tf, dl = self._counts(right)
         return row_dot(q[inverse], self._doc_weights(tf, dl))
 

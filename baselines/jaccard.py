@@ -36,7 +36,7 @@ from baselines.sparse_topk import (
     build_matrix,
     csr_from_arrays,
     csr_to_arrays,
-    expanded_row_dot,
+    gathered_row_dot,
     load_state,
     row_dot,
     save_state,
@@ -163,7 +163,7 @@ class JaccardScorer(TextScorer):
         if rows is not None:  # catalogue items: their fitted sets (a left term outside the vocabulary matches none)
             distinct, inverse = unique_rows(left)
             a, size_a = self._sets(distinct, self.vocabulary_, grow=False)
-            inter = expanded_row_dot(a, inverse, self.doc_sets_[rows])
+            inter = gathered_row_dot(a, inverse, self.doc_sets_, rows)
             return _jaccard(inter, size_a[inverse], self.doc_sizes_[rows])
         vocabulary: dict[str, int] = {}
         a, size_a = self._sets(left, vocabulary, grow=True)

@@ -29,7 +29,7 @@ from baselines.sparse_topk import (
     build_matrix,
     csr_from_arrays,
     csr_to_arrays,
-    expanded_row_dot,
+    gathered_row_dot,
     load_state,
     row_dot,
     save_state,
@@ -162,7 +162,7 @@ class TfidfScorer(TextScorer):
         rows = self.corpus_rows(right)
         if rows is not None:  # catalogue items: their fitted rows; each distinct query vectorised once
             distinct, inverse = unique_rows(left)
-            return {kind: expanded_row_dot(self._vectorize(kind, distinct), inverse, m[rows])
+            return {kind: gathered_row_dot(self._vectorize(kind, distinct), inverse, m, rows)
                     for kind, m in self._doc_blocks().items()}
         lb = self._block_matrices(left)
         rb = self._block_matrices(right)

@@ -78,6 +78,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from baselines.validation import TagrankInputError
 from eval.methods import MethodContext, MethodSpec, register
 
@@ -223,6 +225,55 @@ def similarity_factory(ctx: MethodContext, **params: Any):
     return scorer.fit(list(ctx.data["corpus"]))
 
 
+def _recipe(full: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(fine-tuner parameters, scorer parameters) that trained ``full``, a ``transformer_ft`` scorer."""
+    record = dict(getattr(full, "training_params_", {}))
+    hyper = {k[3:]: v for k, v in record.items() if k.startswith("ft.")}
+    if "loss" not in hyper or "base_model" not in record:
+        raise TagrankInputError("cross-fitting needs a scorer trained by transformer_ft (no ft.loss recorded)")
+    hyper["model_name_or_path"] = record["base_model"]
+    scorer = {k: v for k, v in full.get_params().items() if k in ("batch_size", "dtype")}
+    return hyper, scorer
+
+
+def _fold_record(scorer: Any) -> dict[str, Any]:
+    keys = ("fold", "held_out", "n_train_pairs", "steps", "best_step", "best_valid_metric", "train_s")
+    return {k: scorer.training_params_[k] for k in keys if k in scorer.training_params_}
+
+
+def similarity_cross_fitted(ctx: MethodContext, full: Any, n_folds: int = 5) -> Any:
+    """A :class:`hybrid.crossfit.CrossFittedScorer` (by pair) over the similarity ``transformer_ft`` ``full``.
+
+    The train pairs are split into ``n_folds`` folds (:func:`hybrid.crossfit.pair_folds`); for each
+    fold, the recipe that trained ``full`` trains on the other folds' pairs and early-stops on the
+    same valid pairs. Each train pair is then scored by the model that did not learn from it, every
+    other pair by ``full``. The fold models' records are in ``fold_params_``.
+    """
+    from hybrid.crossfit import CrossFittedScorer, pair_folds
+
+    hyper, scorer_params = _recipe(full)
+    train, valid = ctx.data["train"], ctx.data["valid"]
+    left, right = train["left"].tolist(), train["right"].tolist()
+    scores = train["score"].to_numpy(float)
+    fold = pair_folds(left, right, n_folds)
+    out, records = [], []
+    for f in range(n_folds):
+        rest = np.flatnonzero(fold != f)
+        held = sorted({(left[i], right[i]) for i in np.flatnonzero(fold == f)})
+        tuner = _tuner(ctx, f"{hyper['loss']}-fold{f}", **hyper).fit(
+            [left[i] for i in rest], [right[i] for i in rest], scores[rest],
+            valid["left"].tolist(), valid["right"].tolist(), valid["score"].to_numpy(float),
+        )
+        scorer = finetuned_scorer(tuner, ctx, extra={"fold": f, "n_folds": n_folds, "held_out": len(held)},
+                                  **scorer_params)
+        texts = sorted({t for pair in held for t in pair})  # what this model scores: its held-out pairs
+        out.append((scorer.fit(texts), held))
+        records.append(_fold_record(scorer))
+    crossed = CrossFittedScorer(full, out, by="pair")
+    crossed.fold_params_ = records
+    return crossed
+
+
 # ---------------------------------------------------------------------------- search
 def search_pairs(data: Any, split: str, positives_only: bool, keys: Collection[str] | None = None
                  ) -> tuple[list[str], list[str], list[float]]:
@@ -321,24 +372,17 @@ def search_cross_fitted(ctx: MethodContext, full: Any, n_folds: int = 2) -> Any:
     from hybrid.crossfit import CrossFittedScorer, query_folds
 
     data = ctx.data["search"]
-    record = dict(getattr(full, "training_params_", {}))
-    hyper = {k[3:]: v for k, v in record.items() if k.startswith("ft.")}
-    if "loss" not in hyper:
-        raise TagrankInputError("search_cross_fitted needs a scorer trained by transformer_ft (no ft.loss recorded)")
+    hyper, scorer_params = _recipe(full)
     loss = hyper.pop("loss")
-    hyper["model_name_or_path"] = record["base_model"]
-    scorer_params = {k: v for k, v in full.get_params().items() if k in ("batch_size", "dtype")}
     folds = query_folds(data.parts[TRAIN]["key"].tolist(), n_folds)
     out, records = [], []
     for i, held in enumerate(folds):
         rest = [key for j, fold in enumerate(folds) if j != i for key in fold]
         tuner = _train_search(ctx, data, loss, hyper, train_keys=rest, tag=f"{loss}-fold{i}")
-        scorer = finetuned_scorer(tuner, ctx, extra={"fold": i, "n_folds": n_folds, "held_out_queries": len(held)},
+        scorer = finetuned_scorer(tuner, ctx, extra={"fold": i, "n_folds": n_folds, "held_out": len(held)},
                                   **scorer_params)
         out.append((scorer.fit(data.item_texts, data.item_ids), held))
-        records.append({k: scorer.training_params_[k] for k in
-                        ("fold", "held_out_queries", "n_train_pairs", "steps", "best_step", "best_valid_metric",
-                         "train_s") if k in scorer.training_params_})
+        records.append(_fold_record(scorer))
     crossed = CrossFittedScorer(full, out)
     crossed.fold_params_ = records
     return crossed

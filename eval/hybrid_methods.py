@@ -8,11 +8,16 @@ test labels.
 * **similarity**: :class:`hybrid.ranker.HybridRegressor` over every fitted
   scorer's pair score plus text statistics (lengths, word overlap), trained on
   the train pairs' human scores, early-stopped on valid (by Spearman, or ROC
-  AUC for binary labels: the task's primary metrics). ``fit_on="valid"``
-  instead cross-fits 5 regressors on the valid pairs (each early-stopped on
-  its held-out fold) and averages them: needed when a method was fine-tuned
-  on train (``transformer_ft``), whose train-pair scores are optimistic; the
-  default ``"auto"`` picks ``valid`` exactly then, ``train`` otherwise.
+  AUC for binary labels: the task's primary metrics). A method fine-tuned on
+  train (``transformer_ft``) scores the train pairs optimistically, so with one
+  the default ``fit_on="auto"`` is ``"crossfit"``: its recipe is retrained on
+  ``n_folds`` (5) folds of the train pairs
+  (:func:`eval.finetune_methods.similarity_cross_fitted`) and each train pair's
+  feature comes from the model that did not learn from it; valid and test
+  pairs use the method itself. ``fit_on="valid"`` (the default for a
+  supervised source without a recorded recipe) instead cross-fits 5
+  regressors on the valid pairs (each early-stopped on its held-out fold) and
+  averages them.
 * Every hybrid also fits a drop-one ablation per feature group
   (:mod:`hybrid.ablation`; ``ablation=False`` turns it off), which the
   protocols score on the same test units into the results ``ablation`` table.
@@ -76,6 +81,12 @@ def _supervised(scorers: dict[str, Any]) -> list[str]:
     return [n for n, e in scorers.items() if n in SUPERVISED or getattr(e, "supervised", False)]
 
 
+def _has_recipe(scorers: dict[str, Any]) -> bool:
+    """Whether every supervised source records the recipe it was trained with (``transformer_ft`` does):
+    cross-fitting retrains that recipe per fold."""
+    return all("ft.loss" in getattr(scorers[n], "training_params_", {}) for n in _supervised(scorers))
+
+
 def _resolve_fit_on(fit_on: str, scorers: dict[str, Any], auto_supervised: str = "valid",
                     allowed: tuple[str, ...] = ("train", "valid")) -> str:
     """``"auto"`` -> ``auto_supervised`` when a source learnt from the train split's labels, else ``"train"``."""
@@ -114,6 +125,7 @@ class SimilarityHybrid:
 
     def results_params(self) -> dict[str, Any]:
         return {
+            "cross_fitted": getattr(self, "cross_fitted_", {}),
             "features": list(self.builder.feature_names_),
             "best_iteration": [int(m.best_iteration_) for m in self.models],
             "importance_gain": _importance(self.models[0]),
@@ -146,22 +158,34 @@ def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, abla
     from hybrid.ranker import HybridRegressor
 
     scorers = _others(ctx, "score_pairs")
-    fit_on = _resolve_fit_on(fit_on, scorers)
-    builder = FeatureBuilder(scorers, kind="text", group_stats=False, text_stats=True, language=ctx.language).fit()
+    fit_on = _resolve_fit_on(fit_on, scorers, "crossfit" if _has_recipe(scorers) else "valid",
+                             ("train", "valid", "crossfit"))
+    cross_fitted: dict[str, Any] = {}
+    if fit_on == "crossfit":
+        from eval.finetune_methods import similarity_cross_fitted
+
+        cross_fitted = {n: similarity_cross_fitted(ctx, scorers[n], n_folds) for n in _supervised(scorers)}
+
+    def feature_builder(sources: dict[str, Any]) -> Any:
+        return FeatureBuilder(sources, kind="text", group_stats=False, text_stats=True, language=ctx.language).fit()
+
+    builder = feature_builder(scorers)
+    # the train pairs' features: each supervised source's score from the fold model that did not see the pair
+    train_builder = feature_builder({**scorers, **cross_fitted}) if cross_fitted else builder
     # early stopping watches the task's primary metric
     metric = "auc" if ctx.data.get("binary") else "spearman"
     params = {"random_state": ctx.random_state, "metric": metric, **params}
 
-    def frame(pairs: pd.DataFrame) -> pd.DataFrame:
-        feats = builder.transform(pairs["left"].tolist(), pairs["right"].tolist())
+    def frame(pairs: pd.DataFrame, with_builder: Any = builder) -> pd.DataFrame:
+        feats = with_builder.transform(pairs["left"].tolist(), pairs["right"].tolist())
         feats["__label"] = pairs["score"].to_numpy(np.float64)
         return feats
 
     train, valid = ctx.data["train"], ctx.data["valid"]
-    if fit_on == "train":
+    if fit_on in ("train", "crossfit"):
         if len(train) < 2:
             raise TagrankInputError("the similarity train split has fewer than 2 pairs: hybrid cannot learn")
-        tr = frame(train)
+        tr = frame(train, train_builder)
         va = frame(valid) if len(valid) else None
         n_rows = len(tr)
 
@@ -181,14 +205,16 @@ def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, abla
             return [HybridRegressor(**params).fit(va[(fold != f) & use], "__label", cols, valid=va[fold == f])
                     for f in range(n_folds)]
 
-    names = list(builder.feature_names_)
+    names = list((builder if fit_on == "valid" else train_builder).feature_names_)
     models = fit_models(names)
     variants = {}
     if ablation:
         variants = fit_ablations(fit_models, names, feature_groups(names, list(scorers)))
         variants.update(fit_learning_curve(lambda rows: fit_models(names, rows), n_rows,
                                            random_state=ctx.random_state))
-    return SimilarityHybrid(builder, models, fit_on, list(scorers), variants)
+    hybrid = SimilarityHybrid(builder, models, fit_on, list(scorers), variants)
+    hybrid.cross_fitted_ = {n: est.fold_params_ for n, est in cross_fitted.items()}
+    return hybrid
 
 
 # --------------------------------------------------------------------------- search
@@ -276,9 +302,8 @@ def _search(
 
     data = ctx.data["search"]
     scorers = _others(ctx, "top_k")
-    # cross-fitting needs the recipe a supervised source was trained with (transformer_ft records it)
-    recipe = all("ft.loss" in getattr(scorers[n], "training_params_", {}) for n in _supervised(scorers))
-    fit_on = _resolve_fit_on(fit_on, scorers, "crossfit" if recipe else "valid", ("train", "valid", "crossfit"))
+    fit_on = _resolve_fit_on(fit_on, scorers, "crossfit" if _has_recipe(scorers) else "valid",
+                             ("train", "valid", "crossfit"))
     train_scorers: dict[str, Any] = {}
     if fit_on == "crossfit":
         from eval.finetune_methods import search_cross_fitted

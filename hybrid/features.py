@@ -123,15 +123,19 @@ def group_stats(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.n
     valid = ~np.isnan(values)
     v, c = values[valid], codes[valid]
     count = np.bincount(c, minlength=n_groups).astype(np.float64)
+    one_group = n_groups == 1  # a request: one query's candidates (same arithmetic, fewer calls)
     top = np.full(n_groups, -np.inf)
-    np.maximum.at(top, c, v)
+    if one_group:
+        top[0] = v.max() if len(v) else -np.inf
+    else:
+        np.maximum.at(top, c, v)
     mean = np.divide(np.bincount(c, weights=v, minlength=n_groups), count, out=np.zeros(n_groups), where=count > 0)
     dev = v - mean[c]
     std = np.sqrt(np.divide(np.bincount(c, weights=dev * dev, minlength=n_groups), count,
                             out=np.zeros(n_groups), where=count > 0))
     # rank: sort by (group, value descending); a row's rank = its position - the group's first position
     # + 1, where tied values take the position of their first occurrence
-    order = np.lexsort((-v, c))
+    order = np.argsort(-v, kind="stable") if one_group else np.lexsort((-v, c))
     sc, sv = c[order], v[order]
     pos = np.arange(len(v))
     group_start = np.r_[True, sc[1:] != sc[:-1]]
@@ -505,7 +509,8 @@ class FeatureBuilder:
         out["group.size"] = np.bincount(codes, minlength=codes.max() + 1)[codes].astype(np.float64)
         return out
 
-    def _tokens(self, texts: list[str]) -> tuple[list[set[str]], np.ndarray]:
+    def _tokens(self, texts: list[str]) -> tuple[list[set[str]], np.ndarray, np.ndarray]:
+        """(word set and word count of each distinct text, each text's distinct position)."""
         from baselines.text import Tokenizer
 
         if not hasattr(self, "_tokenizer"):
@@ -523,8 +528,7 @@ class FeatureBuilder:
                 memo[text] = hit
             sets.append(hit[0])
             counts.append(hit[1])
-        table = np.asarray(counts, dtype=np.float64)
-        return [sets[c] for c in codes], table[codes] if len(codes) else np.zeros(0)
+        return sets, np.asarray(counts, dtype=np.float64), codes
 
     def remember_texts(self, texts: Sequence[str]) -> FeatureBuilder:
         """Tokenise ``texts`` now (a catalogue), so that requests meeting them later only look their
@@ -534,20 +538,21 @@ class FeatureBuilder:
         return self
 
     def _text_block(self, left: list, right: list) -> dict[str, np.ndarray]:
-        qs, qn = self._tokens(left)
-        cs, cn = self._tokens(right)
+        q_sets, q_counts, q_codes = self._tokens(left)
+        c_sets, c_counts, c_codes = self._tokens(right)
         n = len(left)
-        overlap = np.zeros(n)
-        q_distinct = np.zeros(n)
-        q_num = np.zeros(n)
+        # per distinct query: its distinct words and numbers (a request repeats one query 100 times)
+        q_distinct = np.asarray([len(q) for q in q_sets], dtype=np.float64)[q_codes]
+        q_nums = [[w for w in q if w[:1] in _NUMERIC] for q in q_sets]
+        q_num = np.asarray([len(nums) for nums in q_nums], dtype=np.float64)[q_codes]
+        pairs = list(zip(q_codes.tolist(), c_codes.tolist(), strict=True))
+        overlap = np.fromiter((len(q_sets[a] & c_sets[b]) for a, b in pairs), dtype=np.float64, count=n)
         num_hit = np.zeros(n)
-        for j, (q, c) in enumerate(zip(qs, cs, strict=True)):
-            q_distinct[j] = len(q)
-            common = q & c
-            overlap[j] = len(common)
-            nums = [w for w in q if w[:1] in _NUMERIC]
-            q_num[j] = len(nums)
-            num_hit[j] = sum(1 for w in nums if w in c)
+        if any(q_nums):
+            num_hit = np.fromiter((sum(1 for w in q_nums[a] if w in c_sets[b]) for a, b in pairs),
+                                  dtype=np.float64, count=n)
+        qn = q_counts[q_codes]
+        cn = c_counts[c_codes]
         frac = np.divide(overlap, q_distinct, out=np.zeros(n), where=q_distinct > 0)
         return {
             "q.n_words": qn, "c.n_words": cn, "len.diff": np.abs(qn - cn),

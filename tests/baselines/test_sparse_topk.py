@@ -8,15 +8,36 @@ import scipy.sparse as sp
 
 
 @pytest.mark.parametrize("n_distinct", [1, 3])
-def test_expanded_row_dot_equals_row_dot_of_the_expanded_rows(n_distinct):
-    from baselines.sparse_topk import expanded_row_dot, row_dot
+@pytest.mark.parametrize("unsorted", [False, True])
+def test_gathered_row_dot_equals_row_dot_of_the_gathered_rows(n_distinct, unsorted):
+    from baselines.sparse_topk import gathered_row_dot, row_dot
 
     rng = np.random.default_rng(0)
     distinct = sp.random(n_distinct, 30, density=0.3, random_state=1, format="csr")
+    if unsorted:  # a query row whose column indices are not sorted
+        distinct = sp.csr_matrix((distinct.data[::-1], distinct.indices[::-1], [0, distinct.nnz]), shape=(1, 30)) \
+            if n_distinct == 1 else distinct
     inverse = rng.integers(0, n_distinct, 12)
-    b = sp.random(12, 30, density=0.3, random_state=2, format="csr")
-    np.testing.assert_allclose(expanded_row_dot(distinct, inverse, b), row_dot(distinct[inverse], b),
-                               rtol=0, atol=1e-12)
+    dense = sp.random(40, 30, density=0.3, random_state=2).toarray()
+    dense[5] = 0  # an empty row
+    matrix = sp.csr_matrix(dense)
+    rows = rng.integers(0, 40, 12)
+    rows[3] = 5
+    expected = row_dot(sp.csr_matrix(distinct)[inverse], matrix[rows])
+    np.testing.assert_allclose(gathered_row_dot(distinct, inverse, matrix, rows), expected, rtol=0, atol=1e-12)
+    assert gathered_row_dot(distinct, inverse, matrix, rows)[3] == 0.0
+
+
+def test_gathered_row_dot_edge_cases():
+    from baselines.sparse_topk import gathered_row_dot
+
+    matrix = sp.csr_matrix(np.array([[1.0, 0, 2], [0, 0, 0], [3, 4, 0]]))
+    query = sp.csr_matrix(np.array([[0.5, 0, 1.0]]))
+    # by hand: row 0 = 0.5 + 2, row 1 = 0, row 2 = 1.5; rows repeat and come in any order
+    np.testing.assert_array_equal(gathered_row_dot(query, np.zeros(4, int), matrix, [2, 0, 1, 2]), [1.5, 2.5, 0, 1.5])
+    empty = sp.csr_matrix((1, 3))
+    np.testing.assert_array_equal(gathered_row_dot(empty, np.zeros(2, int), matrix, [0, 2]), [0, 0])
+    assert gathered_row_dot(query, np.zeros(0, int), matrix, []).shape == (0,)
 
 
 def test_texts_round_trip_exactly_and_older_files_still_read():

@@ -260,7 +260,7 @@ def test_search_cross_fitted_trains_each_fold_model_without_its_queries(tmp_path
         assert model.training_params_["n_train_pairs"] == len(fm.search_pairs(data, TRAIN, True, rest)[0])
         assert model.training_params_["ft.loss"] == full.training_params_["ft.loss"] == "mnrl"
         assert model.training_params_["ft.max_length"] == 16 and model.training_params_["steps"] == 1
-        assert crossed.fold_params_[i]["held_out_queries"] == len(held)
+        assert crossed.fold_params_[i]["held_out"] == len(held)
         query, title = held[0], data.item_texts[0]
         np.testing.assert_array_equal(crossed.score_pairs([query], [title]), model.score_pairs([query], [title]))
     valid_key = data.parts["valid"]["key"].iloc[0]
@@ -268,3 +268,27 @@ def test_search_cross_fitted_trains_each_fold_model_without_its_queries(tmp_path
                                   full.score_pairs([valid_key], [data.item_texts[1]]))
     with pytest.raises(TagrankInputError, match="transformer_ft"):
         fm.search_cross_fitted(ctx, object(), 2)
+
+
+def test_similarity_cross_fitted_trains_each_fold_model_without_its_pairs(monkeypatch, tmp_path):
+    from eval import finetune_methods as fm
+    from hybrid.crossfit import pair_folds
+
+    monkeypatch.setattr(fm, "MIN_TRAIN_PAIRS", 4)
+    pairs = pd.DataFrame({"left": LEFT, "right": RIGHT, "score": SCORES})
+    ctx = _ctx("similarity", "stsb_en", {"train": pairs, "valid": pairs.iloc[:8], "corpus": sorted(set(LEFT + RIGHT))})
+    ctx.cache_dir = tmp_path
+    full = _spec().build(ctx, max_steps=1, max_length=16, batch_size=8, eval_every=1)
+    crossed = fm.similarity_cross_fitted(ctx, full, n_folds=2)
+    fold = pair_folds(LEFT, RIGHT, 2)
+    assert crossed.by == "pair" and len(crossed.folds) == 2
+    for f, (model, held) in enumerate(crossed.folds):
+        assert set(held) == {(a, b) for a, b, g in zip(LEFT, RIGHT, fold, strict=True) if g == f}
+        assert model.training_params_["n_train_pairs"] == int((fold != f).sum())
+        assert model.training_params_["ft.loss"] == "cosine_mse" and model.training_params_["ft.max_length"] == 16
+        a, b = held[0]
+        np.testing.assert_array_equal(crossed.score_pairs([a], [b]), model.score_pairs([a], [b]))
+    assert [r["fold"] for r in crossed.fold_params_] == [0, 1]
+    # a pair outside the train split goes to the full model
+    np.testing.assert_array_equal(crossed.score_pairs(["an unseen text"], [RIGHT[0]]),
+                                  full.score_pairs(["an unseen text"], [RIGHT[0]]))

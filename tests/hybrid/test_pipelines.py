@@ -318,6 +318,43 @@ def test_similarity_factory():
     assert all(len(models) == 5 for models in cross.ablation.values())
     assert _similarity(_ctx("similarity", fitted, data), n_estimators=5, ablation=False).ablation == {}
 
+    # a supervised source: "auto" learns from the valid pairs, or -- when the source records its
+    # fine-tuning recipe -- from the train pairs with cross-fitted scores of that source
+    from eval import finetune_methods
+    from hybrid.crossfit import CrossFittedScorer, pair_folds
+
+    class Supervised(OverlapScorer):
+        supervised = True
+
+    fitted["sup"] = Supervised().fit(corpus)
+    assert _similarity(_ctx("similarity", fitted, data), n_estimators=5, ablation=False).fit_on == "valid"
+    fitted["sup"].training_params_ = {"ft.loss": "cosine_mse"}
+    train = data["train"]
+    fold = pair_folds(train["left"].tolist(), train["right"].tolist(), 5)
+    pairs = list(zip(train["left"], train["right"], strict=True))
+    seen: list[set] = []
+
+    class Recording(Supervised):
+        def score_pairs(self, left, right):
+            seen[-1].update(zip(left, right, strict=True))
+            return super().score_pairs(left, right)
+
+    def fake_cross_fitted(ctx, full, n_folds):
+        folds = [[p for p, f in zip(pairs, fold, strict=True) if f == k] for k in range(n_folds)]
+        seen.append(set())
+        crossed = CrossFittedScorer(full, [(Recording(bonus=1.0).fit(corpus), keys) for keys in folds], by="pair")
+        crossed.fold_params_ = [{"fold": k} for k in range(n_folds)]
+        return crossed
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(finetune_methods, "similarity_cross_fitted", fake_cross_fitted)
+        est = _similarity(_ctx("similarity", fitted, data), n_estimators=5, ablation=False)
+    assert est.fit_on == "crossfit" and len(est.models) == 1
+    assert est.results_params()["cross_fitted"] == {"sup": [{"fold": k} for k in range(5)]}
+    assert seen == [set(pairs)]  # the fold models scored exactly the train pairs
+    # serving: the source itself
+    assert est.builder.scorers["sup"] is fitted["sup"]
+
 
 def test_search_factory():
     from eval.hybrid_methods import _search
