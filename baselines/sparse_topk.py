@@ -292,11 +292,14 @@ def gathered_row_dot(distinct: sp.spmatrix, inverse: np.ndarray, matrix: sp.csr_
     matrices per scorer per request.
     """
     rows = np.asarray(rows, dtype=np.int64)
+    if not sp.isspmatrix_csr(matrix):
+        matrix = sp.csr_matrix(matrix)
     if distinct.shape[0] != 1:
         return row_dot(sp.csr_matrix(distinct)[inverse], matrix[rows])
     q = sp.csr_matrix(distinct)
-    if not q.has_sorted_indices:
-        q = q.sorted_indices()
+    if not q.has_canonical_format:  # sorted, without duplicate columns (a copy: the input is not changed)
+        q = q.copy()
+        q.sum_duplicates()
     q_cols, q_vals = q.indices, q.data
     out = np.zeros(len(rows), dtype=np.float64)
     if q_cols.size == 0 or rows.size == 0:

@@ -230,7 +230,8 @@ def _recipe(full: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     record = dict(getattr(full, "training_params_", {}))
     hyper = {k[3:]: v for k, v in record.items() if k.startswith("ft.")}
     if "loss" not in hyper or "base_model" not in record:
-        raise TagrankInputError("cross-fitting needs a scorer trained by transformer_ft (no ft.loss recorded)")
+        raise TagrankInputError(f"cross-fitting needs a scorer trained by transformer_ft; {type(full).__name__} "
+                                "records no fine-tuning recipe (ft.loss)")
     hyper["model_name_or_path"] = record["base_model"]
     scorer = {k: v for k, v in full.get_params().items() if k in ("batch_size", "dtype")}
     return hyper, scorer
@@ -260,6 +261,8 @@ def similarity_cross_fitted(ctx: MethodContext, full: Any, n_folds: int = 5) -> 
     for f in range(n_folds):
         rest = np.flatnonzero(fold != f)
         held = sorted({(left[i], right[i]) for i in np.flatnonzero(fold == f)})
+        if not held:  # more folds than pairs: nothing for this fold's model to score
+            continue
         tuner = _tuner(ctx, f"{hyper['loss']}-fold{f}", **hyper).fit(
             [left[i] for i in rest], [right[i] for i in rest], scores[rest],
             valid["left"].tolist(), valid["right"].tolist(), valid["score"].to_numpy(float),

@@ -94,6 +94,8 @@ def _resolve_fit_on(fit_on: str, scorers: dict[str, Any], auto_supervised: str =
         return auto_supervised if _supervised(scorers) else "train"
     if fit_on not in allowed:
         raise TagrankInputError(f"fit_on must be one of {[*allowed, 'auto']}, got {fit_on!r}")
+    if fit_on == "crossfit" and not _supervised(scorers):
+        return "train"  # nothing to cross-fit: the train split as it is
     return fit_on
 
 

@@ -1,23 +1,26 @@
 """Cross-fitted scores of a supervised scorer: each training query is scored by a model that never saw it.
 
-A scorer fine-tuned on the train queries (``transformer_ft``) scores those
-queries optimistically, so a ranker learning from its train-query scores
+A scorer fine-tuned on the train split (``transformer_ft``) scores its own
+training data optimistically, so a ranker learning from those scores
 overweights it. The usual remedy is stacking's out-of-fold predictions: split
-the training queries into folds (:func:`query_folds`), train one model per
-fold on the other folds, and let :class:`CrossFittedScorer` route each query
-to the model trained without it (any other query to the full model). Train
-features then have the quality that test features from the full model have.
-:meth:`hybrid.pipelines.SearchPipeline.fit_fitted` uses it for its training
-rows only (``train_scorers``) and serves with the full model.
+the training queries (:func:`query_folds`) or pairs (:func:`pair_folds`) into
+folds, train one model per fold on the other folds, and let
+:class:`CrossFittedScorer` route each query or pair to the model trained
+without it (anything else to the full model). Train features then have the
+quality that test features from the full model have.
+:meth:`hybrid.pipelines.SearchPipeline.fit_fitted` (``train_scorers``) and
+the similarity hybrid use it for their training rows only and serve with the
+full model.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from baselines.validation import TagrankInputError, check_same_length, check_texts
 
@@ -44,16 +47,30 @@ def query_folds(keys: Sequence[str], n_folds: int) -> list[list[str]]:
 
 
 def pair_folds(left: Sequence[str], right: Sequence[str], n_folds: int) -> np.ndarray:
-    """The fold of each (left, right) pair: :func:`query_fold` of ``left + "\t" + right`` (a pair and its
-    duplicates share a fold, whatever the row order)."""
+    """The fold of each (left, right) pair: :func:`query_fold` of its two texts, sorted and tab-joined.
+
+    A pair, its duplicates and its reverse (b, a) share a fold whatever the row
+    order, so no fold model trains on the reverse of a pair it scores. (Pairs of
+    different folds may still share one text: folds split pairs, not texts.)
+    """
     n_folds = _check_n_folds(n_folds)
     left, right = check_texts(left, "left"), check_texts(right, "right")
     check_same_length(left=left, right=right)
-    return np.asarray([query_fold(f"{a}\t{b}", n_folds) for a, b in zip(left, right, strict=True)], dtype=np.int64)
+    return np.asarray([query_fold("\t".join(sorted((a, b))), n_folds) for a, b in zip(left, right, strict=True)],
+                      dtype=np.int64)
+
+
+def _is_key(key: Any, by: str) -> bool:
+    if by == "query":
+        return isinstance(key, str)
+    return isinstance(key, tuple) and len(key) == 2 and all(isinstance(t, str) for t in key)
 
 
 class CrossFittedScorer:
-    """Routes each query to the fold model that did not learn from it; any other query to ``default``.
+    """Routes each query (or pair) to the fold model that did not learn from it; any other to ``default``.
+
+    A routing wrapper around models that are already fitted, not an estimator:
+    it has no ``fit``, and checks its folds when built.
 
     Parameters
     ----------
@@ -74,12 +91,21 @@ class CrossFittedScorer:
     def __init__(self, default: Any, folds: Sequence[tuple[Any, Collection[Any]]], by: str = "query"):
         if by not in ("query", "pair"):
             raise TagrankInputError(f"by must be 'query' or 'pair', got {by!r}")
+        if not hasattr(default, "score_pairs"):
+            raise TagrankInputError(f"default must be a fitted scorer with score_pairs, got {type(default).__name__}")
         self.default = default
         self.folds = list(folds)
         self.by = by
         owner: dict[Any, int] = {}
-        for i, (_, keys) in enumerate(self.folds):
-            for key in keys:
+        for i, fold in enumerate(self.folds):
+            if not (isinstance(fold, tuple | list) and len(fold) == 2 and hasattr(fold[0], "score_pairs")):
+                raise TagrankInputError(f"folds[{i}] must be a (fitted scorer, keys) pair, got {fold!r:.80}")
+            if isinstance(fold[1], str) or not isinstance(fold[1], Collection):
+                raise TagrankInputError(f"folds[{i}] keys must be a collection of keys, got {fold[1]!r:.80}")
+            for key in fold[1]:
+                if not _is_key(key, by):
+                    kind = "a text" if by == "query" else "a (left, right) tuple of texts"
+                    raise TagrankInputError(f"folds[{i}] has the key {key!r:.80}; with by={by!r} a key is {kind}")
                 if owner.setdefault(key, i) != i:
                     raise TagrankInputError(f"{by} {key!r} is in folds {owner[key]} and {i}: folds must not overlap")
         self.owner_ = owner
@@ -99,7 +125,8 @@ class CrossFittedScorer:
         return out
 
     def score_pairs(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
-        """Each pair scored by the model that owns its left text (the query)."""
+        """Each pair scored by the model that owns it (its left text with ``by="query"``, the pair itself
+        with ``by="pair"``)."""
         left, right = list(left), list(right)
         check_same_length(left=left, right=right)
         out = np.empty(len(left), dtype=np.float64)
@@ -107,31 +134,53 @@ class CrossFittedScorer:
             out[rows] = scorer.score_pairs([left[i] for i in rows], [right[i] for i in rows])
         return out
 
-    def feature_columns(self, left: Sequence[str], right: Sequence[str]) -> dict[str, np.ndarray]:
-        """The owners' feature columns, stitched back into row order (every owner gives the same columns)."""
-        from hybrid.features import _as_columns, _feature_call
+    def features(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray | dict[str, np.ndarray]:
+        """What the owners' feature call gives (see :func:`hybrid.features._feature_call`: columns, or one
+        score array for a scorer with ``score_pairs`` only), stitched back into row order; the feature
+        builder then names the columns exactly as it names the default scorer's."""
+        from hybrid.features import _feature_call
 
         left, right = list(left), list(right)
         check_same_length(left=left, right=right)
-        out: dict[str, np.ndarray] = {}
+        columns: dict[str, np.ndarray] | None = None
+        scores: np.ndarray | None = None
         for scorer, rows in self._groups(left, right):
-            part = _as_columns(_feature_call(scorer)([left[i] for i in rows], [right[i] for i in rows]), self.name)
-            if out and set(part) != set(out):
-                raise TagrankInputError(f"fold scorers give different feature columns: {sorted(part)} vs {sorted(out)}")
-            for col, values in part.items():
-                out.setdefault(col, np.full(len(left), np.nan))[rows] = values
-        return out
+            part = _feature_call(scorer)([left[i] for i in rows], [right[i] for i in rows])
+            if isinstance(part, pd.DataFrame | Mapping):
+                if scores is not None:
+                    raise TagrankInputError("fold scorers give different feature outputs (columns vs one score)")
+                part = {str(c): np.asarray(part[c], dtype=np.float64) for c in part}
+                if columns is not None and set(part) != set(columns):
+                    raise TagrankInputError(
+                        f"fold scorers give different feature columns: {sorted(part)} vs {sorted(columns)}")
+                columns = columns or {c: np.full(len(left), np.nan) for c in part}
+                for col, values in part.items():
+                    columns[col][rows] = values
+            else:
+                if columns is not None:
+                    raise TagrankInputError("fold scorers give different feature outputs (columns vs one score)")
+                scores = np.full(len(left), np.nan) if scores is None else scores
+                scores[rows] = np.asarray(part, dtype=np.float64)
+        if columns is None:
+            return scores if scores is not None else np.zeros(0)
+        return columns
 
     def top_k(self, queries: Sequence[str], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Each query's top-k from the model that owns it (every model is fitted on the same corpus)."""
         if self.by != "query":
             raise TagrankInputError("top_k needs a scorer routed by query (by='query'), not by pair")
         queries = list(queries)
+        if not queries:
+            return self.default.top_k(queries, k)
         parts = [(rows, scorer.top_k([queries[i] for i in rows], k)) for scorer, rows in self._groups(queries)]
-        width = min((p[1][0].shape[1] for p in parts), default=0)
+        widths = {p[1][0].shape[1] for p in parts}
+        if len(widths) > 1:
+            raise TagrankInputError(f"fold models return top-k lists of different lengths {sorted(widths)}: "
+                                    "every fold model must be fitted on the default's corpus")
+        width = widths.pop()
         ids = np.empty((len(queries), width), dtype=object)
         scores = np.empty((len(queries), width), dtype=np.float64)
         for rows, (part_ids, part_scores) in parts:
-            ids[rows] = part_ids[:, :width]
-            scores[rows] = part_scores[:, :width]
+            ids[rows] = part_ids
+            scores[rows] = part_scores
         return ids, scores

@@ -299,14 +299,16 @@ class TransformerEncoder(Params):
         _, model, _ = self._model(resolve_device(self.device))
         return int(model.config.hidden_size)
 
-    def cache_key(self, device: torch.device | None = None) -> dict[str, Any]:
-        """What the cached (pre-whitening) vectors depend on."""
+    def cache_key(self, device: torch.device | None = None, loaded: tuple[Any, Any] | None = None) -> dict[str, Any]:
+        """What the cached (pre-whitening) vectors depend on (``loaded``: the (tokenizer, model) already
+        looked up for ``device``)."""
         dev = resolve_device(self.device if device is None else device)
+        max_length = self._max_length(*loaded) if loaded is not None else self.effective_max_length(dev)
         return {
             "model": self.model_identity,
             "pooling": self.pooling,
             "normalize": bool(self.normalize),
-            "max_length": self.effective_max_length(dev),
+            "max_length": max_length,
             "dtype": _dtype_name(resolve_dtype(self.dtype, dev)),
         }
 
@@ -353,7 +355,7 @@ class TransformerEncoder(Params):
         if self.cache_dir is not None:
             from hybrid.embedding_cache import EmbeddingCache, text_hashes
 
-            cache = EmbeddingCache(self.cache_dir, self.cache_key(dev), dim=hidden)
+            cache = EmbeddingCache(self.cache_dir, self.cache_key(dev, (tokenizer, model)), dim=hidden)
             hashes = text_hashes(unique)
             found, vectors = cache.get(hashes)
             out[found] = vectors

@@ -660,8 +660,21 @@ class SearchPipeline(Params):
         params.update(dict(self.ranker_params or {}))
         return HybridRanker(**params)
 
-    def _builder(self) -> FeatureBuilder:
-        return FeatureBuilder(self.scorers_, kind="text", language=self.language)
+    def _builder(self, scorers: Mapping[str, Any] | None = None) -> FeatureBuilder:
+        return FeatureBuilder(self.scorers_ if scorers is None else scorers, kind="text", language=self.language)
+
+    @staticmethod
+    def _pin_features(serving: FeatureBuilder, training: FeatureBuilder) -> list[str]:
+        """The training rows' feature list, which the serving builder (valid rows, requests) must give too."""
+        names = list(training.feature_names_)
+        if not hasattr(serving, "feature_names_"):
+            serving.feature_names_ = list(names)
+        elif list(serving.feature_names_) != names:
+            raise TagrankInputError(
+                f"train_scorers give the features {names} but the scorers give {list(serving.feature_names_)}: "
+                "a train scorer must give the same feature columns as the scorer it replaces"
+            )
+        return names
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -744,15 +757,13 @@ class SearchPipeline(Params):
                 raise TagrankInputError(f"train_scorers names {name!r}, which is not one of the scorers {sorted(scorers)}")
             train_with[name] = est
 
-        def train_builder() -> FeatureBuilder:  # one per ranker: a builder fixes its feature list at first use
-            return FeatureBuilder(train_with, kind="text", language=self.language).fit()
-
         # retrieve ranker: union of the scorers' top-k, unjudged = lowest label
         t_keys = self._sample(sorted(train["query"].unique()), self.max_train_queries, 11)
         v_keys = self._sample(sorted(valid_j["query"].unique()), self.max_valid_queries, 13)
-        frame = self._retrieve_frame(t_keys, train, exclude_self=own_stats, builder=train_builder(), scorers=train_with)
+        train_builder = self._builder(train_with).fit()  # one per ranker: a builder fixes its features at first use
+        frame = self._retrieve_frame(t_keys, train, exclude_self=own_stats, builder=train_builder, scorers=train_with)
         vframe = self._retrieve_frame(v_keys, valid_j, exclude_self=False) if v_keys else None
-        self.feature_names_ = list(self.builder_.feature_names_)
+        self.feature_names_ = self._pin_features(self.builder_, train_builder)
         self.retrieve_ranker_, self.retrieve_ablation_ = self._fit_ranker(frame, self.feature_names_, vframe)
         self.training_summary_ = {
             "retrieve_queries": len(t_keys), "retrieve_rows": int(len(frame)),
@@ -764,9 +775,10 @@ class SearchPipeline(Params):
         self.rerank_ablation_ = {}
         if self.train_rerank:
             self.rerank_builder_ = self._builder().fit()
-            rframe = self._rerank_frame(train, exclude_self=own_stats, builder=train_builder())
+            train_builder = self._builder(train_with).fit()
+            rframe = self._rerank_frame(train, exclude_self=own_stats, builder=train_builder)
             rvalid = self._rerank_frame(valid_j, exclude_self=False) if len(valid_j) else None
-            self.rerank_feature_names_ = list(self.rerank_builder_.feature_names_)
+            self.rerank_feature_names_ = self._pin_features(self.rerank_builder_, train_builder)
             self.rerank_ranker_, self.rerank_ablation_ = self._fit_ranker(rframe, self.rerank_feature_names_, rvalid)
             self.training_summary_["rerank_rows"] = int(len(rframe))
         self._remember_catalogue()
