@@ -280,6 +280,22 @@ def test_group_stats_match_a_pandas_groupby_reference():
         np.testing.assert_allclose(got_z, z, atol=1e-9, equal_nan=True)
 
 
+def test_group_stats_one_group_fast_path_equals_the_general_path():
+    """A request's single group gives exactly (bit for bit) what the grouped arithmetic gives."""
+    from hybrid.features import group_stats
+
+    rng = np.random.default_rng(1)
+    for trial in range(200):
+        n = int(rng.integers(1, 40))
+        values = rng.integers(0, 4, n).astype(float) + (rng.random(n) if trial % 2 else 0.0)
+        values[rng.random(n) < 0.2] = np.nan
+        one = group_stats(values, np.zeros(n, dtype=np.int64))
+        # the same rows as group 0 next to a second group: the general path
+        general = group_stats(np.r_[values, 7.0], np.r_[np.zeros(n, dtype=np.int64), 1])
+        for got, ref in zip(one, general, strict=True):
+            np.testing.assert_array_equal(got, ref[:n])
+
+
 # --------------------------------------------------------------------------- feature_columns / extra / token memo
 
 
