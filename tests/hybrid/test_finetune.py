@@ -163,13 +163,19 @@ def test_transformer_ft_is_registered_and_skips_other_datasets():
     assert cat.classifier_params["epochs"] == 1 and cat.classifier_params["device"] == "cpu"
 
 
-def test_similarity_factory_returns_a_fitted_scorer(monkeypatch, tmp_path):
+def _sts_ctx(monkeypatch, tmp_path):
+    """A toy stsb_en context (the minimum train size lowered to the toy pairs)."""
     from eval import finetune_methods as fm
 
     monkeypatch.setattr(fm, "MIN_TRAIN_PAIRS", 4)
     pairs = pd.DataFrame({"left": LEFT, "right": RIGHT, "score": SCORES})
     ctx = _ctx("similarity", "stsb_en", {"train": pairs, "valid": pairs.iloc[:8], "corpus": sorted(set(LEFT + RIGHT))})
     ctx.cache_dir = tmp_path
+    return ctx
+
+
+def test_similarity_factory_returns_a_fitted_scorer(monkeypatch, tmp_path):
+    ctx = _sts_ctx(monkeypatch, tmp_path)
     scorer = _spec().build(ctx, max_steps=2, max_length=16, batch_size=8, eval_every=1)
     assert scorer.name == "transformer_ft"
     pred = scorer.score_pairs(LEFT[:3], RIGHT[:3])
@@ -274,10 +280,7 @@ def test_similarity_cross_fitted_trains_each_fold_model_without_its_pairs(monkey
     from eval import finetune_methods as fm
     from hybrid.crossfit import pair_folds
 
-    monkeypatch.setattr(fm, "MIN_TRAIN_PAIRS", 4)
-    pairs = pd.DataFrame({"left": LEFT, "right": RIGHT, "score": SCORES})
-    ctx = _ctx("similarity", "stsb_en", {"train": pairs, "valid": pairs.iloc[:8], "corpus": sorted(set(LEFT + RIGHT))})
-    ctx.cache_dir = tmp_path
+    ctx = _sts_ctx(monkeypatch, tmp_path)
     full = _spec().build(ctx, max_steps=1, max_length=16, batch_size=8, eval_every=1)
     crossed = fm.similarity_cross_fitted(ctx, full, n_folds=2)
     fold = pair_folds(LEFT, RIGHT, 2)
