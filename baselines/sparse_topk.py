@@ -316,7 +316,9 @@ def gathered_row_dot(distinct: sp.spmatrix, inverse: np.ndarray, matrix: sp.csr_
     at = np.minimum(np.searchsorted(q_cols, cols), q_cols.size - 1)
     hit = q_cols[at] == cols
     owner = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)[hit]
-    return np.bincount(owner, weights=matrix.data[entries[hit]] * q_vals[at[hit]], minlength=len(rows))
+    # (bincount of no entries is int64 even with weights: keep float64 for every outcome)
+    return np.bincount(owner, weights=matrix.data[entries[hit]] * q_vals[at[hit]],
+                       minlength=len(rows)).astype(np.float64, copy=False)
 
 
 # --------------------------------------------------------------------------- persistence

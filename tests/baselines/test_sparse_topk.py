@@ -37,6 +37,10 @@ def test_gathered_row_dot_edge_cases():
     np.testing.assert_array_equal(gathered_row_dot(query, np.zeros(4, int), matrix, [2, 0, 1, 2]), [1.5, 2.5, 0, 1.5])
     empty = sp.csr_matrix((1, 3))
     np.testing.assert_array_equal(gathered_row_dot(empty, np.zeros(2, int), matrix, [0, 2]), [0, 0])
+    # a query sharing no column with the rows (and rows without entries): float zeros, not integers
+    for rows in ([0], [1]):
+        out = gathered_row_dot(sp.csr_matrix(np.array([[0, 1.0, 0]])), np.zeros(1, int), matrix, rows)
+        assert out.dtype == np.float64 and out.tolist() == [0.0]
     assert gathered_row_dot(query, np.zeros(0, int), matrix, []).shape == (0,)
 
 
