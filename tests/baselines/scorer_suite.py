@@ -135,6 +135,11 @@ class TextScorerSuite:
                                        rtol=0, atol=self.atol)
             np.testing.assert_allclose(one, [fitted.score_pairs([query], [c])[0] for c in self.corpus],
                                        rtol=0, atol=self.atol)
+        # a request whose query shares no term with any candidate: float scores, and the features build
+        stranger = "qxqxqx zvzvzv"
+        assert fitted.score_pairs([stranger] * len(self.corpus), self.corpus).dtype == np.float64
+        feats = fitted.features([stranger] * 3, self.corpus[:3])
+        assert all(feats[c].dtype == np.float64 and np.isfinite(feats[c]).all() for c in feats.columns)
 
     def test_features(self, fitted):
         feats = fitted.features(self.queries[:3], self.corpus[:3])
