@@ -225,11 +225,17 @@ def similarity_factory(ctx: MethodContext, **params: Any):
     return scorer.fit(list(ctx.data["corpus"]))
 
 
+def has_recipe(est: Any) -> bool:
+    """Whether ``est`` records the fine-tuning recipe it was trained with (a ``transformer_ft`` scorer):
+    what cross-fitting retrains per fold."""
+    return "ft.loss" in getattr(est, "training_params_", {})
+
+
 def _recipe(full: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """(fine-tuner parameters, scorer parameters) that trained ``full``, a ``transformer_ft`` scorer."""
     record = dict(getattr(full, "training_params_", {}))
     hyper = {k[3:]: v for k, v in record.items() if k.startswith("ft.")}
-    if "loss" not in hyper or "base_model" not in record:
+    if not has_recipe(full) or "base_model" not in record:
         raise TagrankInputError(f"cross-fitting needs a scorer trained by transformer_ft; {type(full).__name__} "
                                 "records no fine-tuning recipe (ft.loss)")
     hyper["model_name_or_path"] = record["base_model"]

@@ -81,10 +81,13 @@ def _supervised(scorers: dict[str, Any]) -> list[str]:
     return [n for n, e in scorers.items() if n in SUPERVISED or getattr(e, "supervised", False)]
 
 
-def _has_recipe(scorers: dict[str, Any]) -> bool:
-    """Whether every supervised source records the recipe it was trained with (``transformer_ft`` does):
-    cross-fitting retrains that recipe per fold."""
-    return all("ft.loss" in getattr(scorers[n], "training_params_", {}) for n in _supervised(scorers))
+def _resolve_fit_on_crossfit(fit_on: str, scorers: dict[str, Any]) -> str:
+    """:func:`_resolve_fit_on` where cross-fitting is offered: ``"auto"`` cross-fits when every supervised
+    source records the recipe it was trained with (``transformer_ft`` does), else learns from valid."""
+    from eval.finetune_methods import has_recipe
+
+    recipe = all(has_recipe(scorers[n]) for n in _supervised(scorers))
+    return _resolve_fit_on(fit_on, scorers, "crossfit" if recipe else "valid", ("train", "valid", "crossfit"))
 
 
 def _resolve_fit_on(fit_on: str, scorers: dict[str, Any], auto_supervised: str = "valid",
@@ -160,8 +163,7 @@ def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, abla
     from hybrid.ranker import HybridRegressor
 
     scorers = _others(ctx, "score_pairs")
-    fit_on = _resolve_fit_on(fit_on, scorers, "crossfit" if _has_recipe(scorers) else "valid",
-                             ("train", "valid", "crossfit"))
+    fit_on = _resolve_fit_on_crossfit(fit_on, scorers)
     cross_fitted: dict[str, Any] = {}
     if fit_on == "crossfit":
         from eval.finetune_methods import similarity_cross_fitted
@@ -304,8 +306,7 @@ def _search(
 
     data = ctx.data["search"]
     scorers = _others(ctx, "top_k")
-    fit_on = _resolve_fit_on(fit_on, scorers, "crossfit" if _has_recipe(scorers) else "valid",
-                             ("train", "valid", "crossfit"))
+    fit_on = _resolve_fit_on_crossfit(fit_on, scorers)
     train_scorers: dict[str, Any] = {}
     if fit_on == "crossfit":
         from eval.finetune_methods import search_cross_fitted
