@@ -290,9 +290,8 @@ def test_hybrid_is_registered_for_every_task():
     assert spec.kind == "task" and set(spec.tasks) == {"similarity", "search", "recommend", "taxonomy", "tagrec"}
 
 
-def test_similarity_factory():
-    from eval.hybrid_methods import _similarity
-
+def _similarity_inputs() -> tuple[dict, dict, list[str]]:
+    """(fitted scorers, task data, corpus) of a small similarity task: the score is the word overlap."""
     rng = np.random.default_rng(0)
     words = ["red", "blue", "shoe", "hat", "coat", "big", "small"]
     rows = []
@@ -304,6 +303,48 @@ def test_similarity_factory():
     corpus = sorted(set(pairs["left"]) | set(pairs["right"]))
     fitted = {"ovl": OverlapScorer().fit(corpus), "len": LengthScorer().fit(corpus), "random": object()}
     data = {"train": pairs[pairs["split"] == "train"], "valid": pairs[pairs["split"] == "valid"], "corpus": corpus}
+    return fitted, data, corpus
+
+
+def test_similarity_factory_selects_its_regressor_on_valid():
+    from eval import metrics
+    from eval.hybrid_methods import SIMILARITY_GRID, _grid_key, _similarity
+
+    fitted, data, _ = _similarity_inputs()
+    valid = data["valid"]
+    grid = [{"num_leaves": 2}, {"num_leaves": 7, "min_child_samples": 5}, {"extra_params": {"linear_tree": True}}]
+
+    def valid_spearman(est) -> float:
+        return metrics.spearman(est.score_pairs(valid["left"].tolist(), valid["right"].tolist()),
+                                valid["score"].to_numpy(float), on_constant="nan")
+
+    alone = [valid_spearman(_similarity(_ctx("similarity", fitted, data), grid=[p], n_estimators=20,
+                                        ablation=False)) for p in grid]
+    est = _similarity(_ctx("similarity", fitted, data), grid=grid, n_estimators=20, ablation=False)
+    grid_scores = est.results_params()["regressor_valid_grid"]
+    assert list(grid_scores) == [_grid_key(p) for p in grid] == ["num_leaves=2", "min_child_samples=5,num_leaves=7",
+                                                                 "linear_tree=True"]
+    np.testing.assert_allclose(list(grid_scores.values()), alone, atol=1e-6)
+    best = int(np.argmax(alone))  # first wins ties
+    assert valid_spearman(est) == pytest.approx(alone[best])
+    chosen = est.get_params()
+    assert all(chosen.get(k) == v for k, v in grid[best].items())
+    # explicit parameters win over the grid's; no grid = the parameters alone, nothing recorded
+    assert _similarity(_ctx("similarity", fitted, data), grid=grid, num_leaves=3, n_estimators=5,
+                       ablation=False).get_params()["num_leaves"] == 3
+    plain = _similarity(_ctx("similarity", fitted, data), grid=None, n_estimators=5, ablation=False)
+    assert plain.results_params()["regressor_valid_grid"] == {} and plain.get_params()["num_leaves"] == 15
+    # the default grid starts at the regressor's defaults (the first wins ties)
+    assert SIMILARITY_GRID[0] == {"num_leaves": 15, "min_child_samples": 20}
+    # fit_on="valid": chosen by the out-of-fold valid score of its 5 regressors
+    cross = _similarity(_ctx("similarity", fitted, data), fit_on="valid", grid=grid, n_estimators=10, ablation=False)
+    assert len(cross.models) == 5 and len(cross.results_params()["regressor_valid_grid"]) == 3
+
+
+def test_similarity_factory():
+    from eval.hybrid_methods import _similarity
+
+    fitted, data, corpus = _similarity_inputs()
     est = _similarity(_ctx("similarity", fitted, data), n_estimators=30)
     pred = est.score_pairs(["red shoe big", "hat"], ["red shoe big", "coat"])
     assert pred.shape == (2,) and pred[0] > pred[1]
