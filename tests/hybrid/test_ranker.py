@@ -325,6 +325,21 @@ def test_regressor_learns_saves_and_explains(tmp_path):
         HybridRegressor().fit(train.iloc[:1])
 
 
+def test_regressor_with_linear_leaves_saves_and_refuses_explain_clearly(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 5, size=300)
+    frame = pd.DataFrame({"x": x, "z": rng.normal(size=300), "label": 2 * x + rng.normal(scale=0.1, size=300)})
+    reg = HybridRegressor(n_estimators=30, extra_params={"linear_tree": True}, early_stopping_rounds=None).fit(frame)
+    loaded = HybridRegressor.load(reg.save(tmp_path / "linear"))
+    assert np.array_equal(loaded.predict(frame), reg.predict(frame))
+    assert loaded.get_params()["extra_params"] == {"linear_tree": True}
+    with pytest.raises(TagrankInputError, match="linear trees"):
+        loaded.explain(frame.head(2))
+    # a setting LightGBM itself rejects is a clear error, not LightGBM's exception
+    with pytest.raises(TagrankInputError, match="LightGBM could not train.*linear_tree"):
+        HybridRegressor(n_estimators=5, objective="regression_l1", extra_params={"linear_tree": True}).fit(frame)
+
+
 def test_regressor_early_stops_on_a_correlation():
     rng = np.random.default_rng(1)
     x = rng.uniform(size=400)
