@@ -205,14 +205,21 @@ def ablation_table(
     with ``metrics`` (primary first), the primary's change against ``all`` and its paired p-value."""
     keys = [primary, *(m for m in metrics if m != primary)]
 
+    def finite(value: float) -> float | None:
+        return float(value) if np.isfinite(value) else None
+
     def entry(s: Scored) -> dict[str, Any]:
-        return {"metrics": {k: float(s.metrics[k]) for k in keys if k in s.metrics},
-                "ci95": {k: list(s.ci95[k]) for k in keys if k in s.ci95}}
+        return {"metrics": {k: finite(s.metrics[k]) for k in keys if k in s.metrics},
+                "ci95": {k: [finite(v) for v in s.ci95[k]] for k in keys if k in s.ci95}}
 
     table: dict[str, Any] = {"all": entry(full)}
     for name, s in variants.items():
         row = entry(s)
-        row["metrics"][f"delta {primary}"] = float(s.metrics[primary] - full.metrics[primary])
-        row["metrics"]["p_value"] = float(paired(s, full)["p_value"])
+        if np.isfinite(s.metrics[primary]):
+            row["metrics"][f"delta {primary}"] = float(s.metrics[primary] - full.metrics[primary])
+            row["metrics"]["p_value"] = float(paired(s, full)["p_value"])
+        else:  # e.g. a learning-curve model that predicts one constant: the metric is undefined
+            row["metrics"].update({f"delta {primary}": None, "p_value": None})
+            row["note"] = f"{primary} undefined (constant predictions)"
         table[name] = row
     return table

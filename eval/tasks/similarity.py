@@ -54,7 +54,10 @@ def primary_metric(dataset: str) -> str:
 
 
 def score_metrics(pred: np.ndarray, truth: np.ndarray, binary: bool, prefix: str = "") -> Scored:
-    """Spearman / Pearson (and ROC AUC for binary labels) with bootstrap intervals over pairs."""
+    """Spearman / Pearson (and ROC AUC for binary labels) with bootstrap intervals over pairs.
+
+    A statistic undefined on the whole test set (constant predictions, e.g. a learning-curve model
+    too small to split) is NaN with a NaN interval, not an error."""
     fns = {
         "spearman": lambda p, t: metrics.spearman(p, t, on_constant="nan"),
         "pearson": lambda p, t: metrics.pearson(p, t, on_constant="nan"),
@@ -65,6 +68,9 @@ def score_metrics(pred: np.ndarray, truth: np.ndarray, binary: bool, prefix: str
     n = len(pred)
     for name, fn in fns.items():
         values[prefix + name] = float(fn(pred, truth))
+        if not np.isfinite(values[prefix + name]):  # constant predictions: undefined, no interval
+            cis[prefix + name] = [float("nan"), float("nan")]
+            continue
         low, high = stats.bootstrap_ci_statistic(
             lambda idx, fn=fn: _undefined_as_nan(fn, pred[idx], truth[idx]), n,
             n_resamples=N_RESAMPLES, random_state=CI_SEED,

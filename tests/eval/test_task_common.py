@@ -26,6 +26,24 @@ def test_ablation_table_layout_and_deltas():
     assert calls == [(minus_bm25, full)]
 
 
+def test_ablation_table_records_an_undefined_variant_without_testing_it():
+    from eval.tasks.similarity import score_metrics
+
+    truth = np.arange(30, dtype=float)
+    full = score_metrics(truth + 0.1, truth, False)
+    constant = score_metrics(np.full(30, 2.5), truth, False)  # a model too small to split
+    assert np.isnan(constant.metrics["spearman"]) and np.isnan(constant.ci95["spearman"]).all()
+
+    def paired(a, b):
+        raise AssertionError("an undefined variant must not be tested")
+
+    table = ablation_table(full, {"25% of training rows": constant}, "spearman", paired)
+    row = table["25% of training rows"]
+    assert row["metrics"] == {"spearman": None, "delta spearman": None, "p_value": None}
+    assert row["ci95"] == {"spearman": [None, None]} and "constant" in row["note"]
+    assert table["all"]["metrics"]["spearman"] == 1.0
+
+
 def test_method_comparisons_only_for_pairs_that_ran():
     from eval.tasks.common import method_comparisons
 
