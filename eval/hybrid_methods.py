@@ -256,7 +256,7 @@ def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, abla
         fitted = fit_models(names, point=setting)
         score = valid_score(fitted)
         if len(points) > 1:
-            grid_scores[_grid_key(point)] = round(score, 6)
+            grid_scores[_grid_key(point)] = round(score, 6) if np.isfinite(score) else None  # JSON: no NaN
         if models is None or (np.isfinite(score) and score > best):
             chosen, models = setting, fitted
             best = score if np.isfinite(score) else best

@@ -334,6 +334,11 @@ def test_similarity_factory_selects_its_regressor_on_valid():
                        ablation=False).get_params()["num_leaves"] == 3
     plain = _similarity(_ctx("similarity", fitted, data), grid=None, n_estimators=5, ablation=False)
     assert plain.results_params()["regressor_valid_grid"] == {} and plain.get_params()["num_leaves"] == 15
+    # a point too coarse to split predicts one constant: undefined on valid, recorded as null, never chosen
+    coarse = _similarity(_ctx("similarity", fitted, data), grid=[{"min_child_samples": 1000}, grid[1]],
+                         n_estimators=5, ablation=False)
+    assert coarse.results_params()["regressor_valid_grid"]["min_child_samples=1000"] is None
+    assert coarse.get_params()["num_leaves"] == 7
     # the default grid starts at the regressor's defaults (the first wins ties)
     assert SIMILARITY_GRID[0] == {"num_leaves": 15, "min_child_samples": 20}
     # fit_on="valid": chosen by the out-of-fold valid score of its 5 regressors
