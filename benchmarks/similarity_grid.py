@@ -10,6 +10,8 @@ parameter set of ``GRID`` (early-stopped on valid Spearman) and prints valid
 Spearman -- the selection metric -- and test Spearman with the protocol's paired
 bootstrap p against ``transformer_ft`` alone.
 
+``--train-folds N`` trains N fold models instead (the recipe read from a
+results file's ``transformer_ft`` params, e.g. to see whether more folds help).
 ``--fold-mean`` adds the same grid with valid and test scored by the *mean of
 the fold models* in place of the full model (the other usual way to serve a
 stacked model), and the fold mean alone.
@@ -55,12 +57,18 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--dataset", default="stsb_en")
     parser.add_argument("--ft", required=True, help="the full transformer_ft model directory")
-    parser.add_argument("--fold", action="append", required=True, help="fold model directories, in fold order")
+    parser.add_argument("--fold", action="append", default=[], help="fold model directories, in fold order")
+    parser.add_argument("--train-folds", type=int, default=0,
+                        help="instead of --fold: train this many fold models with the full model's recipe")
+    parser.add_argument("--recipe-from", default="benchmarks/results/similarity/stsb_en.json",
+                        help="with --train-folds: the results file whose transformer_ft params hold the recipe")
     parser.add_argument("--cache-dir", default=".tagrank_cache")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fold-mean", action="store_true")
     parser.add_argument("--grid", choices=("explore", "selection"), default="explore")
     args = parser.parse_args()
+    if not args.fold and not args.train_folds:
+        parser.error("give the fold model directories (--fold, repeated) or --train-folds N")
 
     from eval import metrics
     from eval.datasets import load_dataset
@@ -104,10 +112,22 @@ def main() -> None:
     scorers["transformer_ft"] = finetuned(args.ft, corpus)
     train = parts[TRAIN]
     left, right = train["left"].tolist(), train["right"].tolist()
-    fold = pair_folds(left, right, len(args.fold))
-    fold_models = [finetuned(path, corpus) for path in args.fold]
-    held = [sorted({(left[i], right[i]) for i in np.flatnonzero(fold == f)}) for f in range(len(args.fold))]
-    crossed = CrossFittedScorer(scorers["transformer_ft"], list(zip(fold_models, held, strict=True)), by="pair")
+    if args.train_folds:
+        # retrain the full model's recorded recipe on --train-folds folds, as the hybrid's cross-fitting does
+        from eval.finetune_methods import similarity_cross_fitted
+        from eval.results import read_results
+
+        doc = read_results(args.recipe_from)
+        methods = doc["methods"] if isinstance(doc["methods"], dict) else {m["name"]: m for m in doc["methods"]}
+        scorers["transformer_ft"].training_params_ = dict(methods["transformer_ft"]["params"])
+        crossed = similarity_cross_fitted(ctx, scorers["transformer_ft"], args.train_folds)
+        fold_models = [scorer for scorer, _ in crossed.folds]
+        print(f"fold models: {json.dumps(crossed.fold_params_)}", flush=True)
+    else:
+        fold = pair_folds(left, right, len(args.fold))
+        fold_models = [finetuned(path, corpus) for path in args.fold]
+        held = [sorted({(left[i], right[i]) for i in np.flatnonzero(fold == f)}) for f in range(len(args.fold))]
+        crossed = CrossFittedScorer(scorers["transformer_ft"], list(zip(fold_models, held, strict=True)), by="pair")
     print(f"sources ready in {time.perf_counter() - t0:.0f} s", flush=True)
 
     def builder(sources: dict):
