@@ -176,6 +176,37 @@ def _grid_key(point: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(flat.items())) or "default"
 
 
+def _grid_settings(grid: Any, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(key, setting) per distinct grid point with ``params`` merged over it (``extra_params`` merged
+    key by key); the key names what the point varies, after the merge. No grid: ``params`` alone."""
+    out: dict[str, dict[str, Any]] = {}
+    for point in (list(grid) if grid else [{}]):
+        extra = {**(point.get("extra_params") or {}), **(params.get("extra_params") or {})}
+        setting = {**point, **params, **({"extra_params": extra} if extra else {})}
+        varied = {k: setting[k] for k in point if k != "extra_params"}
+        if point.get("extra_params"):
+            varied["extra_params"] = {k: extra[k] for k in point["extra_params"]}
+        out.setdefault(_grid_key(varied), setting)
+    return list(out.items())
+
+
+def _choose(settings: list[tuple[str, dict[str, Any]]], fit: Any, score: Any) -> tuple[dict[str, Any], Any,
+                                                                                       dict[str, float | None]]:
+    """(setting, its fitted models, {key: valid score}) of the best-scoring setting: the first wins ties,
+    an undefined (NaN) score never wins unless all are, and a single setting is fitted without scoring."""
+    if len(settings) == 1:
+        return settings[0][1], fit(settings[0][1]), {}
+    chosen, models, scores, best = settings[0][1], None, {}, -np.inf
+    for key, setting in settings:
+        fitted = fit(setting)
+        value = float(score(fitted))
+        scores[key] = round(value, 6) if np.isfinite(value) else None  # JSON: no NaN
+        if models is None or (np.isfinite(value) and value > best):
+            chosen, models = setting, fitted
+            best = value if np.isfinite(value) else best
+    return chosen, models, scores
+
+
 def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, ablation: bool = True,
                 grid: Any = SIMILARITY_GRID, **params: Any) -> SimilarityHybrid:
     """The similarity hybrid; ``grid`` (settings merged under ``params``; ``None`` or empty = ``params``
@@ -205,7 +236,10 @@ def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, abla
     params = {"random_state": ctx.random_state, "metric": metric, **params}
 
     def primary(pred: np.ndarray, truth: np.ndarray) -> float:
-        return m.roc_auc(pred, truth) if binary else m.spearman(pred, truth, on_constant="nan")
+        """The valid metric of one grid point; NaN where undefined (constant values, one class)."""
+        if np.ptp(truth) == 0 or (not binary and np.ptp(pred) == 0):
+            return float("nan")
+        return m.roc_auc(pred, truth) if binary else m.spearman(pred, truth)
 
     def frame(pairs: pd.DataFrame, with_builder: Any = builder) -> pd.DataFrame:
         feats = with_builder.transform(pairs["left"].tolist(), pairs["right"].tolist())
@@ -226,7 +260,7 @@ def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, abla
             return [HybridRegressor(**(point or chosen)).fit(part, "__label", cols, valid=va)]
 
         def valid_score(models: list[Any]) -> float:
-            return float("nan") if va is None else primary(models[0].predict(va), va["__label"].to_numpy())
+            return primary(models[0].predict(va), va["__label"].to_numpy())
     else:
         va = frame(valid)
         if len(va) < 2 * n_folds:
@@ -249,17 +283,8 @@ def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, abla
             return primary(pred, va["__label"].to_numpy())
 
     names = list((builder if fit_on == "valid" else train_builder).feature_names_)
-    points = list(grid) if grid and va is not None else [{}]  # no valid pairs: nothing to choose by
-    chosen, models, grid_scores, best = {**points[0], **params}, None, {}, -np.inf
-    for point in points:
-        setting = {**point, **params}
-        fitted = fit_models(names, point=setting)
-        score = valid_score(fitted)
-        if len(points) > 1:
-            grid_scores[_grid_key(point)] = round(score, 6) if np.isfinite(score) else None  # JSON: no NaN
-        if models is None or (np.isfinite(score) and score > best):
-            chosen, models = setting, fitted
-            best = score if np.isfinite(score) else best
+    settings = _grid_settings(grid if va is not None else None, params)  # no valid pairs: nothing to choose by
+    chosen, models, grid_scores = _choose(settings, lambda setting: fit_models(names, point=setting), valid_score)
     variants = {}
     if ablation:
         variants = fit_ablations(fit_models, names, feature_groups(names, list(scorers)))

@@ -248,7 +248,9 @@ class _LightGBMModel(Params):
                 valid_names=["valid"] if valid_sets else None, callbacks=callbacks, feval=feval,
             )
         except lgb.basic.LightGBMError as exc:  # e.g. an extra_params setting LightGBM rejects
-            raise TagrankInputError(f"LightGBM could not train with extra_params={self.extra_params!r}: {exc}") from exc
+            shown = {k: v for k, v in params.items() if k not in ("verbosity", "seed", "num_threads", "deterministic")}
+            raise TagrankInputError(f"LightGBM could not train with parameters {shown} "
+                                    f"(extra_params={self.extra_params!r}): {exc}") from exc
         best = booster.best_iteration if booster.best_iteration and booster.best_iteration > 0 else booster.current_iteration()
         # the in-memory model is exactly the saved one: the text model cut at the best iteration
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
@@ -273,11 +275,10 @@ class _LightGBMModel(Params):
     def explain(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions (SHAP values via ``pred_contrib``) plus ``bias``; rows sum to ``predict``."""
         self._check_fitted()
-        linear = {k: v for k, v in (self.extra_params or {}).items() if k in ("linear_tree", "linear_trees") and v}
-        if linear:
+        if "is_linear=1" in self.booster_.model_to_string(num_iteration=-1):
             raise TagrankInputError(
                 f"explain needs LightGBM's pred_contrib, which LightGBM does not implement for linear trees "
-                f"(extra_params {linear}); feature_importance works, or fit without linear_tree"
+                f"(extra_params={self.extra_params!r}); feature_importance works, or fit without linear_tree"
             )
         x = self._matrix(frame, self.feature_names_)
         columns = [*self.feature_names_, "bias"]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from baselines.validation import TagrankInputError
 from eval import metrics, stats
 from eval.datasets import Dataset
 from eval.methods import MethodContext, MethodNotApplicable, MethodSpec
@@ -53,11 +54,13 @@ def primary_metric(dataset: str) -> str:
     return "roc_auc" if dataset in BINARY else "spearman"
 
 
-def score_metrics(pred: np.ndarray, truth: np.ndarray, binary: bool, prefix: str = "") -> Scored:
+def score_metrics(pred: np.ndarray, truth: np.ndarray, binary: bool, prefix: str = "",
+                  undefined_ok: bool = False) -> Scored:
     """Spearman / Pearson (and ROC AUC for binary labels) with bootstrap intervals over pairs.
 
-    A statistic undefined on the whole test set (constant predictions, e.g. a learning-curve model
-    too small to split) is NaN with a NaN interval, not an error."""
+    A statistic undefined on the whole test set (constant predictions) is an error naming it, or,
+    with ``undefined_ok`` (ablation variants: a learning-curve model too small to split), NaN with
+    a NaN interval."""
     fns = {
         "spearman": lambda p, t: metrics.spearman(p, t, on_constant="nan"),
         "pearson": lambda p, t: metrics.pearson(p, t, on_constant="nan"),
@@ -69,6 +72,8 @@ def score_metrics(pred: np.ndarray, truth: np.ndarray, binary: bool, prefix: str
     for name, fn in fns.items():
         values[prefix + name] = float(fn(pred, truth))
         if not np.isfinite(values[prefix + name]):  # constant predictions: undefined, no interval
+            if not undefined_ok:
+                raise TagrankInputError(f"{name} is undefined for these predictions (constant: {pred[:1]!r})")
             cis[prefix + name] = [float("nan"), float("nan")]
             continue
         low, high = stats.bootstrap_ci_statistic(
@@ -154,7 +159,8 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         if getattr(est, "ablation_variants", None):  # scoring the variants recomputes the features
             variants = est.score_pairs_ablation(test["left"].tolist(), test["right"].tolist())
             if len(variants) > 1:
-                runs = {v: score_metrics(p, test["score"].to_numpy(float), binary) for v, p in variants.items()}
+                runs = {v: score_metrics(p, test["score"].to_numpy(float), binary, undefined_ok=v is not None)
+                        for v, p in variants.items()}
                 ablation = ablation_table(runs.pop(None), runs, primary, paired_correlation_test(primary))
         if hasattr(est, "cosine_spread"):
             from hybrid.transformer_scorer import UNRELATED_TAGS

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from baselines.validation import TagrankInputError
 from eval.tasks.common import Scored, ablation_table
 
 
@@ -31,7 +33,9 @@ def test_ablation_table_records_an_undefined_variant_without_testing_it():
 
     truth = np.arange(30, dtype=float)
     full = score_metrics(truth + 0.1, truth, False)
-    constant = score_metrics(np.full(30, 2.5), truth, False)  # a model too small to split
+    with pytest.raises(TagrankInputError, match="spearman is undefined"):  # a method's own row: an error
+        score_metrics(np.full(30, 2.5), truth, False)
+    constant = score_metrics(np.full(30, 2.5), truth, False, undefined_ok=True)  # a model too small to split
     assert np.isnan(constant.metrics["spearman"]) and np.isnan(constant.ci95["spearman"]).all()
 
     def paired(a, b):

@@ -306,9 +306,46 @@ def _similarity_inputs() -> tuple[dict, dict, list[str]]:
     return fitted, data, corpus
 
 
+def test_choose_setting_first_wins_ties_and_nan_never_wins():
+    from eval.hybrid_methods import _choose
+
+    settings = [("a", {"n": 1}), ("b", {"n": 2}), ("c", {"n": 3}), ("d", {"n": 4})]
+    values = {1: float("nan"), 2: 0.5, 3: 0.5, 4: 0.1}
+    fitted = []
+
+    def fit(setting):
+        fitted.append(setting["n"])
+        return f"model{setting['n']}"
+
+    chosen, model, scores = _choose(settings, fit, lambda m: values[int(m[-1])])
+    assert chosen == {"n": 2} and model == "model2" and fitted == [1, 2, 3, 4]
+    assert scores == {"a": None, "b": 0.5, "c": 0.5, "d": 0.1}
+    # all undefined: the first; a single setting: fitted, never scored
+    assert _choose(settings[:1] + [("e", {"n": 1})], fit, lambda m: float("nan"))[0] == {"n": 1}
+    assert _choose(settings[1:2], fit, lambda m: 1 / 0) == ({"n": 2}, "model2", {})
+
+
+def test_grid_settings_merge_explicit_params_and_drop_duplicates():
+    from eval.hybrid_methods import SIMILARITY_GRID, _grid_settings
+
+    assert len(_grid_settings(SIMILARITY_GRID, {"metric": "spearman"})) == 12
+    # the first point is the regressor's defaults: it wins ties
+    assert SIMILARITY_GRID[0] == {"num_leaves": 15, "min_child_samples": 20}
+    # an explicit parameter overrides the grid's; the points it makes equal collapse into one
+    pinned = _grid_settings(SIMILARITY_GRID, {"num_leaves": 3})
+    assert [k for k, _ in pinned] == [
+        "min_child_samples=20,num_leaves=3", "min_child_samples=50,num_leaves=3", "min_child_samples=100,num_leaves=3",
+        "linear_tree=True,min_child_samples=20,num_leaves=3", "linear_tree=True,min_child_samples=50,num_leaves=3",
+        "linear_tree=True,min_child_samples=100,num_leaves=3"]
+    # extra_params merge key by key, the explicit ones winning
+    merged = _grid_settings([{"extra_params": {"linear_tree": True}}], {"extra_params": {"linear_lambda": 1.0}})
+    assert merged == [("linear_tree=True", {"extra_params": {"linear_tree": True, "linear_lambda": 1.0}})]
+    assert _grid_settings(None, {"num_leaves": 7}) == [("default", {"num_leaves": 7})]
+
+
 def test_similarity_factory_selects_its_regressor_on_valid():
     from eval import metrics
-    from eval.hybrid_methods import SIMILARITY_GRID, _grid_key, _similarity
+    from eval.hybrid_methods import _grid_key, _similarity
 
     fitted, data, _ = _similarity_inputs()
     valid = data["valid"]
@@ -325,13 +362,15 @@ def test_similarity_factory_selects_its_regressor_on_valid():
     assert list(grid_scores) == [_grid_key(p) for p in grid] == ["num_leaves=2", "min_child_samples=5,num_leaves=7",
                                                                  "linear_tree=True"]
     np.testing.assert_allclose(list(grid_scores.values()), alone, atol=1e-6)
-    best = int(np.argmax(alone))  # first wins ties
+    best = int(np.argmax(alone))
     assert valid_spearman(est) == pytest.approx(alone[best])
     chosen = est.get_params()
     assert all(chosen.get(k) == v for k, v in grid[best].items())
     # explicit parameters win over the grid's; no grid = the parameters alone, nothing recorded
-    assert _similarity(_ctx("similarity", fitted, data), grid=grid, num_leaves=3, n_estimators=5,
-                       ablation=False).get_params()["num_leaves"] == 3
+    pinned = _similarity(_ctx("similarity", fitted, data), grid=grid, num_leaves=3, n_estimators=5, ablation=False)
+    assert pinned.get_params()["num_leaves"] == 3
+    assert set(pinned.results_params()["regressor_valid_grid"]) == {"num_leaves=3", "min_child_samples=5,num_leaves=3",
+                                                                    "linear_tree=True"}
     plain = _similarity(_ctx("similarity", fitted, data), grid=None, n_estimators=5, ablation=False)
     assert plain.results_params()["regressor_valid_grid"] == {} and plain.get_params()["num_leaves"] == 15
     # a point too coarse to split predicts one constant: undefined on valid, recorded as null, never chosen
@@ -339,11 +378,12 @@ def test_similarity_factory_selects_its_regressor_on_valid():
                          n_estimators=5, ablation=False)
     assert coarse.results_params()["regressor_valid_grid"]["min_child_samples=1000"] is None
     assert coarse.get_params()["num_leaves"] == 7
-    # the default grid starts at the regressor's defaults (the first wins ties)
-    assert SIMILARITY_GRID[0] == {"num_leaves": 15, "min_child_samples": 20}
-    # fit_on="valid": chosen by the out-of-fold valid score of its 5 regressors
+    # fit_on="valid": each point scored by its 5 regressors' out-of-fold valid predictions; the best is kept
     cross = _similarity(_ctx("similarity", fitted, data), fit_on="valid", grid=grid, n_estimators=10, ablation=False)
-    assert len(cross.models) == 5 and len(cross.results_params()["regressor_valid_grid"]) == 3
+    scores = cross.results_params()["regressor_valid_grid"]
+    assert len(cross.models) == 5 and len(scores) == 3
+    winner = grid[int(np.nanargmax([np.nan if v is None else v for v in scores.values()]))]
+    assert all(cross.get_params().get(k) == v for k, v in winner.items())
 
 
 def test_similarity_factory():
