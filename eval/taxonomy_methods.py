@@ -49,15 +49,17 @@ def taxonomy_hybrid(ctx: MethodContext, n_candidates: int = 5, ranker_params: di
                               random_state=ctx.random_state)
 
 
-def tagrec_hybrid(ctx: MethodContext, n_candidates: int = 50, ranker_params: dict[str, Any] | None = None):
-    """The tagrec ``hybrid``: TagRecommender over the tag signals and the fitted text methods."""
+def tagrec_hybrid(ctx: MethodContext, n_candidates: int = 50, ranker_params: dict[str, Any] | None = None,
+                  ablation: bool = True):
+    """The tagrec ``hybrid``: TagRecommender over the tag signals and the fitted text methods, with a
+    drop-one ablation per signal (scored by the protocol into the results ``ablation`` table)."""
     from hybrid.taxonomy import TagRecommender
 
     text = {n: ctx.fitted[n] for n in ctx.data.get("text_methods", []) if n in ctx.fitted}
     return TagRecommender(
         text_scorers=text or None, n_candidates=n_candidates, ranker_params=ranker_params,
         user_history=ctx.fitted.get("user_history"), item_cooccurrence=ctx.fitted.get("item_cooccurrence"),
-        random_state=ctx.random_state,
+        random_state=ctx.random_state, ablation=ablation,
     )
 
 

@@ -985,6 +985,7 @@ class TagRecommender(Params):
         user_history: Any = None,
         item_cooccurrence: Any = None,
         random_state: int = 0,
+        ablation: bool = False,
     ) -> None:
         self.text_scorers = text_scorers
         self.n_candidates = n_candidates
@@ -995,6 +996,7 @@ class TagRecommender(Params):
         self.user_history = user_history
         self.item_cooccurrence = item_cooccurrence
         self.random_state = random_state
+        self.ablation = ablation
 
     def results_params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"features": list(getattr(self, "feature_names_", []))}
@@ -1152,9 +1154,18 @@ class TagRecommender(Params):
             raise TagrankInputError(
                 "no held-out (user, item) has a relevant candidate tag: the ranker has nothing to learn"
             )
+        valid_used = valid_part if learnable(valid_part) else None
         ranker.fit(train_part, query_col="unit", candidate_col="tag", label_col="label", feature_cols=features,
-                   valid=valid_part if learnable(valid_part) else None)
+                   valid=valid_used)
         self.ranker_ = ranker
+        self.ablation_: dict[str, Any] = {}
+        if self.ablation:  # the ranker without each signal's feature: same rows, candidates, parameters, seed
+            from hybrid.ablation import fit_ablations
+
+            self.ablation_ = fit_ablations(
+                lambda cols: HybridRanker(**params).fit(train_part, query_col="unit", candidate_col="tag",
+                                                        label_col="label", feature_cols=cols, valid=valid_used),
+                features, {f: [f] for f in features})
         self.n_training_units_ = len(units)
         self.signals_ = self._fit_signals(ev)
         self.tags_ = self.signals_[0].tags_
@@ -1165,20 +1176,41 @@ class TagRecommender(Params):
         if not hasattr(self, "ranker_"):
             raise NotFittedError("TagRecommender is not fitted: call fit() first")
 
+    @property
+    def ablation_variants(self) -> list[str]:
+        """The fitted drop-one variants (``"-<signal>"``); empty unless fitted with ``ablation=True``."""
+        return list(getattr(self, "ablation_", {}))
+
     def _ranked(self, user_ids: Sequence[Any], item_ids: Sequence[Any],
-                exclude: Sequence[set[str] | None] | None) -> pd.DataFrame:
+                exclude: Sequence[set[str] | None] | None, ranker: Any = None,
+                frame: pd.DataFrame | None = None) -> pd.DataFrame:
+        frame = self._candidate_frame(user_ids, item_ids, exclude) if frame is None else frame.copy()
+        frame["score"] = (ranker if ranker is not None else self.ranker_).predict(frame) if len(frame) else np.zeros(0)
+        order = np.lexsort((frame["tag"].to_numpy(dtype=str), -frame["score"].to_numpy(), frame["row"].to_numpy()))
+        frame = frame.iloc[order].reset_index(drop=True)
+        frame["rank"] = frame.groupby("row", sort=False).cumcount().to_numpy() + 1
+        return frame
+
+    def _candidate_frame(self, user_ids: Sequence[Any], item_ids: Sequence[Any],
+                         exclude: Sequence[set[str] | None] | None) -> pd.DataFrame:
         self._check_fitted()
         users, items = list(user_ids), list(item_ids)
         check_same_length(user_ids=users, item_ids=items)
         excl = [set(e or ()) for e in exclude] if exclude is not None else None
         if excl is not None:
             check_same_length(user_ids=users, exclude=excl)
-        frame = self._candidates(self.signals_, self.text_scorers_, users, items, None, excl)
-        frame["score"] = self.ranker_.predict(frame) if len(frame) else np.zeros(0)
-        order = np.lexsort((frame["tag"].to_numpy(dtype=str), -frame["score"].to_numpy(), frame["row"].to_numpy()))
-        frame = frame.iloc[order].reset_index(drop=True)
-        frame["rank"] = frame.groupby("row", sort=False).cumcount().to_numpy() + 1
-        return frame
+        return self._candidates(self.signals_, self.text_scorers_, users, items, None, excl)
+
+    def recommend_ablation(
+        self, user_ids: Sequence[Any], item_ids: Sequence[Any], k: int = 10,
+        exclude: Sequence[set[str] | None] | None = None,
+    ) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:
+        """:meth:`recommend` of the model (key None) and of each ablation variant, candidates computed once."""
+        k = check_k(k)
+        frame = self._candidate_frame(user_ids, item_ids, exclude)
+        rankers = {None: self.ranker_, **getattr(self, "ablation_", {})}
+        return {v: self._top(self._ranked(user_ids, item_ids, exclude, r, frame), len(list(user_ids)), k)
+                for v, r in rankers.items()}
 
     def recommend(
         self, user_ids: Sequence[Any], item_ids: Sequence[Any], k: int = 10,
@@ -1186,8 +1218,11 @@ class TagRecommender(Params):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k tags per (user, item): (tags [n, k], scores [n, k]); short rows padded with None / -inf."""
         k = check_k(k)
-        frame = self._ranked(user_ids, item_ids, exclude)
-        n = len(list(user_ids))
+        return self._top(self._ranked(user_ids, item_ids, exclude), len(list(user_ids)), k)
+
+    @staticmethod
+    def _top(frame: pd.DataFrame, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(tags [n, k], scores [n, k]) of a ranked candidate frame; short rows padded with None / -inf."""
         tags = np.full((n, k), None, dtype=object)
         scores = np.full((n, k), -np.inf)
         top = frame[frame["rank"] <= k]

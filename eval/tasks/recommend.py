@@ -33,10 +33,12 @@ from eval.tasks.common import (
     select_params,
     timed,
 )
-from eval.tasks.search import paired_t, summarize
+from eval.tasks.search import paired_t_on, summarize
 
 K = 10
 PRIMARY = "recall@10"
+#: the paired t-test over the same units of the primary metric (per-unit recall@10)
+paired_t = paired_t_on(PRIMARY)
 RANK_METRICS = ("recall@10", "ndcg@10", "hr@10", "map@10")
 COLD_THRESHOLD = 5
 #: rating threshold for datasets whose interaction weight is a rating

@@ -10,6 +10,7 @@ gain 0; methods return their top 100.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -102,8 +103,17 @@ def summarize(per_q: pd.DataFrame) -> Scored:
     return Scored(metrics=values, ci95=cis, per_unit=per_unit)
 
 
-def paired_t(a: Scored, b: Scored) -> dict[str, Any]:
-    return stats.paired_test(a.per_unit[PRIMARY], b.per_unit[PRIMARY], test="t")
+def paired_t_on(metric: str) -> Callable[[Scored, Scored], dict[str, Any]]:
+    """The paired t-test over the same units of one per-unit ``metric`` (each task passes its primary)."""
+
+    def run(a: Scored, b: Scored) -> dict[str, Any]:
+        return stats.paired_test(a.per_unit[metric], b.per_unit[metric], test="t")
+
+    return run
+
+
+#: search's paired test: per-query NDCG@10
+paired_t = paired_t_on(PRIMARY)
 
 
 def average_scored(runs: list[Scored]) -> Scored:

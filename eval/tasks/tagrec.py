@@ -43,6 +43,7 @@ from eval.splits import TEST, TRAIN, temporal_user_split
 from eval.tasks.common import (
     Scored,
     Timer,
+    ablation_table,
     device_of,
     hybrid_vs_best,
     method_result,
@@ -50,10 +51,12 @@ from eval.tasks.common import (
     select_params,
     timed,
 )
-from eval.tasks.search import paired_t, summarize
+from eval.tasks.search import paired_t_on, summarize
 
 K = 10
 PRIMARY = "recall@10"
+#: the paired t-test over the same units of the primary metric (per-unit recall@10)
+paired_t = paired_t_on(PRIMARY)
 RANK_METRICS = ("recall@10", "ndcg@10")
 MIN_EVENTS = 5
 
@@ -185,6 +188,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         return est
 
     rows, scored = {}, {}
+    ablation: dict[str, Any] = {}
     for spec in tqdm(specs, desc=f"tagrec/{dataset.name}", disable=not base_ctx.show_progress):
 
         def valid_score(params: dict[str, Any], spec=spec) -> float:
@@ -200,6 +204,12 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         with timed(score_t):
             lists = rank_units(spec, est, data.test_units, data)
         s = evaluate(lists, data.test_units)
+        if getattr(est, "ablation_variants", None):  # the same candidates ranked by each drop-one ranker
+            units = data.test_units
+            variants = est.recommend_ablation(units.users, units.items, K, exclude=units.exclude)
+            runs = {v: evaluate(_filtered(list(map(list, tags)), units.exclude, K), units)
+                    for v, (tags, _) in variants.items() if v is not None}
+            ablation = ablation_table(s, runs, PRIMARY, paired_t, ("ndcg@10",))
         if grid_scores:
             s.extra["valid_grid"] = grid_scores
         scored[spec.name] = s
@@ -220,5 +230,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         "vocabulary_size": len(vocab),
         "test_relevant_tags_outside_vocabulary": float(np.mean([t not in vocab for t in test_tags])) if test_tags else 0.0,
     }
+    if ablation:
+        extra["ablation"] = ablation
     comparison = hybrid_vs_best(scored, PRIMARY, paired_t)
     return [build_results("tagrec", dataset.name, None, PRIMARY, split, rows, comparison, extra)]

@@ -59,3 +59,15 @@ def test_method_comparisons_only_for_pairs_that_ran():
     assert (c["a"], c["b"], c["metric"], c["p_value"], c["test"]) == ("transformer_ft", "transformer", "spearman", 0.02, "fake")
     assert np.isclose(c["delta"], 0.03)
     assert method_comparisons({"transformer": base}, "spearman", lambda a, b: {}) == {}
+
+
+def test_each_task_pairs_its_own_primary_metric():
+    """recommend and tagrec test per-unit recall@10, search per-unit NDCG@10 (not one task's for all)."""
+    from eval.tasks import recommend, search, tagrec
+
+    a = Scored(metrics={}, ci95={}, per_unit={"recall@10": np.array([1.0, 1.0, 0.5, 1.0]),
+                                              "ndcg@10": np.array([0.2, 0.3, 0.4, 0.5])})
+    b = Scored(metrics={}, ci95={}, per_unit={"recall@10": np.array([0.0, 0.5, 0.5, 0.0]),
+                                              "ndcg@10": np.array([0.2, 0.3, 0.4, 0.5])})
+    assert recommend.paired_t(a, b)["delta"] == tagrec.paired_t(a, b)["delta"] == pytest.approx(0.625)
+    assert search.paired_t(a, b)["p_value"] == 1.0  # identical NDCG

@@ -368,6 +368,25 @@ def test_tag_recommender_ranks_and_explains():
     assert rec.recommend(["new"], ["new-item"], k=2)[0][0][0] is not None
 
 
+def test_tag_recommender_ablation_ranks_the_same_candidates_without_each_signal():
+    ev, items = tag_events()
+    params = {"min_child_samples": 2, "n_estimators": 40}
+    plain = TagRecommender(text_scorers="tfidf", n_candidates=10, ranker_params=params).fit(ev, items)
+    assert plain.ablation_variants == []
+    rec = TagRecommender(text_scorers="tfidf", n_candidates=10, ranker_params=params, ablation=True).fit(ev, items)
+    assert rec.ablation_variants == [f"-{f}" for f in rec.feature_names_]
+    users, items_ = ["u0", "u1", "new"], ["m0", "m3", "new-item"]
+    out = rec.recommend_ablation(users, items_, k=3, exclude=[{"fav0"}, set(), set()])
+    assert set(out) == {None, *rec.ablation_variants}
+    # the model itself: exactly recommend(), and the ablation does not change it
+    for a, b in zip(out[None], rec.recommend(users, items_, k=3, exclude=[{"fav0"}, set(), set()]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(rec.recommend(users, items_, k=3)[1], plain.recommend(users, items_, k=3)[1])
+    for variant in rec.ablation_variants:
+        assert rec.ablation_[variant].feature_names_ == [f for f in rec.feature_names_ if f"-{f}" != variant]
+        assert "fav0" not in out[variant][0][0].tolist()
+
+
 def test_tag_recommender_bad_input():
     ev, items = tag_events()
     with pytest.raises(TagrankInputError, match="missing column"):
