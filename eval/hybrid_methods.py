@@ -172,8 +172,10 @@ SIMILARITY_GRID: tuple[dict[str, Any], ...] = tuple(
 
 
 def _grid_key(point: dict[str, Any]) -> str:
-    flat = {**{k: v for k, v in point.items() if k != "extra_params"}, **(point.get("extra_params") or {})}
-    return ",".join(f"{k}={v}" for k, v in sorted(flat.items())) or "default"
+    """The protocol's grid key of ``point`` with its ``extra_params`` flattened in."""
+    from eval.tasks.common import _grid_key as protocol_key
+
+    return protocol_key({**{k: v for k, v in point.items() if k != "extra_params"}, **(point.get("extra_params") or {})})
 
 
 def _grid_settings(grid: Any, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

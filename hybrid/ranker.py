@@ -272,10 +272,18 @@ class _LightGBMModel(Params):
             return np.zeros(0, dtype=np.float64)
         return np.asarray(self.booster_.predict(x, num_iteration=-1), dtype=np.float64)
 
+    def _has_linear_trees(self) -> bool:
+        """Whether the booster has linear leaves (read from its model text once per booster)."""
+        cached = getattr(self, "_linear_trees", None)
+        if cached is None or cached[0] is not self.booster_:
+            cached = (self.booster_, "is_linear=1" in self.booster_.model_to_string(num_iteration=-1))
+            self._linear_trees = cached
+        return cached[1]
+
     def explain(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions (SHAP values via ``pred_contrib``) plus ``bias``; rows sum to ``predict``."""
         self._check_fitted()
-        if "is_linear=1" in self.booster_.model_to_string(num_iteration=-1):
+        if self._has_linear_trees():
             raise TagrankInputError(
                 f"explain needs LightGBM's pred_contrib, which LightGBM does not implement for linear trees "
                 f"(extra_params={self.extra_params!r}); feature_importance works, or fit without linear_tree"
