@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from baselines.base import InteractionScorer
-from baselines.interactions import (
+from tagrank.baselines.base import InteractionScorer
+from tagrank.baselines.interactions import (
     InteractionPersistenceMixin,
     exclusion_mask,
     interaction_weights,
@@ -41,8 +41,8 @@ from baselines.interactions import (
     self_mask,
     user_item_matrix,
 )
-from baselines.validation import TagrankInputError
-from baselines.vectors import pair_scores, top_k
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.baselines.vectors import pair_scores, top_k
 
 WEIGHTINGS = ("bm25", "tfidf", "raw")
 #: floor of a weighted confidence (see ``confidence_matrix``)

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from baselines.params import Params
-from baselines.validation import (
+from tagrank.baselines.params import Params
+from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
     check_columns,

@@ -15,15 +15,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from baselines.base import INTERACTION_COLUMNS, InteractionScorer
-from baselines.validation import (
+from tagrank.baselines.base import INTERACTION_COLUMNS, InteractionScorer
+from tagrank.baselines.validation import (
     TagrankInputError,
     check_columns,
     check_known_ids,
     check_nonempty,
     check_texts,
 )
-from baselines.vectors import pair_scores, top_k
+from tagrank.baselines.vectors import pair_scores, top_k
 
 
 def _row_normalize(x: np.ndarray | sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
@@ -99,7 +99,7 @@ class ContentRecommender(InteractionScorer):
 
     def _top(self, queries, exclude: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
         if sp.issparse(self.item_vectors_):
-            from baselines.sparse_topk import sparse_top_k
+            from tagrank.baselines.sparse_topk import sparse_top_k
 
             q = _row_normalize(sp.csr_matrix(queries))
             return sparse_top_k(q, self.item_vectors_, k, exclude=exclude)

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from baselines.sparse_topk import csr_from_arrays, csr_to_arrays
-from baselines.validation import TagrankInputError, check_finite
+from tagrank.baselines.sparse_topk import csr_from_arrays, csr_to_arrays
+from tagrank.baselines.validation import TagrankInputError, check_finite
 
 #: version of the save directory layout; ``load`` refuses any other
 FORMAT_VERSION = 1

@@ -37,16 +37,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from baselines.base import InteractionScorer
-from baselines.interactions import (
+from tagrank.baselines.base import InteractionScorer
+from tagrank.baselines.interactions import (
     InteractionPersistenceMixin,
     exclusion_mask,
     seen_matrix,
     self_mask,
     user_sequences,
 )
-from baselines.validation import TagrankInputError
-from baselines.vectors import l2_normalize, pair_scores, top_k
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.baselines.vectors import l2_normalize, pair_scores, top_k
 
 
 def stable_hash(text: str) -> int:

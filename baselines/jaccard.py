@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from baselines.base import TextScorer
-from baselines.sparse_topk import (
+from tagrank.baselines.base import TextScorer
+from tagrank.baselines.sparse_topk import (
     build_matrix,
     csr_from_arrays,
     csr_to_arrays,
@@ -45,8 +45,8 @@ from baselines.sparse_topk import (
     vocabulary_from_array,
     vocabulary_to_array,
 )
-from baselines.text import Tokenizer, check_ngram_range
-from baselines.validation import TagrankInputError, is_missing
+from tagrank.baselines.text import Tokenizer, check_ngram_range
+from tagrank.baselines.validation import TagrankInputError, is_missing
 
 UNITS = ("word", "char", "tag")
 TAG_SEPARATOR = "|"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from baselines.validation import TagrankInputError
+from tagrank.baselines.validation import TagrankInputError
 
 
 class Params:

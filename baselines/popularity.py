@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from baselines.base import InteractionScorer
-from baselines.interactions import (
+from tagrank.baselines.base import InteractionScorer
+from tagrank.baselines.interactions import (
     InteractionPersistenceMixin,
     interaction_weights,
     seen_matrix,
     timestamps_seconds,
 )
-from baselines.validation import TagrankInputError
+from tagrank.baselines.validation import TagrankInputError
 
 SECONDS_PER_DAY = 86400.0
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from baselines.validation import check_same_length, check_texts
+from tagrank.baselines.validation import check_same_length, check_texts
 
 
 class RandomScorer:

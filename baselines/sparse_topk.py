@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from baselines.validation import TagrankInputError, check_k
+from tagrank.baselines.validation import TagrankInputError, check_k
 
 #: the most scores one query chunk may hold as a dense block (float64: 32 MB)
 MAX_BLOCK = 4_000_000

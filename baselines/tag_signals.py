@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from baselines.base import Scorer
-from baselines.validation import (
+from tagrank.baselines.base import Scorer
+from tagrank.baselines.validation import (
     TagrankInputError,
     check_columns,
     check_k,

@@ -33,7 +33,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from baselines.validation import TagrankInputError
+from tagrank.baselines.validation import TagrankInputError
 
 LANGUAGES = ("auto", "en", "zh")
 ANALYZERS = ("word", "char")

@@ -24,8 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from baselines.base import TextScorer
-from baselines.sparse_topk import (
+from tagrank.baselines.base import TextScorer
+from tagrank.baselines.sparse_topk import (
     build_matrix,
     csr_from_arrays,
     csr_to_arrays,
@@ -38,8 +38,8 @@ from baselines.sparse_topk import (
     vocabulary_from_array,
     vocabulary_to_array,
 )
-from baselines.text import Analyzer, Tokenizer
-from baselines.validation import TagrankInputError, check_same_length, check_texts
+from tagrank.baselines.text import Analyzer, Tokenizer
+from tagrank.baselines.validation import TagrankInputError, check_same_length, check_texts
 
 TFIDF_ANALYZERS = ("word", "char", "both")
 

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from baselines.validation import TagrankInputError, check_k, check_same_length
+from tagrank.baselines.validation import TagrankInputError, check_k, check_same_length
 
 Device = str | torch.device
 Metric = Literal["cosine", "dot"]

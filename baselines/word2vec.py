@@ -38,12 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from baselines.base import TextScorer
-from baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
-from baselines.item2vec import check_positive_int, train_word2vec
-from baselines.text import Tokenizer
-from baselines.validation import TagrankInputError, check_same_length, check_texts
-from baselines.vectors import pair_scores, top_k
+from tagrank.baselines.base import TextScorer
+from tagrank.baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
+from tagrank.baselines.item2vec import check_positive_int, train_word2vec
+from tagrank.baselines.text import Tokenizer
+from tagrank.baselines.validation import TagrankInputError, check_same_length, check_texts
+from tagrank.baselines.vectors import pair_scores, top_k
 
 
 class Word2VecScorer(TextScorer):

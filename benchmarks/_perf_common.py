@@ -39,7 +39,7 @@ if str(REPO) not in sys.path:  # the scripts run as ``python benchmarks/perf_*.p
 
 def versions(*extra: str) -> dict[str, str]:
     """tagrank / torch / transformers / ... versions, plus the named distributions."""
-    from eval.results import library_versions
+    from tagrank.eval.results import library_versions
 
     out = library_versions()
     for dist in extra:

@@ -38,7 +38,7 @@ def synthetic(n_users: int = 100_000, n_items: int = 50_000, nnz: int = 5_000_00
 
 
 def online_retail(data_dir: str | None) -> pd.DataFrame:
-    from eval.datasets import load_dataset
+    from tagrank.eval.datasets import load_dataset
 
     return load_dataset("online_retail", data_dir).interactions
 
@@ -52,7 +52,7 @@ def measure(frame: pd.DataFrame, iterations: int, rounds: int) -> dict:
     import implicit
     from threadpoolctl import threadpool_limits
 
-    from baselines.als import ALSScorer
+    from tagrank.baselines.als import ALSScorer
 
     def library(n: int) -> tuple[float, Any]:
         start = time.perf_counter()

@@ -33,7 +33,7 @@ def load_titles(data_dir: str | None, n: int | None, seed: int) -> list[str]:
     """Distinct product titles (sorted), then a seeded sample of ``n`` without replacement."""
     import numpy as np
 
-    from eval.datasets import load_homedepot
+    from tagrank.eval.datasets import load_homedepot
 
     items = load_homedepot(data_dir).items
     titles = sorted(set(items["text"].astype(str)))
@@ -48,8 +48,8 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from baselines.vectors import resolve_device
-    from hybrid.encoder import TransformerEncoder, default_model_path, resolve_dtype
+    from tagrank.baselines.vectors import resolve_device
+    from tagrank.hybrid.encoder import TransformerEncoder, default_model_path, resolve_dtype
 
     texts = load_titles(args["data_dir"], args["n"], args["seed"])
     bs, device = args["batch_size"], args["device"]
@@ -91,7 +91,7 @@ def padding_stats(texts: list[str], batch_size: int) -> dict[str, float]:
     import numpy as np
     import torch
 
-    from hybrid.encoder import TransformerEncoder
+    from tagrank.hybrid.encoder import TransformerEncoder
 
     enc = TransformerEncoder(show_progress=False, device="cpu")
     tokenizer, _, _ = enc._model(torch.device("cpu"))

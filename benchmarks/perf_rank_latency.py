@@ -47,9 +47,9 @@ def _percentiles(ms: list[float]) -> dict[str, float]:
 
 
 def _fit_pipeline(data, cache_dir: str | None, max_train_queries: int, seed: int):
-    from eval.methods import MethodContext, methods_for
-    from eval.splits import TRAIN, VALID
-    from hybrid.pipelines import SearchPipeline
+    from tagrank.eval.methods import MethodContext, methods_for
+    from tagrank.eval.splits import TRAIN, VALID
+    from tagrank.hybrid.pipelines import SearchPipeline
 
     ctx = MethodContext(task="search", dataset="homedepot", device="cpu", random_state=seed,
                         cache_dir=cache_dir, show_progress=False)
@@ -73,7 +73,7 @@ def _fit_pipeline(data, cache_dir: str | None, max_train_queries: int, seed: int
 
 
 def _requests(data, n_requests: int, n_candidates: int, seed: int) -> list[tuple[str, list]]:
-    from eval.splits import TEST
+    from tagrank.eval.splits import TEST
 
     rng = np.random.default_rng(seed)
     test = data.parts[TEST]
@@ -101,9 +101,9 @@ def _with_query_dtype(scorer, dtype: str | None) -> None:
 
 def quality(pipe, scorers, data, query_dtype: str | None) -> float:
     """Mean NDCG@10 of the pipeline's reranking over every test query's judged products."""
-    from eval.metrics import ndcg_at_k
-    from eval.splits import TEST
-    from eval.tasks.search import GAIN_OFFSET
+    from tagrank.eval.metrics import ndcg_at_k
+    from tagrank.eval.splits import TEST
+    from tagrank.eval.tasks.search import GAIN_OFFSET
 
     _with_query_dtype(scorers["transformer"], query_dtype)
     test = data.parts[TEST]
@@ -165,8 +165,8 @@ def main() -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from eval.datasets import load_dataset
-    from eval.tasks.search import SearchData
+    from tagrank.eval.datasets import load_dataset
+    from tagrank.eval.tasks.search import SearchData
 
     torch.set_num_threads(args.threads)
     name = "homedepot" if args.data_dir else "sample"

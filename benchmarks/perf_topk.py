@@ -71,7 +71,7 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     if impl == "library":
         import scipy.sparse as sp
 
-        from baselines.vectors import top_k
+        from tagrank.baselines.vectors import top_k
 
         top_k(x[:256], x, k=k, device=device)  # warm-up: kernels, thread pool
         exclude = sp.identity(n, format="csr", dtype=np.float32)

@@ -41,7 +41,7 @@ SOURCES = ("jaccard", "tfidf", "bm25", "word2vec", "transformer")
 
 def ndcg10(frame: pd.DataFrame, scores: np.ndarray) -> float:
     """Mean NDCG@10 (gain = relevance - 1) over the queries with two different labels and a positive gain."""
-    from eval.metrics import ndcg_at_k
+    from tagrank.eval.metrics import ndcg_at_k
 
     f = frame.assign(s=scores, g=frame["label"] - 1.0)
     values = []
@@ -62,14 +62,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from eval.datasets import load_dataset
-    from eval.finetune_methods import _scorer_class
-    from eval.methods import MethodContext, methods_for
-    from eval.splits import TEST, TRAIN, VALID
-    from eval.tasks.search import SearchData
-    from hybrid.crossfit import CrossFittedScorer, query_folds
-    from hybrid.pipelines import SearchPipeline, _informative
-    from hybrid.ranker import HybridRanker
+    from tagrank.eval.datasets import load_dataset
+    from tagrank.eval.finetune_methods import _scorer_class
+    from tagrank.eval.methods import MethodContext, methods_for
+    from tagrank.eval.splits import TEST, TRAIN, VALID
+    from tagrank.eval.tasks.search import SearchData
+    from tagrank.hybrid.crossfit import CrossFittedScorer, query_folds
+    from tagrank.hybrid.pipelines import SearchPipeline, _informative
+    from tagrank.hybrid.ranker import HybridRanker
 
     data = SearchData(load_dataset("homedepot", args.data_dir))
     ctx = MethodContext(task="search", dataset="homedepot", device="cpu", random_state=args.seed,

@@ -70,16 +70,16 @@ def main() -> None:
     if not args.fold and not args.train_folds:
         parser.error("give the fold model directories (--fold, repeated) or --train-folds N")
 
-    from eval import metrics
-    from eval.datasets import load_dataset
-    from eval.finetune_methods import _scorer_class
-    from eval.methods import MethodContext, methods_for
-    from eval.splits import TEST, TRAIN, VALID
-    from eval.tasks.common import fit_text, select_params
-    from eval.tasks.similarity import paired_correlation_test, score_metrics, split_pairs
-    from hybrid.crossfit import CrossFittedScorer, pair_folds
-    from hybrid.features import FeatureBuilder
-    from hybrid.ranker import HybridRegressor
+    from tagrank.eval import metrics
+    from tagrank.eval.datasets import load_dataset
+    from tagrank.eval.finetune_methods import _scorer_class
+    from tagrank.eval.methods import MethodContext, methods_for
+    from tagrank.eval.splits import TEST, TRAIN, VALID
+    from tagrank.eval.tasks.common import fit_text, select_params
+    from tagrank.eval.tasks.similarity import paired_correlation_test, score_metrics, split_pairs
+    from tagrank.hybrid.crossfit import CrossFittedScorer, pair_folds
+    from tagrank.hybrid.features import FeatureBuilder
+    from tagrank.hybrid.ranker import HybridRegressor
 
     dataset = load_dataset(args.dataset, args.data_dir)
     pairs = split_pairs(dataset.pairs)
@@ -87,7 +87,7 @@ def main() -> None:
     corpus = sorted(set(pairs["left"]) | set(pairs["right"]))
     from pathlib import Path
 
-    from eval.corpora import language_corpus
+    from tagrank.eval.corpora import language_corpus
 
     ctx = MethodContext(task="similarity", dataset=dataset.name, language=dataset.language, device="cpu",
                         random_state=args.seed, cache_dir=Path(args.cache_dir), show_progress=False,
@@ -114,8 +114,8 @@ def main() -> None:
     left, right = train["left"].tolist(), train["right"].tolist()
     if args.train_folds:
         # retrain the full model's recorded recipe on --train-folds folds, as the hybrid's cross-fitting does
-        from eval.finetune_methods import similarity_cross_fitted
-        from eval.results import read_results
+        from tagrank.eval.finetune_methods import similarity_cross_fitted
+        from tagrank.eval.results import read_results
 
         doc = read_results(args.recipe_from)
         methods = doc["methods"] if isinstance(doc["methods"], dict) else {m["name"]: m for m in doc["methods"]}

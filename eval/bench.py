@@ -13,10 +13,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from baselines.validation import TagrankInputError
-from eval.datasets import load_dataset, resolve_data_dir
-from eval.methods import TASKS, MethodContext, methods_for
-from eval.results import write_results
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval.datasets import Dataset, load_dataset, resolve_data_dir
+from tagrank.eval.methods import TASKS, MethodContext, methods_for
+from tagrank.eval.results import write_results
 
 REAL = {
     "similarity": ("wordsim353", "simlex999", "cos960", "stsb_en", "stsb_zh", "lcqmc"),
@@ -36,7 +36,7 @@ EMBEDDED = {
 
 def task_runner(task: str) -> Callable[..., list[dict[str, Any]]]:
     """The protocol of one task (``eval.tasks.<task>.run``)."""
-    return importlib.import_module(f"eval.tasks.{task}").run
+    return importlib.import_module(f"tagrank.eval.tasks.{task}").run
 
 
 def plan(tasks: list[str] | None, datasets: list[str] | None, embedded: bool) -> list[tuple[str, str]]:
@@ -72,19 +72,33 @@ def run_bench(
     random_state: int = 0,
     cache_dir: str | os.PathLike | None = ".tagrank_cache",
     show_progress: bool = True,
+    user_data: Dataset | None = None,
+    scheduler: str | None = None,
 ) -> list[Path]:
-    """Run the protocol for the chosen tasks and datasets; returns the files written."""
-    from baselines.vectors import resolve_device
+    """Run the protocol for the chosen tasks and datasets; returns the files written.
+
+    ``user_data`` (see :mod:`tagrank.eval.user_data`) runs the protocol of the task its
+    frames belong to on a user's own dataset instead of the built-in ones.
+    """
+    from tagrank.baselines.vectors import resolve_device
 
     resolve_device(device)  # fail early on cuda without a GPU
+    if scheduler is not None:
+        from tagrank.eval.distributed import connect
+
+        connect(scheduler)
     embedded = data_dir is None and not os.environ.get("TAGRANK_DATA")
     root = None if embedded else resolve_data_dir(data_dir)
     if root is not None and not root.exists():
-        raise TagrankInputError(f"data directory {root} does not exist (from --data-dir or TAGRANK_DATA)")
+        raise TagrankInputError(f"data directory {root}: no such directory (from --data-dir or TAGRANK_DATA)")
+    if root is not None and not root.is_dir():
+        raise TagrankInputError(f"data directory {root} is a file, not a directory")
+    if user_data is not None:
+        return _run_user(user_data, tasks, methods, device, out, random_state, cache_dir, show_progress)
 
     @cache
     def training_texts(language: str) -> tuple[str, ...]:
-        from eval.corpora import language_corpus
+        from tagrank.eval.corpora import language_corpus
 
         texts, _ = language_corpus(language, root, embedded)
         return tuple(texts)
@@ -104,3 +118,21 @@ def run_bench(
         for doc in task_runner(task)(dataset, specs, ctx):
             written.append(write_results(doc, out))
     return written
+
+
+def _run_user(
+    dataset: Dataset, tasks: list[str] | None, methods: list[str] | None, device: str,
+    out: str | os.PathLike, random_state: int, cache_dir: str | os.PathLike | None, show_progress: bool,
+) -> list[Path]:
+    """The protocol of the task a user's dataset belongs to (its texts are its own word2vec corpus)."""
+    from tagrank.eval.user_data import task_of
+
+    task = task_of(dataset)
+    if tasks and task not in tasks:
+        raise TagrankInputError(f"your dataset is a {task!r} dataset, but --task asks for {tasks}")
+    specs = methods_for(task, methods)
+    ctx = MethodContext(
+        task=task, dataset=dataset.name, language=dataset.language, device=device, random_state=random_state,
+        cache_dir=Path(cache_dir) if cache_dir else None, show_progress=show_progress,
+    )
+    return [write_results(doc, out) for doc in task_runner(task)(dataset, specs, ctx)]

@@ -6,11 +6,11 @@ Grids are small and documented; the protocol picks a point on the valid split
 
 from __future__ import annotations
 
-from eval.methods import MethodContext, MethodSpec, lazy, register
+from tagrank.eval.methods import MethodContext, MethodSpec, lazy, register
 
 
 def _random(ctx: MethodContext, **params):
-    from baselines.random_scorer import RandomScorer
+    from tagrank.baselines.random_scorer import RandomScorer
 
     return RandomScorer(random_state=ctx.random_state, **params).fit()
 
@@ -22,35 +22,35 @@ register(MethodSpec(
     description="seeded random order (mean of 10 shuffles): the rerank floor",
 ))
 register(MethodSpec(
-    "popularity", "interaction", lazy("baselines.popularity:PopularityScorer"), ("recommend", "tagrec"),
+    "popularity", "interaction", lazy("tagrank.baselines.popularity:PopularityScorer"), ("recommend", "tagrec"),
     description="most interacted items (distinct users)",
 ))
 register(MethodSpec(
-    "jaccard", "text", lazy("baselines.jaccard:JaccardScorer", unit="char"), TEXT_TASKS,
+    "jaccard", "text", lazy("tagrank.baselines.jaccard:JaccardScorer", unit="char"), TEXT_TASKS,
     grid=({"ngram_range": (2, 3)}, {"ngram_range": (3, 3)}, {"unit": "word"}),
     description="Jaccard over character n-gram (or word) sets",
 ))
 register(MethodSpec(
-    "tfidf", "text", lazy("baselines.tfidf:TfidfScorer"), (*TEXT_TASKS, "recommend", "tagrec"),
+    "tfidf", "text", lazy("tagrank.baselines.tfidf:TfidfScorer"), (*TEXT_TASKS, "recommend", "tagrec"),
     grid=({"analyzer": "char"}, {"analyzer": "word"}, {"analyzer": "both"}),
     description="TF-IDF (sublinear tf) over words and/or character n-grams, cosine",
 ))
 register(MethodSpec(
-    "bm25", "text", lazy("baselines.bm25:BM25Scorer"), ("search",),
+    "bm25", "text", lazy("tagrank.baselines.bm25:BM25Scorer"), ("search",),
     grid=({"k1": 1.2, "b": 0.75}, {"k1": 0.9, "b": 0.4}, {"k1": 1.5, "b": 0.9}),
     description="Okapi BM25 (Lucene idf) on sparse matrices",
 ))
 register(MethodSpec(
-    "word2vec", "text", lazy("baselines.word2vec:Word2VecScorer", epochs=5), TEXT_TASKS,
+    "word2vec", "text", lazy("tagrank.baselines.word2vec:Word2VecScorer", epochs=5), TEXT_TASKS,
     grid=({"remove_pc": True}, {"remove_pc": False}),
     description="gensim word2vec (5 epochs) on the task corpus + the language corpus, SIF sentence vectors",
 ))
 register(MethodSpec(
-    "item2vec", "interaction", lazy("baselines.item2vec:Item2VecScorer", min_count=5), ("recommend",),
+    "item2vec", "interaction", lazy("tagrank.baselines.item2vec:Item2VecScorer", min_count=5), ("recommend",),
     description="gensim word2vec (skip-gram) over each user's time-ordered items",
 ))
 register(MethodSpec(
-    "als", "interaction", lazy("baselines.als:ALSScorer"), ("recommend",),
+    "als", "interaction", lazy("tagrank.baselines.als:ALSScorer"), ("recommend",),
     grid=(
         {"weighting": "bm25", "bm25_B": 0.0, "factors": 64},
         {"weighting": "raw", "alpha": 5.0, "factors": 32},
@@ -60,7 +60,7 @@ register(MethodSpec(
 ))
 
 # Methods defined next to their subsystems register themselves on import.
-import eval.finetune_methods  # noqa: E402,F401  transformer_ft
-import eval.hybrid_methods  # noqa: E402,F401  hybrid
-import eval.taxonomy_methods  # noqa: E402,F401  user_history, item_cooccurrence
-import eval.transformer_methods  # noqa: E402,F401  transformer_cls, transformer, transformer_whiten
+import tagrank.eval.finetune_methods  # noqa: E402,F401  transformer_ft
+import tagrank.eval.hybrid_methods  # noqa: E402,F401  hybrid
+import tagrank.eval.taxonomy_methods  # noqa: E402,F401  user_history, item_cooccurrence
+import tagrank.eval.transformer_methods  # noqa: E402,F401  transformer_cls, transformer, transformer_whiten

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import gensim
 
-from eval.datasets import Dataset, load_dataset
+from tagrank.eval.datasets import Dataset, load_dataset
 
 # Word lists are left out: a one-word "sentence" gives word2vec no context to learn from,
 # it would only put the evaluated words into the vocabulary with untrained vectors.

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from baselines.validation import TagrankInputError
+from tagrank.baselines.validation import TagrankInputError
 
 __all__ = [
     "EMBEDDED",

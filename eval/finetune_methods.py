@@ -2,7 +2,7 @@
 
 Registered from :mod:`eval.builtin_methods` with one line::
 
-    import eval.finetune_methods  # noqa: F401  (registers transformer_ft)
+    import tagrank.eval.finetune_methods  # noqa: F401  (registers transformer_ft)
 
 Kind ``task``: the factory of each task trains, then returns a fitted scorer.
 Nothing heavy is imported until a factory runs.
@@ -80,8 +80,8 @@ from typing import Any
 
 import numpy as np
 
-from baselines.validation import TagrankInputError
-from eval.methods import MethodContext, MethodSpec, register
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval.methods import MethodContext, MethodSpec, register
 
 #: similarity datasets with an official train split large enough to fine-tune on
 FT_SIMILARITY_DATASETS = ("stsb_en", "stsb_zh")
@@ -111,7 +111,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
 
 
 try:  # the registry may define it for every method; until then it lives here
-    from eval.methods import MethodNotApplicable  # type: ignore[attr-defined]
+    from tagrank.eval.methods import MethodNotApplicable  # type: ignore[attr-defined]
 except ImportError:
 
     class MethodNotApplicable(TagrankInputError):  # type: ignore[no-redef]
@@ -122,7 +122,7 @@ def _scorer_class() -> type:
     """``FineTunedTransformerScorer`` (defined on first use: keeps torch out of the registry import)."""
     global _SCORER_CLASS
     if _SCORER_CLASS is None:
-        from hybrid.transformer_scorer import TransformerScorer
+        from tagrank.hybrid.transformer_scorer import TransformerScorer
 
         class FineTunedTransformerScorer(TransformerScorer):
             """A ``TransformerScorer`` on a fine-tuned model, carrying its training record."""
@@ -172,7 +172,7 @@ def _output_dir(ctx: MethodContext, tag: str) -> str:
 
 
 def _is_cuda(ctx: MethodContext) -> bool:
-    from baselines.vectors import resolve_device
+    from tagrank.baselines.vectors import resolve_device
 
     return resolve_device(ctx.device).type == "cuda"
 
@@ -187,7 +187,7 @@ def _split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 
 
 def _tuner(ctx: MethodContext, tag: str, **params: Any):
-    from hybrid.finetune import BiEncoderFineTuner
+    from tagrank.hybrid.finetune import BiEncoderFineTuner
 
     kwargs = {"random_state": ctx.random_state, "device": ctx.device, "show_progress": ctx.show_progress}
     kwargs.update(params)
@@ -256,7 +256,7 @@ def similarity_cross_fitted(ctx: MethodContext, full: Any, n_folds: int = 5) -> 
     same valid pairs. Each train pair is then scored by the model that did not learn from it, every
     other pair by ``full``. The fold models' records are in ``fold_params_``.
     """
-    from hybrid.crossfit import CrossFittedScorer, pair_folds
+    from tagrank.hybrid.crossfit import CrossFittedScorer, pair_folds
 
     hyper, scorer_params = _recipe(full)
     train, valid = ctx.data["train"], ctx.data["valid"]
@@ -301,8 +301,8 @@ def search_pairs(data: Any, split: str, positives_only: bool, keys: Collection[s
 
 def _valid_ndcg(scorer: Any, data: Any) -> float:
     """Valid rerank NDCG@10, exactly as the protocol selects grid points."""
-    from eval.splits import VALID
-    from eval.tasks.search import PRIMARY, evaluate_run, rerank_queries, rerank_run
+    from tagrank.eval.splits import VALID
+    from tagrank.eval.tasks.search import PRIMARY, evaluate_run, rerank_queries, rerank_run
 
     keys, _ = rerank_queries(data.parts[VALID])
     if not keys:
@@ -314,7 +314,7 @@ def _valid_ndcg(scorer: Any, data: Any) -> float:
 
 def _train_search(ctx: MethodContext, data: Any, loss: str, params: dict[str, Any],
                   train_keys: Collection[str] | None = None, tag: str | None = None):
-    from eval.splits import TRAIN, VALID
+    from tagrank.eval.splits import TRAIN, VALID
 
     positives = loss == "mnrl"
     left, right, labels = search_pairs(data, TRAIN, positives, train_keys)
@@ -377,8 +377,8 @@ def search_cross_fitted(ctx: MethodContext, full: Any, n_folds: int = 2) -> Any:
     folds, early-stops on the same valid pairs, and is fitted on the catalogue to score that fold.
     Every other query goes to ``full``. The fold models' records are in ``fold_params_``.
     """
-    from eval.splits import TRAIN
-    from hybrid.crossfit import CrossFittedScorer, query_folds
+    from tagrank.eval.splits import TRAIN
+    from tagrank.hybrid.crossfit import CrossFittedScorer, query_folds
 
     data = ctx.data["search"]
     hyper, scorer_params = _recipe(full)
@@ -401,7 +401,7 @@ def search_cross_fitted(ctx: MethodContext, full: Any, n_folds: int = 2) -> Any:
 def taxonomy_factory(ctx: MethodContext, **params: Any):
     """An unfitted :class:`hybrid.finetune_categoriser.FineTunedCategoriser` (the taxonomy protocol calls
     ``fit(train texts, train paths, valid texts, valid paths)``); ``params`` override ``TAXONOMY_DEFAULTS``."""
-    from hybrid.finetune_categoriser import FineTunedCategoriser
+    from tagrank.hybrid.finetune_categoriser import FineTunedCategoriser
 
     clf = {"device": ctx.device, "show_progress": ctx.show_progress, **TAXONOMY_DEFAULTS, **params}
     return FineTunedCategoriser(classifier_params=clf, levels=ctx.data.get("levels"), random_state=ctx.random_state)

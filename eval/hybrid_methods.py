@@ -61,8 +61,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from baselines.validation import TagrankInputError
-from eval.methods import MethodContext, MethodSpec, register
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval.methods import MethodContext, MethodSpec, register
 
 #: fitted methods that never feed the hybrid
 EXCLUDED = ("random", "hybrid")
@@ -87,7 +87,7 @@ def _supervised(scorers: dict[str, Any]) -> list[str]:
 def _resolve_fit_on_crossfit(fit_on: str, scorers: dict[str, Any]) -> str:
     """:func:`_resolve_fit_on` where cross-fitting is offered: ``"auto"`` cross-fits when every supervised
     source records the recipe it was trained with (``transformer_ft`` does), else learns from valid."""
-    from eval.finetune_methods import has_recipe
+    from tagrank.eval.finetune_methods import has_recipe
 
     recipe = all(has_recipe(scorers[n]) for n in _supervised(scorers))
     return _resolve_fit_on(fit_on, scorers, "crossfit" if recipe else "valid", ("train", "valid", "crossfit"))
@@ -173,7 +173,7 @@ SIMILARITY_GRID: tuple[dict[str, Any], ...] = tuple(
 
 def _grid_key(point: dict[str, Any]) -> str:
     """The protocol's grid key of ``point`` with its ``extra_params`` flattened in."""
-    from eval.tasks.common import _grid_key as protocol_key
+    from tagrank.eval.tasks.common import _grid_key as protocol_key
 
     return protocol_key({**{k: v for k, v in point.items() if k != "extra_params"}, **(point.get("extra_params") or {})})
 
@@ -213,16 +213,16 @@ def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, abla
                 grid: Any = SIMILARITY_GRID, **params: Any) -> SimilarityHybrid:
     """The similarity hybrid; ``grid`` (settings merged under ``params``; ``None`` or empty = ``params``
     only) is searched by the valid metric, and the chosen setting is the one fitted, ablated and recorded."""
-    from eval import metrics as m
-    from hybrid.ablation import feature_groups, fit_ablations, fit_learning_curve
-    from hybrid.features import FeatureBuilder
-    from hybrid.ranker import HybridRegressor
+    from tagrank.eval import metrics as m
+    from tagrank.hybrid.ablation import feature_groups, fit_ablations, fit_learning_curve
+    from tagrank.hybrid.features import FeatureBuilder
+    from tagrank.hybrid.ranker import HybridRegressor
 
     scorers = _others(ctx, "score_pairs")
     fit_on = _resolve_fit_on_crossfit(fit_on, scorers)
     cross_fitted: dict[str, Any] = {}
     if fit_on == "crossfit":
-        from eval.finetune_methods import similarity_cross_fitted
+        from tagrank.eval.finetune_methods import similarity_cross_fitted
 
         cross_fitted = {n: similarity_cross_fitted(ctx, scorers[n], n_folds) for n in _supervised(scorers)}
 
@@ -361,7 +361,7 @@ class SearchHybrid:
 
     def top_k_ablation(self, query_keys: list[str], k: int = 10) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:
         """``top_k`` of the model (key None) and of each feature-group ablation, features computed once."""
-        from hybrid.pipelines import top_lists
+        from tagrank.hybrid.pipelines import top_lists
 
         keys = list(query_keys)
         ranked = self.pipeline.search_variants(keys, k)
@@ -379,14 +379,14 @@ def _search(
     fit_on: str = "auto",
     n_folds: int = 2,
 ) -> SearchHybrid:
-    from hybrid.pipelines import SearchPipeline
+    from tagrank.hybrid.pipelines import SearchPipeline
 
     data = ctx.data["search"]
     scorers = _others(ctx, "top_k")
     fit_on = _resolve_fit_on_crossfit(fit_on, scorers)
     train_scorers: dict[str, Any] = {}
     if fit_on == "crossfit":
-        from eval.finetune_methods import search_cross_fitted
+        from tagrank.eval.finetune_methods import search_cross_fitted
 
         for name in _supervised(scorers):
             train_scorers[name] = search_cross_fitted(ctx, scorers[name], n_folds)
@@ -463,8 +463,8 @@ class RecommendHybrid:
 def _inner_generator(ctx: MethodContext, name: str, fitted: Any, interactions: pd.DataFrame) -> tuple[Any, str]:
     """The method ``name`` refitted on ``interactions``: a clone of the fitted one (same parameters),
     or, when it cannot be cloned, rebuilt from the registry with default parameters."""
-    from eval.methods import REGISTRY
-    from hybrid.pipelines import clone, fit_recommender
+    from tagrank.eval.methods import REGISTRY
+    from tagrank.hybrid.pipelines import clone, fit_recommender
 
     items = ctx.data.get("items")
     try:
@@ -475,7 +475,7 @@ def _inner_generator(ctx: MethodContext, name: str, fitted: Any, interactions: p
         est = spec.build(ctx)
         how = "registry defaults"
         if spec.kind == "text":
-            from baselines.content import ContentRecommender
+            from tagrank.baselines.content import ContentRecommender
 
             est = ContentRecommender(est, device=ctx.device)
     return fit_recommender(est, interactions, items), how
@@ -490,7 +490,7 @@ def _recommend(
     cooc: bool = True,
     ablation: bool = True,
 ) -> RecommendHybrid:
-    from hybrid.pipelines import RecommendPipeline
+    from tagrank.hybrid.pipelines import RecommendPipeline
 
     full = _others(ctx, "recommend")
     inner_train, inner_valid = ctx.data["inner_train"], ctx.data["inner_valid"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from baselines.validation import TagrankInputError
+from tagrank.baselines.validation import TagrankInputError
 
 #: The spec's method order; tables and runs follow it.
 METHOD_ORDER = (
@@ -149,4 +149,4 @@ def _load_builtin() -> None:
     if _LOADED:
         return
     _LOADED = True
-    importlib.import_module("eval.builtin_methods")
+    importlib.import_module("tagrank.eval.builtin_methods")

@@ -63,7 +63,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from baselines.validation import (
+from tagrank.baselines.validation import (
     TagrankInputError,
     _preview,
     check_columns,

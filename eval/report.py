@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from baselines.validation import TagrankInputError
-from eval.results import REQUIRED_METHOD, REQUIRED_TOP, find_results, read_results
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval.results import REQUIRED_METHOD, REQUIRED_TOP, find_results, read_results
 
 __all__ = [
     "README_END",

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from baselines.validation import TagrankInputError
+from tagrank.baselines.validation import TagrankInputError
 
 REQUIRED_TOP = (
     "task", "dataset", "setting", "primary_metric", "split", "methods",

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from baselines.validation import TagrankInputError, check_columns
+from tagrank.baselines.validation import TagrankInputError, check_columns
 
 TRAIN, VALID, TEST = "train", "valid", "test"
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from baselines.validation import TagrankInputError, _preview
+from tagrank.baselines.validation import TagrankInputError, _preview
 
 __all__ = ["bootstrap_ci", "bootstrap_ci_statistic", "paired_test", "TEST_NAMES"]
 

@@ -20,27 +20,27 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from eval.methods import REGISTRY, MethodContext, MethodSpec, register
+from tagrank.eval.methods import REGISTRY, MethodContext, MethodSpec, register
 
 TAGREC = ("tagrec",)
 
 
 def _user_history(ctx: MethodContext, **params: Any):
-    from baselines.tag_signals import UserHistoryScorer
+    from tagrank.baselines.tag_signals import UserHistoryScorer
 
     return UserHistoryScorer(**params)
 
 
 def _item_cooccurrence(ctx: MethodContext, **params: Any):
-    from baselines.tag_signals import ItemCooccurrenceScorer
+    from tagrank.baselines.tag_signals import ItemCooccurrenceScorer
 
     return ItemCooccurrenceScorer(**params)
 
 
 def taxonomy_hybrid(ctx: MethodContext, n_candidates: int = 5, ranker_params: dict[str, Any] | None = None):
     """The taxonomy ``hybrid``: a stacker over every fitted categoriser (fitted by the protocol on valid)."""
-    from baselines.validation import TagrankInputError
-    from hybrid.taxonomy import Categoriser, StackedCategoriser
+    from tagrank.baselines.validation import TagrankInputError
+    from tagrank.hybrid.taxonomy import Categoriser, StackedCategoriser
 
     bases = {n: est for n, est in ctx.fitted.items() if isinstance(est, Categoriser)}
     if not bases:
@@ -53,7 +53,7 @@ def tagrec_hybrid(ctx: MethodContext, n_candidates: int = 50, ranker_params: dic
                   ablation: bool = True):
     """The tagrec ``hybrid``: TagRecommender over the tag signals and the fitted text methods, with a
     drop-one ablation per signal (scored by the protocol into the results ``ablation`` table)."""
-    from hybrid.taxonomy import TagRecommender
+    from tagrank.hybrid.taxonomy import TagRecommender
 
     text = {n: ctx.fitted[n] for n in ctx.data.get("text_methods", []) if n in ctx.fitted}
     return TagRecommender(

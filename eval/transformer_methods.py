@@ -8,10 +8,10 @@ whitening fitted on the task's corpus. All default to all-MiniLM-L6-v2 from
 
 from __future__ import annotations
 
-from eval.methods import MethodSpec, lazy, register
+from tagrank.eval.methods import MethodSpec, lazy, register
 
 TASKS = ("similarity", "search", "recommend", "taxonomy", "tagrec")
-SCORER = "hybrid.transformer_scorer:TransformerScorer"
+SCORER = "tagrank.hybrid.transformer_scorer:TransformerScorer"
 
 register(MethodSpec(
     "transformer_cls", "text", lazy(SCORER, pooling="cls", normalize=False), ("similarity",),

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from baselines.validation import TagrankInputError
+from tagrank.baselines.validation import TagrankInputError
 
 #: method-free feature groups, by feature-name prefix (first match wins)
 STAT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from baselines.validation import TagrankInputError, check_k
+from tagrank.baselines.validation import TagrankInputError, check_k
 
 #: rank given to a candidate that a source did not return
 MISSING_RANK = 10_000

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from baselines.validation import TagrankInputError, check_same_length, check_texts
+from tagrank.baselines.validation import TagrankInputError, check_same_length, check_texts
 
 
 def query_fold(key: str, n_folds: int) -> int:
@@ -138,7 +138,7 @@ class CrossFittedScorer:
         """What the owners' feature call gives (see :func:`hybrid.features._feature_call`: columns, or one
         score array for a scorer with ``score_pairs`` only), stitched back into row order; the feature
         builder then names the columns exactly as it names the default scorer's."""
-        from hybrid.features import _feature_call
+        from tagrank.hybrid.features import _feature_call
 
         left, right = list(left), list(right)
         check_same_length(left=left, right=right)

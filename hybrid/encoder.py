@@ -52,9 +52,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines.params import Params
-from baselines.validation import NotFittedError, TagrankInputError, check_nonempty, check_texts
-from baselines.vectors import resolve_device
+from tagrank.baselines.params import Params
+from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_nonempty, check_texts
+from tagrank.baselines.vectors import resolve_device
 
 FORMAT_VERSION = 1
 #: agreement of CUDA float16 embeddings with CPU float32 ones: cosine >= 1 - tolerance
@@ -177,7 +177,7 @@ _FUSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def fused_runner(model: Any) -> Any:
     """The :class:`~hybrid.fused_bert.FusedBert` of a loaded model (built once per model object)."""
-    from hybrid.fused_bert import FusedBert
+    from tagrank.hybrid.fused_bert import FusedBert
 
     with _MODELS_LOCK:
         runner = _FUSED.get(model)
@@ -353,7 +353,7 @@ class TransformerEncoder(Params):
         todo = np.arange(len(unique))
         cache = None
         if self.cache_dir is not None:
-            from hybrid.embedding_cache import EmbeddingCache, text_hashes
+            from tagrank.hybrid.embedding_cache import EmbeddingCache, text_hashes
 
             cache = EmbeddingCache(self.cache_dir, self.cache_key(dev, (tokenizer, model)), dim=hidden)
             hashes = text_hashes(unique)
@@ -412,7 +412,7 @@ class TransformerEncoder(Params):
 
     def _use_fused(self, model: Any, device: torch.device) -> bool:
         """Whether this encoder runs ``model`` through :class:`~hybrid.fused_bert.FusedBert`."""
-        from hybrid.fused_bert import supports
+        from tagrank.hybrid.fused_bert import supports
 
         if self.backend == "transformers":
             return False

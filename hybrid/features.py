@@ -49,8 +49,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from baselines.sparse_topk import unique_rows
-from baselines.validation import NotFittedError, TagrankInputError, check_same_length
+from tagrank.baselines.sparse_topk import unique_rows
+from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_same_length
 
 KINDS = ("auto", "text", "interaction")
 _NUMERIC = frozenset("0123456789")
@@ -243,7 +243,7 @@ class FeatureBuilder:
         return self
 
     def _fit_interactions(self, interactions: pd.DataFrame) -> None:
-        from baselines.validation import check_columns
+        from tagrank.baselines.validation import check_columns
 
         check_columns(interactions, ["user_id", "item_id"], "interactions")
         if len(interactions) == 0:
@@ -291,7 +291,7 @@ class FeatureBuilder:
     # ------------------------------------------------------------------ state (save / load)
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(JSON config, numeric arrays) of the fitted statistics, for :mod:`hybrid.persistence`."""
-        from hybrid.persistence import encode_keys
+        from tagrank.hybrid.persistence import encode_keys
 
         self._check_ready()
         config: dict[str, Any] = {
@@ -320,7 +320,7 @@ class FeatureBuilder:
 
     def set_state(self, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> FeatureBuilder:
         """Restore statistics written by :meth:`get_state` (the scorers are given to ``__init__``)."""
-        from hybrid.persistence import decode_keys
+        from tagrank.hybrid.persistence import decode_keys
 
         self.kind_ = self._resolve_kind() if self.scorers else config["kind"]
         if self.kind_ != config["kind"]:
@@ -511,7 +511,7 @@ class FeatureBuilder:
 
     def _tokens(self, texts: list[str]) -> tuple[list[set[str]], np.ndarray, np.ndarray]:
         """(word set and word count of each distinct text, each text's distinct position)."""
-        from baselines.text import Tokenizer
+        from tagrank.baselines.text import Tokenizer
 
         if not hasattr(self, "_tokenizer"):
             self._tokenizer = Tokenizer(lowercase=True, language=self.language)

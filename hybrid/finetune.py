@@ -55,15 +55,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines.params import Params
-from baselines.validation import (
+from tagrank.baselines.params import Params
+from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
     check_nonempty,
     check_same_length,
     check_texts,
 )
-from baselines.vectors import resolve_device
+from tagrank.baselines.vectors import resolve_device
 
 LOSSES = ("cosent", "mnrl", "cosine_mse")
 POOLINGS = ("mean", "cls")
@@ -112,7 +112,7 @@ def load_trainable(model_name_or_path: str | os.PathLike | None) -> tuple[Any, A
     """(tokenizer, model in float32, resolved name) -- a private copy, not the encoder's shared one."""
     from transformers import AutoModel, AutoTokenizer
 
-    from hybrid.encoder import resolve_model
+    from tagrank.hybrid.encoder import resolve_model
 
     name, local = resolve_model(model_name_or_path)
     extra = {"local_files_only": True} if local else {}
@@ -149,7 +149,7 @@ def forget_cached_model(path: str | os.PathLike) -> None:
     """Drop ``path`` from the encoder's per-process model cache: a directory re-written by a
     new fine-tuning must not keep serving the weights loaded from it before."""
     try:
-        from hybrid import encoder as encoder_module
+        from tagrank.hybrid import encoder as encoder_module
     except ImportError:  # pragma: no cover
         return
     cache = getattr(encoder_module, "_MODELS", None)

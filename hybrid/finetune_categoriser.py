@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from baselines.validation import TagrankInputError, check_same_length, check_texts
-from hybrid.taxonomy import _END, Categoriser, _check_threshold, _paths_from
+from tagrank.baselines.validation import TagrankInputError, check_same_length, check_texts
+from tagrank.hybrid.taxonomy import _END, Categoriser, _check_threshold, _paths_from
 
 
 class FineTunedCategoriser(Categoriser):
@@ -83,7 +83,7 @@ class FineTunedCategoriser(Categoriser):
         text_col: str = "text",
     ) -> FineTunedCategoriser:
         """Fine-tune on texts and their paths; early-stop on (``valid_texts``, ``valid_paths``) when given."""
-        from hybrid.finetune_classifier import TransformerClassifier
+        from tagrank.hybrid.finetune_classifier import TransformerClassifier
 
         self._check_params()
         texts, y_rows, _ = self._fit_paths(texts, paths, text_col)

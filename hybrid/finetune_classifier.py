@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines.params import Params
-from baselines.validation import (
+from tagrank.baselines.params import Params
+from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
     check_nonempty,
@@ -42,8 +42,8 @@ from baselines.validation import (
     check_texts,
     is_missing,
 )
-from baselines.vectors import resolve_device
-from hybrid.finetune import (
+from tagrank.baselines.vectors import resolve_device
+from tagrank.hybrid.finetune import (
     MIXED_PRECISION,
     POOLINGS,
     TrainLoop,

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from baselines.validation import TagrankInputError, check_finite
+from tagrank.baselines.validation import TagrankInputError, check_finite
 
 #: LightGBM's own ceiling on the number of distinct grades is far higher; this
 #: keeps label_gain lists small and catches a wrong ``per_unit`` early.

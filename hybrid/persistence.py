@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from baselines.validation import TagrankInputError
+from tagrank.baselines.validation import TagrankInputError
 
 #: version of the hybrid save layout; ``load_dir`` refuses any other
 FORMAT_VERSION = 1

@@ -40,20 +40,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from baselines.params import Params
-from baselines.sparse_topk import texts_from_arrays, texts_to_arrays
-from baselines.validation import (
+from tagrank.baselines.params import Params
+from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
+from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
     check_columns,
     check_k,
     check_texts,
 )
-from hybrid.ablation import feature_groups, fit_ablations, fit_learning_curve
-from hybrid.candidates import CandidateGenerator
-from hybrid.features import FeatureBuilder
-from hybrid.persistence import decode_keys, encode_keys, load_arrays, read_config, save_dir
-from hybrid.ranker import HybridRanker
+from tagrank.hybrid.ablation import feature_groups, fit_ablations, fit_learning_curve
+from tagrank.hybrid.candidates import CandidateGenerator
+from tagrank.hybrid.features import FeatureBuilder
+from tagrank.hybrid.persistence import decode_keys, encode_keys, load_arrays, read_config, save_dir
+from tagrank.hybrid.ranker import HybridRanker
 
 #: modules ``load`` may import a saved scorer class from
 _LOADABLE_MODULES = ("baselines.", "hybrid.")
@@ -207,7 +207,7 @@ def _load_scorers(
 
 
 def _jsonable_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    from hybrid.persistence import jsonable
+    from tagrank.hybrid.persistence import jsonable
 
     out = {}
     for key, value in params.items():

@@ -47,10 +47,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from baselines.params import Params
-from baselines.validation import NotFittedError, TagrankInputError, check_columns, check_k
-from hybrid.labels import GradeRule
-from hybrid.persistence import load_booster, read_config, save_dir
+from tagrank.baselines.params import Params
+from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_columns, check_k
+from tagrank.hybrid.labels import GradeRule
+from tagrank.hybrid.persistence import load_booster, read_config, save_dir
 
 #: LightGBM refuses larger query groups
 MAX_GROUP_SIZE = 10_000

@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from baselines.params import Params
-from baselines.validation import (
+from tagrank.baselines.params import Params
+from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
     check_k,
@@ -79,7 +79,7 @@ def make_representation(representation: Any, language: str = "auto") -> Any:
             raise TagrankInputError(
                 f"representation must be 'tfidf' or a scorer with transform()/top_k(), got {representation!r}"
             )
-        from baselines.tfidf import TfidfScorer
+        from tagrank.baselines.tfidf import TfidfScorer
 
         return TfidfScorer(analyzer="word", ngram_range=(1, 2), language=language)
     if not (hasattr(representation, "transform") or hasattr(representation, "top_k")):
@@ -1012,7 +1012,7 @@ class TagRecommender(Params):
 
     # ------------------------------------------------------------------ signals
     def _signal_prototypes(self) -> list[Any]:
-        from baselines.tag_signals import (
+        from tagrank.baselines.tag_signals import (
             ItemCooccurrenceScorer,
             TagPopularityScorer,
             UserHistoryScorer,
@@ -1099,8 +1099,8 @@ class TagRecommender(Params):
     # ------------------------------------------------------------------ fit
     def fit(self, events: pd.DataFrame, items: pd.DataFrame | None = None) -> TagRecommender:
         """Learn the ranker on held-out events (see the class docstring), then refit the signals on all events."""
-        from baselines.tag_signals import check_events
-        from hybrid.ranker import HybridRanker
+        from tagrank.baselines.tag_signals import check_events
+        from tagrank.hybrid.ranker import HybridRanker
 
         ev = check_events(events).reset_index(drop=True)
         check_k(self.n_explain, "n_explain")
@@ -1108,7 +1108,7 @@ class TagRecommender(Params):
             raise TagrankInputError(f"holdout_fraction must be in (0, 1), got {self.holdout_fraction!r}")
         self.item_text_: dict[Any, str] = {}
         if items is not None:
-            from baselines.validation import check_columns
+            from tagrank.baselines.validation import check_columns
 
             check_columns(items, ["item_id", "text"], "items")
             texts = check_texts(items["text"].tolist(), "items.text")
@@ -1160,7 +1160,7 @@ class TagRecommender(Params):
         self.ranker_ = ranker
         self.ablation_: dict[str, Any] = {}
         if self.ablation:  # the ranker without each signal's feature: same rows, candidates, parameters, seed
-            from hybrid.ablation import fit_ablations
+            from tagrank.hybrid.ablation import fit_ablations
 
             self.ablation_ = fit_ablations(
                 lambda cols: HybridRanker(**params).fit(train_part, query_col="unit", candidate_col="tag",
@@ -1422,7 +1422,7 @@ class StackedCategoriser:
         """Learn the ranker (see the class docstring for what ``texts`` must be under each ``n_folds``)."""
         import hashlib
 
-        from hybrid.ranker import HybridRanker
+        from tagrank.hybrid.ranker import HybridRanker
 
         self._setup()
         if self.fit_on not in ("auto", "train", "valid"):

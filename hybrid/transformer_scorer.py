@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines.base import TextScorer
-from baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
-from baselines.sparse_topk import texts_from_arrays, texts_to_arrays
-from baselines.validation import TagrankInputError, check_texts
-from baselines.vectors import pair_scores, resolve_device, top_k
-from hybrid.encoder import TransformerEncoder
+from tagrank.baselines.base import TextScorer
+from tagrank.baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
+from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
+from tagrank.baselines.validation import TagrankInputError, check_texts
+from tagrank.baselines.vectors import pair_scores, resolve_device, top_k
+from tagrank.hybrid.encoder import TransformerEncoder
 
 #: unrelated e-commerce tags, the fixed list behind the report's [CLS]-spread figures
 UNRELATED_TAGS = (

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from eval.methods import MethodContext, MethodSpec
-from eval.results import MethodResult
+from tagrank.eval.methods import MethodContext, MethodSpec
+from tagrank.eval.results import MethodResult
 
 N_RESAMPLES = 1000
 CI_SEED = 0
@@ -66,7 +66,7 @@ def device_of(estimator: Any, ctx: MethodContext) -> str:
     """The device an estimator ran on: its resolved torch device when it has one, else cpu."""
     if estimator is None or "device" not in _params_of(estimator):
         return "cpu"
-    from baselines.vectors import resolve_device
+    from tagrank.baselines.vectors import resolve_device
 
     return resolve_device(getattr(estimator, "device", None) or ctx.device).type
 

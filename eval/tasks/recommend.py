@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from eval import metrics
-from eval.datasets import Dataset
-from eval.methods import MethodContext, MethodNotApplicable, MethodSpec
-from eval.results import build_results
-from eval.splits import TEST, TRAIN, temporal_user_split
-from eval.tasks.common import (
+from tagrank.eval import metrics
+from tagrank.eval.datasets import Dataset
+from tagrank.eval.methods import MethodContext, MethodNotApplicable, MethodSpec
+from tagrank.eval.results import build_results
+from tagrank.eval.splits import TEST, TRAIN, temporal_user_split
+from tagrank.eval.tasks.common import (
     Scored,
     Timer,
     ablation_table,
@@ -33,7 +33,7 @@ from eval.tasks.common import (
     select_params,
     timed,
 )
-from eval.tasks.search import paired_t_on, summarize
+from tagrank.eval.tasks.search import paired_t_on, summarize
 
 K = 10
 PRIMARY = "recall@10"
@@ -53,10 +53,16 @@ def positives_of(dataset: Dataset) -> pd.DataFrame:
         inter = inter[inter["weight"] >= threshold]
     inter = inter.sort_values(["user_id", "timestamp", "item_id"], kind="mergesort")
     pos = inter.drop_duplicates(["user_id", "item_id"], keep="first")
-    return pos[["user_id", "item_id", "timestamp", "weight"]].reset_index(drop=True)
+    keep = ["user_id", "item_id", "timestamp", "weight", *(["split"] if "split" in pos.columns else [])]
+    return pos[keep].reset_index(drop=True)
 
 
 def split_positives(pos: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test): a user's split file where given (its ``split`` column), else the temporal split."""
+    if "split" in pos.columns:
+        split = pos["split"].to_numpy()
+        return (pos[split == TRAIN].drop(columns="split").reset_index(drop=True),
+                pos[split == TEST].drop(columns="split").reset_index(drop=True))
     split = temporal_user_split(pos)
     return pos[split == TRAIN].reset_index(drop=True), pos[split == TEST].reset_index(drop=True)
 
@@ -77,7 +83,7 @@ def evaluate_lists(
         if cold_items:
             cold_recall.append(len(cold_items & set(row[:K])) / len(cold_items))
     if cold_recall:
-        from eval import stats
+        from tagrank.eval import stats
 
         v = np.asarray(cold_recall)
         s.metrics["recall@10_cold"] = float(v.mean())
@@ -112,7 +118,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         with timed(timer or Timer()):
             est = spec.build(ctx, **params)
             if spec.kind == "text":
-                from baselines.content import ContentRecommender
+                from tagrank.baselines.content import ContentRecommender
 
                 est = ContentRecommender(est, device=ctx.device).fit(interactions, items)
             elif spec.kind == "interaction":

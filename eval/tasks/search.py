@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from eval import metrics, stats
-from eval.datasets import Dataset
-from eval.methods import MethodContext, MethodNotApplicable, MethodSpec
-from eval.results import build_results
-from eval.splits import TEST, TRAIN, VALID, hash_split
-from eval.tasks.common import (
+from tagrank.eval import metrics, stats
+from tagrank.eval.datasets import Dataset
+from tagrank.eval.methods import MethodContext, MethodNotApplicable, MethodSpec
+from tagrank.eval.results import build_results
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval.splits import TEST, TRAIN, VALID, hash_split
+from tagrank.eval.tasks.common import (
     CI_SEED,
     N_RESAMPLES,
     FitOnce,
@@ -52,9 +53,14 @@ def prepare(dataset: Dataset) -> pd.DataFrame:
     """Judgments with the query key, its split and the NDCG gain."""
     j = dataset.judgments.copy()
     j["key"] = j["query"].str.lower().str.strip()
-    keys = j["key"].unique().tolist()
-    split_of = dict(zip(keys, hash_split(keys), strict=True))
-    j["split"] = j["key"].map(split_of)
+    if "split" in j.columns:  # a user's split file: one split per query
+        n_splits = j.groupby("key")["split"].nunique()
+        if (n_splits > 1).any():
+            raise TagrankInputError(f"query {n_splits[n_splits > 1].index[0]!r} is assigned to more than one split")
+    else:
+        keys = j["key"].unique().tolist()
+        split_of = dict(zip(keys, hash_split(keys), strict=True))
+        j["split"] = j["key"].map(split_of)
     j["gain"] = j["label"].astype(float) - GAIN_OFFSET
     return j
 

@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from baselines.validation import TagrankInputError
-from eval import metrics, stats
-from eval.datasets import Dataset
-from eval.methods import MethodContext, MethodNotApplicable, MethodSpec
-from eval.results import build_results
-from eval.splits import TEST, TRAIN, VALID, hash_split
-from eval.tasks.common import (
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval import metrics, stats
+from tagrank.eval.datasets import Dataset
+from tagrank.eval.methods import MethodContext, MethodNotApplicable, MethodSpec
+from tagrank.eval.results import build_results
+from tagrank.eval.splits import TEST, TRAIN, VALID, hash_split
+from tagrank.eval.tasks.common import (
     CI_SEED,
     N_RESAMPLES,
     FitOnce,
@@ -163,7 +163,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
                         for v, p in variants.items()}
                 ablation = ablation_table(runs.pop(None), runs, primary, paired_correlation_test(primary))
         if hasattr(est, "cosine_spread"):
-            from hybrid.transformer_scorer import UNRELATED_TAGS
+            from tagrank.hybrid.transformer_scorer import UNRELATED_TAGS
 
             s.extra["cosine_spread_unrelated_tags"] = est.cosine_spread(list(UNRELATED_TAGS))
         if hasattr(est, "oov_pairs"):

@@ -34,13 +34,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from baselines.validation import TagrankInputError, check_columns
-from eval import metrics
-from eval.datasets import Dataset
-from eval.methods import MethodContext, MethodSpec
-from eval.results import build_results
-from eval.splits import TEST, TRAIN, temporal_user_split
-from eval.tasks.common import (
+from tagrank.baselines.validation import TagrankInputError, check_columns
+from tagrank.eval import metrics
+from tagrank.eval.datasets import Dataset
+from tagrank.eval.methods import MethodContext, MethodSpec
+from tagrank.eval.results import build_results
+from tagrank.eval.splits import TEST, TRAIN, temporal_user_split
+from tagrank.eval.tasks.common import (
     Scored,
     Timer,
     ablation_table,
@@ -51,7 +51,7 @@ from eval.tasks.common import (
     select_params,
     timed,
 )
-from eval.tasks.search import paired_t_on, summarize
+from tagrank.eval.tasks.search import paired_t_on, summarize
 
 K = 10
 PRIMARY = "recall@10"

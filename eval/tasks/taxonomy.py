@@ -45,13 +45,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from baselines.validation import TagrankInputError
-from eval import stats
-from eval.datasets import Dataset
-from eval.methods import MethodContext, MethodSpec
-from eval.results import build_results
-from eval.splits import TEST, TRAIN, VALID, hash_split
-from eval.tasks.common import (
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval import stats
+from tagrank.eval.datasets import Dataset
+from tagrank.eval.methods import MethodContext, MethodSpec
+from tagrank.eval.results import build_results
+from tagrank.eval.splits import TEST, TRAIN, VALID, hash_split
+from tagrank.eval.tasks.common import (
     CI_SEED,
     N_RESAMPLES,
     Scored,
@@ -188,7 +188,7 @@ def indicator(sets: list[set[str]], columns: list[str]) -> np.ndarray:
 
 def tag_scores(pred: list[set[str]], truth: list[set[str]]) -> tuple[dict, dict]:
     """``tags_micro_f1`` / ``tags_macro_f1`` with bootstrap intervals over products."""
-    from hybrid.taxonomy import multilabel_f1
+    from tagrank.hybrid.taxonomy import multilabel_f1
 
     columns = sorted(set().union(*pred, *truth))
     if not columns:
@@ -270,7 +270,7 @@ class MemoRepresentation:
 def _categoriser(spec: MethodSpec, est: Any, levels: list[str], ctx: MethodContext, train_texts: list[str]):
     """A knn categoriser over ``jaccard`` (or any scorer without transform), else logistic regression
     over the scorer's representation fitted on the train texts (memoised)."""
-    from hybrid.taxonomy import Categoriser
+    from tagrank.hybrid.taxonomy import Categoriser
 
     knn = spec.name in KNN_METHODS or not hasattr(est, "transform")
     if not knn:
@@ -386,7 +386,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         rep = getattr(est, "representation_", None)
         if rep is not None and hasattr(rep, "transform"):
             # the valid / test memo entries are reused by the tagger and the clusterer
-            from hybrid.taxonomy import MultiLabelTagger, TagClusterer
+            from tagrank.hybrid.taxonomy import MultiLabelTagger, TagClusterer
 
             if data.attributes and any(train_tags) and any(valid_tags):
                 tag_t = Timer()

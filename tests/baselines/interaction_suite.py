@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import torch
 
-from baselines.base import InteractionScorer
-from baselines.validation import NotFittedError, TagrankInputError
+from tagrank.baselines.base import InteractionScorer
+from tagrank.baselines.validation import NotFittedError, TagrankInputError
 
 
 def make_interactions(n_users: int = 12, n_items: int = 9, per_user: int = 4, seed: int = 0) -> pd.DataFrame:

@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.base import TextScorer
-from baselines.validation import NotFittedError, TagrankInputError
+from tagrank.baselines.base import TextScorer
+from tagrank.baselines.validation import NotFittedError, TagrankInputError
 
 CORPUS = [
     "Red cotton shirt for men",

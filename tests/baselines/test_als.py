@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from baselines.als import ALSScorer, confidence_matrix, implicit_has_cuda
-from baselines.validation import TagrankInputError
+from tagrank.baselines.als import ALSScorer, confidence_matrix, implicit_has_cuda
+from tagrank.baselines.validation import TagrankInputError
 from tests.baselines.interaction_suite import InteractionScorerSuite, make_interactions
 
 
@@ -72,7 +72,7 @@ def test_orientation_factors_match_users_and_items():
 
 
 def test_orientation_guard_catches_a_transposed_matrix(monkeypatch):
-    import baselines.als as als_module
+    import tagrank.baselines.als as als_module
 
     real = als_module.confidence_matrix
 
@@ -127,7 +127,7 @@ def test_non_positive_weights_are_floored():
 
 def test_duplicates_are_summed_in_raw_weighting():
     frame = pd.DataFrame({"user_id": [1, 1, 2], "item_id": ["x", "x", "y"]})
-    from baselines.interactions import user_item_matrix
+    from tagrank.baselines.interactions import user_item_matrix
 
     m = user_item_matrix(np.array([0, 0, 1]), np.array([0, 0, 1]), 2, 2)
     assert m.toarray().tolist() == [[2.0, 0.0], [0.0, 1.0]]

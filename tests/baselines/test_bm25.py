@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
-from baselines.bm25 import BM25Scorer
-from baselines.text import Tokenizer
-from baselines.validation import NotFittedError, TagrankInputError
+from tagrank.baselines.bm25 import BM25Scorer
+from tagrank.baselines.text import Tokenizer
+from tagrank.baselines.validation import NotFittedError, TagrankInputError
 from tests.baselines.scorer_suite import TextScorerSuite
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.interactions import user_sequences
-from baselines.item2vec import Item2VecScorer, stable_hash
-from baselines.validation import TagrankInputError
+from tagrank.baselines.interactions import user_sequences
+from tagrank.baselines.item2vec import Item2VecScorer, stable_hash
+from tagrank.baselines.validation import TagrankInputError
 from tests.baselines.interaction_suite import InteractionScorerSuite
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.jaccard import JaccardScorer
-from baselines.validation import TagrankInputError
+from tagrank.baselines.jaccard import JaccardScorer
+from tagrank.baselines.validation import TagrankInputError
 from tests.baselines.scorer_suite import TextScorerSuite
 
 

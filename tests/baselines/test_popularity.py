@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.popularity import PopularityScorer
-from baselines.validation import TagrankInputError
+from tagrank.baselines.popularity import PopularityScorer
+from tagrank.baselines.validation import TagrankInputError
 from tests.baselines.interaction_suite import InteractionScorerSuite
 
 DAY = 86400

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 @pytest.mark.parametrize("n_distinct", [1, 3])
 @pytest.mark.parametrize("unsorted", [False, True])
 def test_gathered_row_dot_equals_row_dot_of_the_gathered_rows(n_distinct, unsorted):
-    from baselines.sparse_topk import gathered_row_dot, row_dot
+    from tagrank.baselines.sparse_topk import gathered_row_dot, row_dot
 
     rng = np.random.default_rng(0)
     distinct = sp.random(n_distinct, 30, density=0.3, random_state=1, format="csr")
@@ -29,7 +29,7 @@ def test_gathered_row_dot_equals_row_dot_of_the_gathered_rows(n_distinct, unsort
 
 
 def test_gathered_row_dot_edge_cases():
-    from baselines.sparse_topk import gathered_row_dot
+    from tagrank.baselines.sparse_topk import gathered_row_dot
 
     matrix = sp.csr_matrix(np.array([[1.0, 0, 2], [0, 0, 0], [3, 4, 0]]))
     query = sp.csr_matrix(np.array([[0.5, 0, 1.0]]))
@@ -45,7 +45,7 @@ def test_gathered_row_dot_edge_cases():
 
 
 def test_texts_round_trip_exactly_and_older_files_still_read():
-    from baselines.sparse_topk import texts_from_arrays, texts_to_arrays
+    from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
 
     texts = ["plain", "trailing nul\x00", "日本語 ünïcode", "x" * 300, "tab\tand\nnewline"]
     arrays = texts_to_arrays("t", texts)

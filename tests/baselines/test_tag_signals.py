@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.tag_signals import (
+from tagrank.baselines.tag_signals import (
     ItemCooccurrenceScorer,
     TagPopularityScorer,
     UserHistoryScorer,
 )
-from baselines.validation import NotFittedError, TagrankInputError
+from tagrank.baselines.validation import NotFittedError, TagrankInputError
 
 DAY = 86400
 

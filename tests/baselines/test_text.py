@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import CountVectorizer
 
-from baselines.sparse_topk import (
+from tagrank.baselines.sparse_topk import (
     build_matrix,
     ids_to_array,
     row_dot,
@@ -19,8 +19,8 @@ from baselines.sparse_topk import (
     vocabulary_from_array,
     vocabulary_to_array,
 )
-from baselines.text import Analyzer, Tokenizer, contains_cjk, make_analyzer
-from baselines.validation import TagrankInputError
+from tagrank.baselines.text import Analyzer, Tokenizer, contains_cjk, make_analyzer
+from tagrank.baselines.validation import TagrankInputError
 
 # ---------------------------------------------------------------------- tokenizer
 

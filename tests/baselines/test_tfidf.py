@@ -10,8 +10,8 @@ import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from baselines.tfidf import TfidfScorer
-from baselines.validation import TagrankInputError
+from tagrank.baselines.tfidf import TfidfScorer
+from tagrank.baselines.validation import TagrankInputError
 from tests.baselines.scorer_suite import TextScorerSuite
 
 
@@ -138,8 +138,8 @@ def test_save_format_version_checked(tmp_path):
 
 
 def test_a_failed_refit_keeps_the_corpus_index_of_the_fitted_matrices():
-    from baselines.tfidf import TfidfScorer
-    from baselines.validation import TagrankInputError
+    from tagrank.baselines.tfidf import TfidfScorer
+    from tagrank.baselines.validation import TagrankInputError
 
     scorer = TfidfScorer(analyzer="word").fit(["red shirt", "blue hat"])
     with pytest.raises(TagrankInputError):

@@ -7,9 +7,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from baselines import vectors
-from baselines.validation import TagrankInputError
-from baselines.vectors import l2_normalize, pair_scores, resolve_device, top_k
+from tagrank.baselines import vectors
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.baselines.vectors import l2_normalize, pair_scores, resolve_device, top_k
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from baselines.validation import NotFittedError, TagrankInputError
-from baselines.word2vec import Word2VecScorer, first_principal_component
+from tagrank.baselines.validation import NotFittedError, TagrankInputError
+from tagrank.baselines.word2vec import Word2VecScorer, first_principal_component
 
 CORPUS = [
     "red cotton shirt for men",

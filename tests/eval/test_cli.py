@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from eval.cli import main
-from eval.results import find_results, read_results
+from tagrank.eval.cli import main
+from tagrank.eval.results import find_results, read_results
 
 
 def test_bench_then_report_on_embedded_data(tmp_path, capsys):
@@ -20,7 +22,7 @@ def test_bench_then_report_on_embedded_data(tmp_path, capsys):
     assert doc["command"].startswith("tagrank bench") or "bench" in doc["command"]
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- benchmark-tables:start -->\n<!-- benchmark-tables:end -->\nrest\n")
-    assert main(["report", "--results", str(out), "--docs", str(tmp_path / "docs"), "--readme", str(readme)]) == 0
+    assert main(["report", "--results", str(out), "--out", str(tmp_path / "docs"), "--update-readme", str(readme)]) == 0
     assert (tmp_path / "docs" / "benchmarks.md").read_text().count("popularity") >= 1
     assert "popularity" in readme.read_text() and readme.read_text().endswith("rest\n")
 
@@ -40,7 +42,7 @@ def test_bench_is_deterministic(tmp_path):
         (["bench", "--dataset", "homedepot"], "--data-dir"),
         (["bench", "--task", "nope"], "unknown task"),
         (["bench", "--method", "nope", "--task", "recommend"], "unknown method"),
-        (["bench", "--data-dir", "/no/such/dir"], "does not exist"),
+        (["bench", "--data-dir", "/no/such/dir"], "no such directory"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(argv, message, capsys):
@@ -61,3 +63,44 @@ def test_data_lists_embedded_and_missing_datasets(tmp_path, capsys):
     assert main(["data", "--data-dir", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "sample" in text and "homedepot" in text
+
+
+def test_defaults_write_a_fresh_run_folder_and_render_it_there(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--task", "recommend", "--method", "popularity", "--no-progress"]) == 0
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "recommend" / "sample.json").is_file()
+    assert f"results in {Path('runs') / runs[0].name}" in capsys.readouterr().out
+    assert main(["report"]) == 0
+    assert (runs[0] / "report" / "benchmarks.md").is_file() and (runs[0] / "report" / "report.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # nothing else written
+
+
+def test_report_without_a_run_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report"]) == 2
+    assert "run `tagrank bench` first" in capsys.readouterr().err
+
+
+def test_version_and_plain_help(capsys):
+    import tagrank
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"tagrank {tagrank.__version__}"
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and ":mod:" not in text
+    for word in ("similarity", "gensim_wordsim353", "homedepot", "bm25", "hybrid", "default: auto"):
+        assert word in text
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_data_dir_that_is_not_a_directory_fails(tmp_path, capsys, kind):
+    path = tmp_path / "nope"
+    if kind == "file":
+        path.write_text("x")
+    assert main(["data", "--data-dir", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and ("no such directory" in err or "is a file" in err)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from baselines.validation import TagrankInputError
-from eval import datasets as ds
-from eval.datasets import (
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval import datasets as ds
+from tagrank.eval.datasets import (
     EMBEDDED,
     Dataset,
     DatasetNotFoundError,

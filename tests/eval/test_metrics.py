@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from baselines.validation import TagrankInputError
-from eval import metrics as M
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval import metrics as M
 
 L2_3 = math.log2(3)  # 1.5849625
 L2_5 = math.log2(5)  # 2.3219281

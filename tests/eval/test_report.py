@@ -1,4 +1,4 @@
-"""eval.report: markdown, HTML and README tables rendered from spec-valid results files."""
+"""tagrank.eval.report: markdown, HTML and README tables rendered from spec-valid results files."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from baselines.validation import TagrankInputError
-from eval.report import (
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval.report import (
     README_END,
     README_START,
     render_html,
@@ -18,7 +18,7 @@ from eval.report import (
     update_readme_tables,
     write_report,
 )
-from eval.results import MethodResult, build_results, write_results
+from tagrank.eval.results import MethodResult, build_results, write_results
 
 VERSIONS = {"tagrank": "0.1.0", "torch": "2.3.1", "transformers": "", "lightgbm": "4.3.0"}
 

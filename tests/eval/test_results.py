@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from baselines.validation import TagrankInputError
-from eval.results import (
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval.results import (
     MethodResult,
     build_results,
     read_results,

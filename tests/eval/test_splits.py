@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.validation import TagrankInputError
-from eval.splits import bucket, hash_split, split_of_bucket, temporal_user_split
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval.splits import bucket, hash_split, split_of_bucket, temporal_user_split
 
 
 def test_bucket_matches_spec_formula_computed_independently():

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from baselines.validation import TagrankInputError
-from eval.metrics import spearman
-from eval.stats import bootstrap_ci, bootstrap_ci_statistic, paired_test
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval.metrics import spearman
+from tagrank.eval.stats import bootstrap_ci, bootstrap_ci_statistic, paired_test
 
 
 def test_bootstrap_ci_deterministic_and_contains_mean():

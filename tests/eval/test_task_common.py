@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from baselines.validation import TagrankInputError
-from eval.tasks.common import Scored, ablation_table
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval.tasks.common import Scored, ablation_table
 
 
 def test_ablation_table_layout_and_deltas():
@@ -29,7 +29,7 @@ def test_ablation_table_layout_and_deltas():
 
 
 def test_ablation_table_records_an_undefined_variant_without_testing_it():
-    from eval.tasks.similarity import score_metrics
+    from tagrank.eval.tasks.similarity import score_metrics
 
     truth = np.arange(30, dtype=float)
     full = score_metrics(truth + 0.1, truth, False)
@@ -49,7 +49,7 @@ def test_ablation_table_records_an_undefined_variant_without_testing_it():
 
 
 def test_method_comparisons_only_for_pairs_that_ran():
-    from eval.tasks.common import method_comparisons
+    from tagrank.eval.tasks.common import method_comparisons
 
     ft = Scored(metrics={"spearman": 0.85}, ci95={})
     base = Scored(metrics={"spearman": 0.82}, ci95={})
@@ -63,7 +63,7 @@ def test_method_comparisons_only_for_pairs_that_ran():
 
 def test_each_task_pairs_its_own_primary_metric():
     """recommend and tagrec test per-unit recall@10, search per-unit NDCG@10 (not one task's for all)."""
-    from eval.tasks import recommend, search, tagrec
+    from tagrank.eval.tasks import recommend, search, tagrec
 
     a = Scored(metrics={}, ci95={}, per_unit={"recall@10": np.array([1.0, 1.0, 0.5, 1.0]),
                                               "ndcg@10": np.array([0.2, 0.3, 0.4, 0.5])})

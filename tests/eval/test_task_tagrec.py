@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eval.datasets import Dataset
-from eval.methods import REGISTRY, MethodContext, methods_for
-from eval.results import validate_results
-from eval.tasks import tagrec
+from tagrank.eval.datasets import Dataset
+from tagrank.eval.methods import REGISTRY, MethodContext, methods_for
+from tagrank.eval.results import validate_results
+from tagrank.eval.tasks import tagrec
 
 
 def toy_dataset(n_users: int = 30, seed: int = 0) -> Dataset:
@@ -67,7 +67,7 @@ def test_evaluate_by_hand():
 
 
 def test_end_to_end_small():
-    pytest.importorskip("baselines.tfidf")
+    pytest.importorskip("tagrank.baselines.tfidf")
     ds = toy_dataset()
     names = ["popularity", "user_history", "item_cooccurrence", "tfidf", "hybrid"]
     specs = [s for s in methods_for("tagrec", names)]

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.validation import TagrankInputError
-from eval import metrics
-from eval.datasets import Dataset
-from eval.methods import MethodContext, methods_for
-from eval.results import validate_results
-from eval.tasks import taxonomy
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval import metrics
+from tagrank.eval.datasets import Dataset
+from tagrank.eval.methods import MethodContext, methods_for
+from tagrank.eval.results import validate_results
+from tagrank.eval.tasks import taxonomy
 
 WORDS = {
     ("Apparel", "Topwear", "Tshirts"): "cotton tshirt crew",
@@ -88,8 +88,8 @@ def test_memo_representation_transforms_each_text_once(sparse):
 
 
 def test_end_to_end_small():
-    pytest.importorskip("baselines.jaccard")
-    pytest.importorskip("baselines.tfidf")
+    pytest.importorskip("tagrank.baselines.jaccard")
+    pytest.importorskip("tagrank.baselines.tfidf")
     ds = toy_dataset()
     names = ["jaccard", "tfidf", "hybrid"]
     specs = [s for s in methods_for("taxonomy", names) if s.name in names]

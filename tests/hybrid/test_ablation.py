@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.validation import TagrankInputError
-from hybrid.ablation import feature_groups, fit_ablations
-from hybrid.pipelines import RecommendPipeline, SearchPipeline
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.hybrid.ablation import feature_groups, fit_ablations
+from tagrank.hybrid.pipelines import RecommendPipeline, SearchPipeline
 from tests.hybrid.test_pipelines import (
     FAST,
     GroupScorer,
@@ -121,7 +121,7 @@ def test_recommend_variants():
 
 
 def test_learning_curve_fits_nested_seeded_subsets():
-    from hybrid.ablation import curve_name, fit_learning_curve
+    from tagrank.hybrid.ablation import curve_name, fit_learning_curve
 
     seen = {}
     out = fit_learning_curve(lambda rows: seen.setdefault(len(rows), rows.copy()), 20, (0.25, 0.5), random_state=3)
@@ -137,7 +137,7 @@ def test_learning_curve_fits_nested_seeded_subsets():
 
 
 def test_learning_curve_leaves_out_subsets_too_small_to_train():
-    from hybrid.ablation import fit_learning_curve
+    from tagrank.hybrid.ablation import fit_learning_curve
 
     def fit_rows(rows):
         if len(rows) < 2:

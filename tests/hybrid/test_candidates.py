@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from baselines.validation import TagrankInputError
-from hybrid.candidates import MISSING_RANK, CandidateGenerator, union_candidates
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.hybrid.candidates import MISSING_RANK, CandidateGenerator, union_candidates
 from tests.hybrid.test_features import OverlapScorer, TableScorer, tiny_interactions
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.validation import TagrankInputError
-from hybrid.crossfit import CrossFittedScorer, pair_folds, query_fold, query_folds
-from hybrid.features import FeatureBuilder
-from hybrid.pipelines import SearchPipeline
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.hybrid.crossfit import CrossFittedScorer, pair_folds, query_fold, query_folds
+from tagrank.hybrid.features import FeatureBuilder
+from tagrank.hybrid.pipelines import SearchPipeline
 from tests.hybrid.test_features import LengthScorer, OverlapScorer
 from tests.hybrid.test_pipelines import FAST, search_data
 

@@ -10,8 +10,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 
-from hybrid.embedding_cache import INDEX_NAME, CacheWarning, EmbeddingCache, text_hashes
-from hybrid.encoder import TransformerEncoder
+from tagrank.hybrid.embedding_cache import INDEX_NAME, CacheWarning, EmbeddingCache, text_hashes
+from tagrank.hybrid.encoder import TransformerEncoder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

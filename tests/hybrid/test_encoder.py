@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.validation import NotFittedError, TagrankInputError
-from hybrid.encoder import (
+from tagrank.baselines.validation import NotFittedError, TagrankInputError
+from tagrank.hybrid.encoder import (
     GPU_COSINE_TOLERANCE,
     TransformerEncoder,
     default_model_path,

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.base import InteractionScorer, TextScorer
-from baselines.validation import NotFittedError, TagrankInputError
-from hybrid.features import FeatureBuilder, scorer_kind
+from tagrank.baselines.base import InteractionScorer, TextScorer
+from tagrank.baselines.validation import NotFittedError, TagrankInputError
+from tagrank.hybrid.features import FeatureBuilder, scorer_kind
 
 # --------------------------------------------------------------------------- fakes (shared with other tests)
 
@@ -261,7 +261,7 @@ def test_pair_chunks_give_the_same_features(text_builder):
 
 def test_group_stats_match_a_pandas_groupby_reference():
     """rank / gap / z of group_stats against pandas' groupby on random groups with ties and NaN."""
-    from hybrid.features import group_stats
+    from tagrank.hybrid.features import group_stats
 
     rng = np.random.default_rng(0)
     for trial in range(100):
@@ -282,7 +282,7 @@ def test_group_stats_match_a_pandas_groupby_reference():
 
 def test_group_stats_one_group_fast_path_equals_the_general_path():
     """A request's single group gives exactly (bit for bit) what the grouped arithmetic gives."""
-    from hybrid.features import group_stats
+    from tagrank.hybrid.features import group_stats
 
     rng = np.random.default_rng(1)
     for trial in range(200):
@@ -338,7 +338,7 @@ def test_extra_as_mapping_equals_extra_as_frame():
 
 
 def test_remember_texts_tokenises_ahead(monkeypatch):
-    from baselines.text import Tokenizer
+    from tagrank.baselines.text import Tokenizer
 
     corpus = ["Remembered catalogue title 7", "another remembered one"]
     builder = FeatureBuilder({"len": LengthScorer().fit(corpus)}, language="en").fit()

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from baselines.validation import TagrankInputError
-from hybrid.finetune import BiEncoderFineTuner, cosent_loss, mean_reciprocal_rank, mnrl_loss
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.hybrid.finetune import BiEncoderFineTuner, cosent_loss, mean_reciprocal_rank, mnrl_loss
 
 LEFT = [
     "red running shoe", "blue denim jeans", "garden water hose", "espresso coffee maker",
@@ -66,7 +66,7 @@ def test_loss_decreases_on_a_tiny_fixed_set(tmp_path):
 
 
 def test_saved_model_reloads_through_the_encoder(tmp_path):
-    from hybrid.encoder import TransformerEncoder
+    from tagrank.hybrid.encoder import TransformerEncoder
 
     tuner = _tuner(batch_size=8, max_steps=2, learning_rate=1e-4, eval_every=1, output_dir=tmp_path / "m")
     tuner.fit(LEFT, RIGHT, SCORES, LEFT[:8], RIGHT[:8], SCORES[:8])
@@ -135,20 +135,20 @@ def test_bad_valid_input_raises():
 
 # ---------------------------------------------------------------------------- registration
 def _spec():
-    import eval.finetune_methods  # noqa: F401 - registers transformer_ft (idempotent import)
-    from eval.methods import REGISTRY
+    import tagrank.eval.finetune_methods  # noqa: F401 - registers transformer_ft (idempotent import)
+    from tagrank.eval.methods import REGISTRY
 
     return REGISTRY["transformer_ft"]
 
 
 def _ctx(task, dataset, data):
-    from eval.methods import MethodContext
+    from tagrank.eval.methods import MethodContext
 
     return MethodContext(task=task, dataset=dataset, device="cpu", show_progress=False, data=data)
 
 
 def test_transformer_ft_is_registered_and_skips_other_datasets():
-    from eval import finetune_methods as fm
+    from tagrank.eval import finetune_methods as fm
 
     spec = _spec()
     assert spec.kind == "task" and set(spec.tasks) == {"similarity", "search", "taxonomy"}
@@ -165,7 +165,7 @@ def test_transformer_ft_is_registered_and_skips_other_datasets():
 
 def _sts_ctx(monkeypatch, tmp_path):
     """A toy stsb_en context (the minimum train size lowered to the toy pairs)."""
-    from eval import finetune_methods as fm
+    from tagrank.eval import finetune_methods as fm
 
     monkeypatch.setattr(fm, "MIN_TRAIN_PAIRS", 4)
     pairs = pd.DataFrame({"left": LEFT, "right": RIGHT, "score": SCORES})
@@ -188,8 +188,8 @@ def test_similarity_factory_returns_a_fitted_scorer(monkeypatch, tmp_path):
 
 
 def _search_data():
-    from eval.datasets import Dataset
-    from eval.tasks.search import SearchData
+    from tagrank.eval.datasets import Dataset
+    from tagrank.eval.tasks.search import SearchData
 
     rng = np.random.default_rng(0)
     products = ["red sneaker", "denim trousers", "garden hose", "espresso machine", "dog leash", "yoga mat",
@@ -225,7 +225,7 @@ def test_lora_adapters_are_merged_before_saving(tmp_path):
     pytest.importorskip("peft")
     from safetensors import safe_open
 
-    from hybrid.encoder import TransformerEncoder
+    from tagrank.hybrid.encoder import TransformerEncoder
 
     tuner = _tuner(lora=True, batch_size=8, max_steps=2, learning_rate=1e-3, output_dir=tmp_path / "m")
     tuner.fit(LEFT[:8], RIGHT[:8], SCORES[:8])
@@ -237,7 +237,7 @@ def test_lora_adapters_are_merged_before_saving(tmp_path):
 
 
 def test_rewriting_a_directory_is_not_served_stale(tmp_path):
-    from hybrid.encoder import TransformerEncoder
+    from tagrank.hybrid.encoder import TransformerEncoder
 
     out = tmp_path / "m"
     first = _tuner(batch_size=8, max_steps=1, learning_rate=1e-3, output_dir=out).fit(LEFT, RIGHT, SCORES)
@@ -249,9 +249,9 @@ def test_rewriting_a_directory_is_not_served_stale(tmp_path):
 
 
 def test_search_cross_fitted_trains_each_fold_model_without_its_queries(tmp_path):
-    from eval import finetune_methods as fm
-    from eval.splits import TRAIN
-    from hybrid.crossfit import query_folds
+    from tagrank.eval import finetune_methods as fm
+    from tagrank.eval.splits import TRAIN
+    from tagrank.hybrid.crossfit import query_folds
 
     data = _search_data()
     ctx = _ctx("search", "toy", {"search": data})
@@ -277,8 +277,8 @@ def test_search_cross_fitted_trains_each_fold_model_without_its_queries(tmp_path
 
 
 def test_similarity_cross_fitted_trains_each_fold_model_without_its_pairs(monkeypatch, tmp_path):
-    from eval import finetune_methods as fm
-    from hybrid.crossfit import pair_folds
+    from tagrank.eval import finetune_methods as fm
+    from tagrank.hybrid.crossfit import pair_folds
 
     ctx = _sts_ctx(monkeypatch, tmp_path)
     full = _spec().build(ctx, max_steps=1, max_length=16, batch_size=8, eval_every=1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from baselines.validation import TagrankInputError
-from hybrid.finetune_categoriser import FineTunedCategoriser
-from hybrid.taxonomy import Categoriser, StackedCategoriser
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.hybrid.finetune_categoriser import FineTunedCategoriser
+from tagrank.hybrid.taxonomy import Categoriser, StackedCategoriser
 
 PATHS = {
     ("Food", "Fruit"): ["ripe banana", "green apple", "fresh mango", "sweet cherry", "juicy orange"],

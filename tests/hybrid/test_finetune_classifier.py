@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from baselines.validation import NotFittedError, TagrankInputError
-from hybrid.finetune_classifier import TransformerClassifier
+from tagrank.baselines.validation import NotFittedError, TagrankInputError
+from tagrank.hybrid.finetune_classifier import TransformerClassifier
 
 FRUIT = ["ripe banana", "green apple", "fresh mango", "sweet cherry", "juicy orange", "red strawberry"]
 TOOLS = ["claw hammer", "power drill", "steel wrench", "screwdriver set", "hand saw", "adjustable spanner"]

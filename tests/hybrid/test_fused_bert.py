@@ -12,9 +12,9 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
 
-from baselines.validation import TagrankInputError
-from hybrid.encoder import TransformerEncoder
-from hybrid.fused_bert import FusedBert, supports
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.hybrid.encoder import TransformerEncoder
+from tagrank.hybrid.fused_bert import FusedBert, supports
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

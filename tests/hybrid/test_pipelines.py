@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.base import InteractionScorer
-from baselines.validation import NotFittedError, TagrankInputError
-from hybrid.pipelines import RecommendPipeline, SearchPipeline, clone, temporal_user_split
+from tagrank.baselines.base import InteractionScorer
+from tagrank.baselines.validation import NotFittedError, TagrankInputError
+from tagrank.hybrid.pipelines import RecommendPipeline, SearchPipeline, clone, temporal_user_split
 from tests.hybrid.test_features import LengthScorer, OverlapScorer, TableScorer
 
 FAST = {"n_estimators": 20, "learning_rate": 0.2, "num_leaves": 7, "min_child_samples": 5, "early_stopping_rounds": 5}
@@ -275,15 +275,15 @@ def test_search_bad_input(search):
 
 
 def _ctx(task: str, fitted: dict, data: dict):
-    from eval.methods import MethodContext
+    from tagrank.eval.methods import MethodContext
 
     return MethodContext(task=task, dataset="toy", language="en", device="cpu", fitted=fitted, data=data,
                          show_progress=False)
 
 
 def test_hybrid_is_registered_for_every_task():
-    from eval.hybrid_methods import _recommend, _search, _similarity  # noqa: F401
-    from eval.methods import REGISTRY, methods_for
+    from tagrank.eval.hybrid_methods import _recommend, _search, _similarity  # noqa: F401
+    from tagrank.eval.methods import REGISTRY, methods_for
 
     methods_for("search")  # loads every built-in registration
     spec = REGISTRY["hybrid"]
@@ -307,7 +307,7 @@ def _similarity_inputs() -> tuple[dict, dict, list[str]]:
 
 
 def test_choose_setting_first_wins_ties_and_nan_never_wins():
-    from eval.hybrid_methods import _choose
+    from tagrank.eval.hybrid_methods import _choose
 
     settings = [("a", {"n": 1}), ("b", {"n": 2}), ("c", {"n": 3}), ("d", {"n": 4})]
     values = {1: float("nan"), 2: 0.5, 3: 0.5, 4: 0.1}
@@ -326,7 +326,7 @@ def test_choose_setting_first_wins_ties_and_nan_never_wins():
 
 
 def test_grid_settings_merge_explicit_params_and_drop_duplicates():
-    from eval.hybrid_methods import SIMILARITY_GRID, _grid_settings
+    from tagrank.eval.hybrid_methods import SIMILARITY_GRID, _grid_settings
 
     assert len(_grid_settings(SIMILARITY_GRID, {"metric": "spearman"})) == 12
     # the first point is the regressor's defaults: it wins ties
@@ -344,8 +344,8 @@ def test_grid_settings_merge_explicit_params_and_drop_duplicates():
 
 
 def test_similarity_factory_selects_its_regressor_on_valid():
-    from eval import metrics
-    from eval.hybrid_methods import _grid_key, _similarity
+    from tagrank.eval import metrics
+    from tagrank.eval.hybrid_methods import _grid_key, _similarity
 
     fitted, data, _ = _similarity_inputs()
     valid = data["valid"]
@@ -387,7 +387,7 @@ def test_similarity_factory_selects_its_regressor_on_valid():
 
 
 def test_similarity_factory():
-    from eval.hybrid_methods import _similarity
+    from tagrank.eval.hybrid_methods import _similarity
 
     fitted, data, corpus = _similarity_inputs()
     est = _similarity(_ctx("similarity", fitted, data), n_estimators=30)
@@ -406,8 +406,8 @@ def test_similarity_factory():
 
     # a supervised source: "auto" learns from the valid pairs, or -- when the source records its
     # fine-tuning recipe -- from the train pairs with cross-fitted scores of that source
-    from eval import finetune_methods
-    from hybrid.crossfit import CrossFittedScorer, pair_folds
+    from tagrank.eval import finetune_methods
+    from tagrank.hybrid.crossfit import CrossFittedScorer, pair_folds
 
     class Supervised(OverlapScorer):
         supervised = True
@@ -443,7 +443,7 @@ def test_similarity_factory():
 
 
 def test_search_factory():
-    from eval.hybrid_methods import _search
+    from tagrank.eval.hybrid_methods import _search
 
     ids, texts, judged = search_data()
     judged = judged.assign(key=judged["query"])
@@ -480,8 +480,8 @@ def test_search_factory():
 
     # a source that records its fine-tuning recipe is cross-fitted: the rankers learn from the train
     # queries, each scored by a fold model that did not learn from it, and serve with the full model
-    from eval import finetune_methods
-    from hybrid.crossfit import CrossFittedScorer, query_folds
+    from tagrank.eval import finetune_methods
+    from tagrank.hybrid.crossfit import CrossFittedScorer, query_folds
 
     fitted["sup"].training_params_ = {"ft.loss": "mnrl"}
     folds = query_folds(data.parts["train"]["key"].tolist(), 2)
@@ -507,7 +507,7 @@ def test_search_factory():
 
 
 def test_recommend_factory(interactions):
-    from eval.hybrid_methods import _recommend
+    from tagrank.eval.hybrid_methods import _recommend
 
     train, _ = temporal_user_split(interactions)
     inner_train, inner_valid = temporal_user_split(train)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.validation import NotFittedError, TagrankInputError
-from hybrid.labels import GradeRule, grade_labels
-from hybrid.ranker import MAX_GROUP_SIZE, HybridRanker, HybridRegressor
+from tagrank.baselines.validation import NotFittedError, TagrankInputError
+from tagrank.hybrid.labels import GradeRule, grade_labels
+from tagrank.hybrid.ranker import MAX_GROUP_SIZE, HybridRanker, HybridRegressor
 
 FAST = {"n_estimators": 40, "learning_rate": 0.2, "num_leaves": 7, "min_child_samples": 5, "early_stopping_rounds": 10}
 

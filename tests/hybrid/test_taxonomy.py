@@ -1,4 +1,4 @@
-"""hybrid.taxonomy: consistent paths, abstention, thresholds on valid, clustering, tag ranking, bad input."""
+"""tagrank.hybrid.taxonomy: consistent paths, abstention, thresholds on valid, clustering, tag ranking, bad input."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.validation import NotFittedError, TagrankInputError
-from hybrid.taxonomy import (
+from tagrank.baselines.validation import NotFittedError, TagrankInputError
+from tagrank.hybrid.taxonomy import (
     BALANCE_GRID,
     Categoriser,
     MultiLabelTagger,
@@ -190,7 +190,7 @@ def test_chinese_end_to_end():
 
 def test_stacked_categoriser(data):
     (texts, paths, _), (v_texts, v_paths, _), (t_texts, t_paths, _) = data
-    from baselines.jaccard import JaccardScorer
+    from tagrank.baselines.jaccard import JaccardScorer
 
     bases = {"lr": Categoriser().fit(texts, paths), "knn": Categoriser(classifier="knn", n_neighbors=3).fit(texts, paths),
              "jac": Categoriser(JaccardScorer(unit="word"), classifier="knn", n_neighbors=3).fit(texts, paths)}
@@ -402,7 +402,7 @@ def test_tag_recommender_bad_input():
 def test_joint_one_vs_rest_matches_sklearn_per_tag():
     from sklearn.linear_model import LogisticRegression
 
-    from hybrid.taxonomy import _JointOvR
+    from tagrank.hybrid.taxonomy import _JointOvR
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 4))

@@ -9,9 +9,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 
-from baselines.validation import NotFittedError, TagrankInputError
-from hybrid.encoder import TransformerEncoder
-from hybrid.transformer_scorer import (
+from tagrank.baselines.validation import NotFittedError, TagrankInputError
+from tagrank.hybrid.encoder import TransformerEncoder
+from tagrank.hybrid.transformer_scorer import (
     UNRELATED_TAGS,
     TransformerScorer,
     cls_cosine_spread,
