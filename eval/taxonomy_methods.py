@@ -7,9 +7,9 @@
   recommend); this module adds the two task recipes to it (or registers it
   with only these two tasks when that module is absent):
 
-  - taxonomy: :class:`hybrid.taxonomy.StackedCategoriser` over the fitted
+  - taxonomy: :class:`hybrid.stacked_categoriser.StackedCategoriser` over the fitted
     categorisers in ``ctx.fitted``; the protocol fits it on the valid products;
-  - tagrec: :class:`hybrid.taxonomy.TagRecommender` (LambdaRank over the
+  - tagrec: :class:`hybrid.tag_recommender.TagRecommender` (LambdaRank over the
     candidates of popularity, user_history, item_cooccurrence and the fitted
     text methods), with the signals' selected parameters.
 """
@@ -40,7 +40,8 @@ def _item_cooccurrence(ctx: MethodContext, **params: Any):
 def taxonomy_hybrid(ctx: MethodContext, n_candidates: int = 5, ranker_params: dict[str, Any] | None = None):
     """The taxonomy ``hybrid``: a stacker over every fitted categoriser (fitted by the protocol on valid)."""
     from tagrank.baselines.validation import TagrankInputError
-    from tagrank.hybrid.taxonomy import Categoriser, StackedCategoriser
+    from tagrank.hybrid.categoriser import Categoriser
+    from tagrank.hybrid.stacked_categoriser import StackedCategoriser
 
     bases = {n: est for n, est in ctx.fitted.items() if isinstance(est, Categoriser)}
     if not bases:
@@ -53,7 +54,7 @@ def tagrec_hybrid(ctx: MethodContext, n_candidates: int = 50, ranker_params: dic
                   ablation: bool = True):
     """The tagrec ``hybrid``: TagRecommender over the tag signals and the fitted text methods, with a
     drop-one ablation per signal (scored by the protocol into the results ``ablation`` table)."""
-    from tagrank.hybrid.taxonomy import TagRecommender
+    from tagrank.hybrid.tag_recommender import TagRecommender
 
     text = {n: ctx.fitted[n] for n in ctx.data.get("text_methods", []) if n in ctx.fitted}
     return TagRecommender(

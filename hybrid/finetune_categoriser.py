@@ -4,7 +4,7 @@ The classes of a :class:`hybrid.finetune_classifier.TransformerClassifier` are
 the *known paths* of the taxonomy (each full path seen in ``fit``), so the
 encoder and its head are fine-tuned end to end on the whole path at once, and
 the path posterior comes straight from the softmax. Everything a
-:class:`hybrid.taxonomy.Categoriser` does on top of a path posterior is
+:class:`hybrid.categoriser.Categoriser` does on top of a path posterior is
 inherited unchanged: consistent paths (a child always inside its parent),
 per-level confidences, abstention, ``level_scores``, ``score``.
 
@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from tagrank.baselines.validation import TagrankInputError, check_same_length, check_texts
-from tagrank.hybrid.taxonomy import _END, Categoriser, _check_threshold, _paths_from
+from tagrank.hybrid.categoriser import Categoriser, _check_threshold
+from tagrank.hybrid.taxonomy_paths import _END, _paths_from
 
 
 class FineTunedCategoriser(Categoriser):
@@ -35,7 +36,7 @@ class FineTunedCategoriser(Categoriser):
         Parameters of the :class:`TransformerClassifier` (model, learning rate,
         epochs, batch size, LoRA, device, ...); ``random_state`` is this one's.
     abstain_threshold, levels:
-        As in :class:`hybrid.taxonomy.Categoriser`.
+        As in :class:`hybrid.categoriser.Categoriser`.
     """
 
     supervised = True

@@ -45,11 +45,11 @@ _PUBLIC: dict[str, str] = {
     "SearchPipeline": "tagrank.hybrid.pipelines",
     "RecommendPipeline": "tagrank.hybrid.pipelines",
     # tag systems
-    "Categoriser": "tagrank.hybrid.taxonomy",
-    "MultiLabelTagger": "tagrank.hybrid.taxonomy",
-    "TagClusterer": "tagrank.hybrid.taxonomy",
-    "TagRecommender": "tagrank.hybrid.taxonomy",
-    "StackedCategoriser": "tagrank.hybrid.taxonomy",
+    "Categoriser": "tagrank.hybrid.categoriser",
+    "MultiLabelTagger": "tagrank.hybrid.multilabel",
+    "TagClusterer": "tagrank.hybrid.tag_clustering",
+    "TagRecommender": "tagrank.hybrid.tag_recommender",
+    "StackedCategoriser": "tagrank.hybrid.stacked_categoriser",
     "FineTunedCategoriser": "tagrank.hybrid.finetune_categoriser",
     # data
     "load_dataset": "tagrank.eval.datasets",

@@ -6,7 +6,7 @@ Unit = product; products are split by the hash of their id (``item_id``).
   over character n-gram sets (k chosen on valid among ``KNN_GRID`` jointly
   with the method's grid, votes weighted by Jaccard similarity); every other text method = multinomial
   logistic regression over its ``transform(texts)`` representation
-  (:class:`hybrid.taxonomy.Categoriser`). Predictions are whole known paths
+  (:class:`hybrid.categoriser.Categoriser`). Predictions are whole known paths
   (a child always inside its parent). Metrics ``<level>.accuracy`` and
   ``<level>.macro_f1`` (macro over the classes present in the test truth or
   the predictions); primary = ``<last level>.macro_f1`` (``articleType`` for
@@ -20,7 +20,7 @@ Unit = product; products are split by the hash of their id (``item_id``).
   k = the number of distinct last-level classes among them; ``cluster.ari``
   and ``cluster.nmi`` against the last level.
 * ``hybrid`` (kind ``task``): built from the fitted categorisers in
-  ``ctx.fitted`` (:class:`hybrid.taxonomy.StackedCategoriser`), then
+  ``ctx.fitted`` (:class:`hybrid.stacked_categoriser.StackedCategoriser`), then
   ``fit(train texts, train paths, valid texts, valid paths)``: LightGBM
   LambdaRank over the base methods' out-of-fold path scores on train (3 folds;
   each base refitted on the other folds, its fitted representation reused),
@@ -188,7 +188,7 @@ def indicator(sets: list[set[str]], columns: list[str]) -> np.ndarray:
 
 def tag_scores(pred: list[set[str]], truth: list[set[str]]) -> tuple[dict, dict]:
     """``tags_micro_f1`` / ``tags_macro_f1`` with bootstrap intervals over products."""
-    from tagrank.hybrid.taxonomy import multilabel_f1
+    from tagrank.hybrid.multilabel import multilabel_f1
 
     columns = sorted(set().union(*pred, *truth))
     if not columns:
@@ -270,7 +270,7 @@ class MemoRepresentation:
 def _categoriser(spec: MethodSpec, est: Any, levels: list[str], ctx: MethodContext, train_texts: list[str]):
     """A knn categoriser over ``jaccard`` (or any scorer without transform), else logistic regression
     over the scorer's representation fitted on the train texts (memoised)."""
-    from tagrank.hybrid.taxonomy import Categoriser
+    from tagrank.hybrid.categoriser import Categoriser
 
     knn = spec.name in KNN_METHODS or not hasattr(est, "transform")
     if not knn:
@@ -386,7 +386,8 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
         rep = getattr(est, "representation_", None)
         if rep is not None and hasattr(rep, "transform"):
             # the valid / test memo entries are reused by the tagger and the clusterer
-            from tagrank.hybrid.taxonomy import MultiLabelTagger, TagClusterer
+            from tagrank.hybrid.multilabel import MultiLabelTagger
+            from tagrank.hybrid.tag_clustering import TagClusterer
 
             if data.attributes and any(train_tags) and any(valid_tags):
                 tag_t = Timer()
