@@ -73,8 +73,11 @@ per epoch on one free core (fewer on two), plus about 10 s per validation
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from collections.abc import Collection
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -156,19 +159,50 @@ def finetuned_scorer(tuner: Any, ctx: MethodContext, extra: dict[str, Any] | Non
              if k not in ("device", "show_progress", "output_dir", "model_name_or_path")}
     record = {**tuner.summary(), **hyper, **(extra or {})}
     record["model_name_or_path"] = tuner.summary()["base_model"]
-    record["finetuned_dir"] = str(tuner.best_dir_)
+    record["finetuned_dir"] = recorded_dir(tuner.best_dir_, ctx)
     scorer.training_params_ = record
     scorer.training_curve = list(tuner.history_)
     scorer.tuner_summary_ = tuner.summary()
     return scorer
 
 
+_TRAININGS: dict[tuple[str, str, str, int], int] = {}
+
+
 def _output_dir(ctx: MethodContext, tag: str) -> str:
-    """A fresh directory per training (the encoder caches models by path, so never reuse one)."""
-    base = Path(ctx.cache_dir) / "finetuned" if ctx.cache_dir is not None else None
-    if base is not None:
-        base.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkdtemp(prefix=f"{ctx.task}-{ctx.dataset}-{tag}-", dir=base)
+    """A directory per training, named by task, dataset, tag, seed and a per-run counter, so two
+    runs of the same command record the same name (results never carry a random name). A
+    directory left by an earlier run is replaced, and the encoder forgets what it loaded from it."""
+    from tagrank.hybrid.finetune import forget_cached_model
+
+    key = (ctx.task, ctx.dataset, tag, int(ctx.random_state))
+    _TRAININGS[key] = _TRAININGS.get(key, 0) + 1
+    name = f"{ctx.task}-{ctx.dataset}-{tag}-seed{ctx.random_state}-{_TRAININGS[key]}"
+    base = Path(ctx.cache_dir) / "finetuned" if ctx.cache_dir is not None else Path(_session_dir())
+    base.mkdir(parents=True, exist_ok=True)
+    path = base / name
+    if path.exists():
+        shutil.rmtree(path)
+    forget_cached_model(path)
+    path.mkdir()
+    return str(path)
+
+
+@cache
+def _session_dir() -> str:
+    """One temporary folder per process for fine-tuned models when there is no cache dir."""
+    return tempfile.mkdtemp(prefix="tagrank-ft-")
+
+
+def recorded_dir(path: str | os.PathLike, ctx: MethodContext) -> str:
+    """How a results file names a fine-tuned model folder: relative to the cache dir, never absolute."""
+    p = Path(path)
+    if ctx.cache_dir is not None:
+        try:
+            return p.resolve().relative_to(Path(ctx.cache_dir).resolve()).as_posix()
+        except ValueError:
+            pass
+    return p.name
 
 
 def _is_cuda(ctx: MethodContext) -> bool:

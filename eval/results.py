@@ -68,6 +68,8 @@ class MethodResult:
     device: str
     params: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: per-test-unit values (metric -> 1-D array), written to the side file, not the JSON
+    per_unit: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -123,6 +125,7 @@ def build_results(
         "primary_metric": primary_metric,
         "split": _jsonable(split),
         "methods": {name: m.to_dict() for name, m in methods.items()},
+        "_per_unit": {name: m.per_unit for name, m in methods.items() if m.per_unit},
         "hybrid_vs_best": _jsonable(hybrid_vs_best),
         "versions": library_versions(),
         "command": current_command(),
@@ -160,16 +163,94 @@ def validate_results(doc: dict[str, Any], source: str = "results") -> None:
 
 
 def write_results(doc: dict[str, Any], out_dir: str | Path) -> Path:
-    """Validate and write the document to its spec path; returns the path."""
+    """Validate and write the document to its spec path (absolute paths made portable), and
+    its per-unit metrics to the side file :func:`units_path`; returns the JSON's path."""
+    doc = dict(doc)
+    per_unit = doc.pop("_per_unit", None)
+    doc = portable(doc)
     validate_results(doc)
     path = results_path(out_dir, doc["task"], doc["dataset"], doc["setting"])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
+    if per_unit:
+        write_units(per_unit, units_path(path))
     return path
 
 
+def units_path(results_file: str | Path) -> Path:
+    """``<dataset>[-<setting>].units.csv.gz`` beside a results file."""
+    p = Path(results_file)
+    return p.with_name(p.name.removesuffix(".json") + ".units.csv.gz")
+
+
+def write_units(per_unit: dict[str, dict[str, Any]], path: Path) -> None:
+    """Per-unit values in long form (method, metric, unit, value): ``unit`` is the position in
+    the task's test units, the same for every method of one file, so users can pair them."""
+    import numpy as np
+    import pandas as pd
+
+    frames = []
+    for method, arrays in per_unit.items():
+        for metric, values in arrays.items():
+            v = np.asarray(values)
+            if v.ndim != 1 or v.dtype.kind not in "biuf":
+                continue
+            frames.append(pd.DataFrame({"method": method, "metric": metric,
+                                        "unit": np.arange(len(v)), "value": v.astype(np.float64)}))
+    if not frames:
+        return
+    table = pd.concat(frames, ignore_index=True)
+    table.to_csv(path, index=False, float_format="%.10g", compression={"method": "gzip", "mtime": 0})
+
+
+def read_units(results_file: str | Path):
+    """The per-unit metrics saved beside a results file, as a DataFrame (method, metric, unit, value)."""
+    import pandas as pd
+
+    path = units_path(results_file)
+    if not path.is_file():
+        raise TagrankInputError(f"{path}: no per-unit file beside {results_file} (written by runs since 0.2)")
+    return pd.read_csv(path)
+
+
+def portable(value: Any) -> Any:
+    """Replace absolute machine paths in a results document: installed packages by
+    ``<site-packages>/...``, the working directory's by relative paths, the home by ``~``."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if isinstance(value, str) and "/" in value:
+        return _portable_text(value)
+    return value
+
+
+def _portable_text(text: str) -> str:
+    import re
+
+    return re.sub(r"(?<![\w.~<>-])/[^\s\"',;:=]+", lambda m: _portable_path(m.group(0)), text)
+
+
+def _portable_path(path: str) -> str:
+    import os
+    import site
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    prefixes = {paths["purelib"], paths["platlib"], *(site.getsitepackages() if hasattr(site, "getsitepackages") else [])}
+    for prefix in sorted(prefixes, key=len, reverse=True):
+        prefix = prefix.rstrip("/")
+        if path == prefix or path.startswith(prefix + "/"):
+            return "<site-packages>" + path[len(prefix):]
+    rel = os.path.relpath(path, os.getcwd())
+    if not rel.startswith("../../"):
+        return rel
+    home = os.path.expanduser("~").rstrip("/")
+    if home not in ("", "/") and path.startswith(home + "/"):
+        return "~" + path[len(home):]
+    return path
 def read_results(path: str | Path) -> dict[str, Any]:
     """Read and validate one results file."""
     path = Path(path)

@@ -144,6 +144,7 @@ def method_result(
         device=device,
         params=params,
         extra=scored.extra,
+        per_unit=dict(scored.per_unit),
     )
 
 

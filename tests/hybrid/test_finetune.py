@@ -184,7 +184,9 @@ def test_similarity_factory_returns_a_fitted_scorer(monkeypatch, tmp_path):
     assert params["steps"] == 2 and params["train_device"] == "cpu" and params["ft.loss"] == "cosine_mse"
     assert params["ft.max_length"] == 16 and params["train_s"] > 0
     assert [h["step"] for h in scorer.training_curve] == [0, 1, 2]
-    assert str(tmp_path) in params["finetuned_dir"]
+    # Named by task, dataset, loss and seed relative to the cache dir: no random or absolute path.
+    assert params["finetuned_dir"].startswith("finetuned/similarity-") and "seed0" in params["finetuned_dir"]
+    assert not params["finetuned_dir"].startswith("/")
 
 
 def _search_data():
