@@ -113,110 +113,72 @@ def _importance(model: Any, top: int = 15) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- similarity
 
+from tagrank.hybrid.similarity_pipeline import SIMILARITY_GRID  # noqa: E402  (re-exported: the benchmark's grid)
+from tagrank.hybrid.similarity_pipeline import choose_setting as _choose  # noqa: E402
+from tagrank.hybrid.similarity_pipeline import grid_key as _grid_key  # noqa: E402
+from tagrank.hybrid.similarity_pipeline import grid_settings as _grid_settings  # noqa: E402
+
 
 class SimilarityHybrid:
-    """``score_pairs`` = the regressor(s) over the other methods' pair scores."""
+    """The benchmark's face of a fitted :class:`hybrid.similarity_pipeline.SimilarityPipeline`."""
 
     name = "hybrid"
 
-    def __init__(self, builder: Any, models: list[Any], fit_on: str, sources: list[str],
-                 ablation: dict[str, list[Any]] | None = None):
-        self.builder = builder
-        self.models = models
+    def __init__(self, pipeline: Any, fit_on: str):
+        self.pipeline = pipeline
         self.fit_on = fit_on
-        self.sources = sources
-        self.ablation = ablation or {}
+
+    @property
+    def models(self) -> list[Any]:
+        return self.pipeline.models_
+
+    @property
+    def builder(self) -> Any:
+        return self.pipeline.builder_
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self.pipeline.scorers_)
+
+    @property
+    def ablation(self) -> dict[str, list[Any]]:
+        return self.pipeline.ablation_
 
     def get_params(self) -> dict[str, Any]:
         params = {k: v for k, v in self.models[0].get_params().items() if k != "extra_params" or v}
-        return {**params, "fit_on": self.fit_on, "sources": list(self.sources)}
+        return {**params, "fit_on": self.fit_on, "sources": list(self.pipeline.scorers_)}
 
     def results_params(self) -> dict[str, Any]:
+        p = self.pipeline
         return {
+            "served": p.served_,
+            "guard": {k: v for k, v in p.guard_.items() if k != "source_fill"},
             "cross_fitted": getattr(self, "cross_fitted_", {}),
-            "regressor_valid_grid": getattr(self, "valid_grid_", {}),
-            "features": list(self.builder.feature_names_),
-            "best_iteration": [int(m.best_iteration_) for m in self.models],
-            "importance_gain": _importance(self.models[0]),
+            "regressor_valid_grid": p.valid_grid_,
+            "features": list(p.feature_names_),
+            "best_iteration": [int(m.best_iteration_) for m in p.models_],
+            "importance_gain": _importance(p.models_[0]),
         }
 
     def score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
-        return self.score_pairs_ablation(left, right, [None])[None]
+        return self.pipeline.score_pairs(left, right)
 
     @property
     def ablation_variants(self) -> list[str]:
         """The fitted drop-one variants (``"-<group>"``); empty with ``ablation=False``."""
-        return list(self.ablation)
+        return list(self.pipeline.ablation_)
 
     def score_pairs_ablation(self, left: list[str], right: list[str],
                              variants: list[str | None] | None = None) -> dict[str | None, np.ndarray]:
-        """``score_pairs`` of the model (key None) and of each feature-group ablation, features computed once."""
-        names = [None, *self.ablation] if variants is None else list(variants)
-        unknown = [v for v in names if v is not None and v not in self.ablation]
-        if unknown:
-            raise TagrankInputError(f"unknown ablation variant(s) {unknown}; known: {sorted(self.ablation)}")
-        feats = self.builder.transform(list(left), list(right))
-        return {v: np.mean([m.predict(feats) for m in (self.models if v is None else self.ablation[v])], axis=0)
-                for v in names}
-
-
-#: The regressor settings the similarity hybrid chooses from by its valid metric: tree size and
-#: leaf size (the complexity axis), with and without linear leaves (``linear_tree``: a linear
-#: model of the features in each leaf, which suits one dominant continuous score). Each is
-#: early-stopped on valid; the first wins ties (the previous default). On stsb_en the defaults
-#: reach valid Spearman 0.9007 and 7-leaf trees 0.902 (``benchmarks/similarity_grid.py``).
-SIMILARITY_GRID: tuple[dict[str, Any], ...] = tuple(
-    {"num_leaves": leaves, "min_child_samples": child, **({"extra_params": {"linear_tree": True}} if linear else {})}
-    for linear in (False, True) for leaves in (15, 7) for child in (20, 50, 100)
-)
-
-
-def _grid_key(point: dict[str, Any]) -> str:
-    """The protocol's grid key of ``point`` with its ``extra_params`` flattened in."""
-    from tagrank.eval.tasks.common import _grid_key as protocol_key
-
-    return protocol_key({**{k: v for k, v in point.items() if k != "extra_params"}, **(point.get("extra_params") or {})})
-
-
-def _grid_settings(grid: Any, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(key, setting) per distinct grid point with ``params`` merged over it (``extra_params`` merged
-    key by key); the key names what the point varies, after the merge. No grid: ``params`` alone."""
-    out: dict[str, dict[str, Any]] = {}
-    for point in (list(grid) if grid else [{}]):
-        extra = {**(point.get("extra_params") or {}), **(params.get("extra_params") or {})}
-        setting = {**point, **params, **({"extra_params": extra} if extra else {})}
-        varied = {k: setting[k] for k in point if k != "extra_params"}
-        if point.get("extra_params"):
-            varied["extra_params"] = {k: extra[k] for k in point["extra_params"]}
-        out.setdefault(_grid_key(varied), setting)
-    return list(out.items())
-
-
-def _choose(settings: list[tuple[str, dict[str, Any]]], fit: Any, score: Any) -> tuple[dict[str, Any], Any,
-                                                                                       dict[str, float | None]]:
-    """(setting, its fitted models, {key: valid score}) of the best-scoring setting: the first wins ties,
-    an undefined (NaN) score never wins unless all are, and a single setting is fitted without scoring."""
-    if len(settings) == 1:
-        return settings[0][1], fit(settings[0][1]), {}
-    chosen, models, scores, best = settings[0][1], None, {}, -np.inf
-    for key, setting in settings:
-        fitted = fit(setting)
-        value = float(score(fitted))
-        scores[key] = round(value, 6) if np.isfinite(value) else None  # JSON: no NaN
-        if models is None or (np.isfinite(value) and value > best):
-            chosen, models = setting, fitted
-            best = value if np.isfinite(value) else best
-    return chosen, models, scores
+        """``score_pairs`` of the served model (key None) and of each feature-group ablation, features once."""
+        return self.pipeline.score_pairs_variants(left, right, variants)
 
 
 def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, ablation: bool = True,
-                grid: Any = SIMILARITY_GRID, **params: Any) -> SimilarityHybrid:
-    """The similarity hybrid; ``grid`` (settings merged under ``params``; ``None`` or empty = ``params``
-    only) is searched by the valid metric, and the chosen setting is the one fitted, ablated and recorded."""
-    from tagrank.eval import metrics as m
-    from tagrank.hybrid.ablation import feature_groups, fit_ablations, fit_learning_curve
-    from tagrank.hybrid.features import FeatureBuilder
-    from tagrank.hybrid.ranker import HybridRegressor
+                grid: Any = SIMILARITY_GRID, guard: bool = True, **params: Any) -> SimilarityHybrid:
+    """The similarity hybrid: the public :class:`SimilarityPipeline` over the other fitted methods, its
+    regressor setting chosen from ``grid`` (``None`` or empty = ``params`` only) by the valid metric."""
+    from tagrank.hybrid.similarity_pipeline import SimilarityPipeline
 
     scorers = _others(ctx, "score_pairs")
     fit_on = _resolve_fit_on_crossfit(fit_on, scorers)
@@ -225,76 +187,22 @@ def _similarity(ctx: MethodContext, fit_on: str = "auto", n_folds: int = 5, abla
         from tagrank.eval.finetune_methods import similarity_cross_fitted
 
         cross_fitted = {n: similarity_cross_fitted(ctx, scorers[n], n_folds) for n in _supervised(scorers)}
-
-    def feature_builder(sources: dict[str, Any]) -> Any:
-        return FeatureBuilder(sources, kind="text", group_stats=False, text_stats=True, language=ctx.language).fit()
-
-    builder = feature_builder(scorers)
-    # the train pairs' features: each supervised source's score from the fold model that did not see the pair
-    train_builder = feature_builder({**scorers, **cross_fitted}) if cross_fitted else builder
-    # early stopping and the grid watch the task's primary metric
-    binary = bool(ctx.data.get("binary"))
-    metric = "auc" if binary else "spearman"
-    params = {"random_state": ctx.random_state, "metric": metric, **params}
-
-    def primary(pred: np.ndarray, truth: np.ndarray) -> float:
-        """The valid metric of one grid point; NaN where undefined (constant values, one class)."""
-        if np.ptp(truth) == 0 or (not binary and np.ptp(pred) == 0):
-            return float("nan")
-        return m.roc_auc(pred, truth) if binary else m.spearman(pred, truth)
-
-    def frame(pairs: pd.DataFrame, with_builder: Any = builder) -> pd.DataFrame:
-        feats = with_builder.transform(pairs["left"].tolist(), pairs["right"].tolist())
-        feats["__label"] = pairs["score"].to_numpy(np.float64)
-        return feats
-
     train, valid = ctx.data["train"], ctx.data["valid"]
-    if fit_on in ("train", "crossfit"):
-        if len(train) < 2:
-            raise TagrankInputError("the similarity train split has fewer than 2 pairs: hybrid cannot learn")
-        tr = frame(train, train_builder)
-        va = frame(valid) if len(valid) else None
-        n_rows = len(tr)
-
-        def fit_models(cols: list[str], rows: np.ndarray | None = None, point: dict[str, Any] | None = None
-                       ) -> list[Any]:
-            part = tr if rows is None else tr.iloc[rows]
-            return [HybridRegressor(**(point or chosen)).fit(part, "__label", cols, valid=va)]
-
-        def valid_score(models: list[Any]) -> float:
-            return primary(models[0].predict(va), va["__label"].to_numpy())
+    if fit_on in ("train", "crossfit") and len(train) < 2:
+        raise TagrankInputError("the similarity train split has fewer than 2 pairs: hybrid cannot learn")
+    pipe = SimilarityPipeline(
+        scorers, regressor_params=params, grid=grid if len(valid) else None,
+        fit_on="valid" if fit_on == "valid" else "train", n_folds=n_folds, binary=bool(ctx.data.get("binary")),
+        language=ctx.language, guard=guard, ablation=ablation, random_state=ctx.random_state,
+    )
+    cols = ["left", "right", "score"]
+    if fit_on == "valid":
+        pipe.fit(valid[cols].iloc[:0], valid=valid[cols])
     else:
-        va = frame(valid)
-        if len(va) < 2 * n_folds:
-            raise TagrankInputError(f"fit_on='valid' needs at least {2 * n_folds} valid pairs, got {len(va)}")
-        fold = np.random.default_rng(ctx.random_state).permutation(len(va)) % n_folds
-        n_rows = len(va)
-
-        def fit_models(cols: list[str], rows: np.ndarray | None = None, point: dict[str, Any] | None = None
-                       ) -> list[Any]:
-            # a learning-curve subset thins each fold's training rows; its held-out fold stays whole
-            use = np.ones(len(va), bool) if rows is None else np.isin(np.arange(len(va)), rows)
-            return [HybridRegressor(**(point or chosen)).fit(va[(fold != f) & use], "__label", cols,
-                                                              valid=va[fold == f])
-                    for f in range(n_folds)]
-
-        def valid_score(models: list[Any]) -> float:  # out of fold: each regressor on the fold it held out
-            pred = np.empty(len(va))
-            for f, model in enumerate(models):
-                pred[fold == f] = model.predict(va[fold == f])
-            return primary(pred, va["__label"].to_numpy())
-
-    names = list((builder if fit_on == "valid" else train_builder).feature_names_)
-    settings = _grid_settings(grid if va is not None else None, params)  # no valid pairs: nothing to choose by
-    chosen, models, grid_scores = _choose(settings, lambda setting: fit_models(names, point=setting), valid_score)
-    variants = {}
-    if ablation:
-        variants = fit_ablations(fit_models, names, feature_groups(names, list(scorers)))
-        variants.update(fit_learning_curve(lambda rows: fit_models(names, rows), n_rows,
-                                           random_state=ctx.random_state))
-    hybrid = SimilarityHybrid(builder, models, fit_on, list(scorers), variants)
+        pipe.fit(train[cols], valid=valid[cols], train_scorers=cross_fitted or None)
+    hybrid = SimilarityHybrid(pipe, fit_on)
     hybrid.cross_fitted_ = {n: est.fold_params_ for n, est in cross_fitted.items()}
-    hybrid.valid_grid_ = grid_scores
+    hybrid.valid_grid_ = pipe.valid_grid_
     return hybrid
 
 

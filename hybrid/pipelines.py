@@ -56,7 +56,7 @@ from tagrank.hybrid.persistence import decode_keys, encode_keys, load_arrays, re
 from tagrank.hybrid.ranker import HybridRanker
 
 #: modules ``load`` may import a saved scorer class from
-_LOADABLE_MODULES = ("baselines.", "hybrid.")
+_LOADABLE_MODULES = ("baselines.", "hybrid.", "tagrank.baselines.", "tagrank.hybrid.")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -265,12 +265,44 @@ class _LightGBMModel(Params):
     # ------------------------------------------------------------------ scoring
     def predict(self, frame: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
         """Raw scores (float64) of the rows of ``frame`` (features matched by name; a DataFrame, or
-        a mapping of feature name -> array)."""
+        a mapping of feature name -> array): the model's, or the source column the guard serves
+        (``served_``, see :mod:`hybrid.guard`)."""
         self._check_fitted()
+        source = self._served_source()
+        if source is None:
+            return self._predict_model(frame)
+        x = self._matrix(frame, self.feature_names_)
+        from tagrank.hybrid.guard import source_values
+
+        fill = self.guard_.get("source_fill", {}).get(source)
+        return source_values(x[:, self.feature_names_.index(source)].astype(np.float64), fill)
+
+    def _predict_model(self, frame: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+        """The learned model's raw scores, whatever the guard serves."""
         x = self._matrix(frame, self.feature_names_)
         if len(x) == 0:
             return np.zeros(0, dtype=np.float64)
         return np.asarray(self.booster_.predict(x, num_iteration=-1), dtype=np.float64)
+
+    def _served_source(self) -> str | None:
+        """The source column served instead of the model (``served_ = "source:<name>"``), or None."""
+        served = getattr(self, "served_", "model")
+        return served.split(":", 1)[1] if served.startswith("source:") else None
+
+    def _after_fit(self, frame: pd.DataFrame, valid: pd.DataFrame | None, sources: Sequence[str] | None) -> None:
+        """Set what is served: the guard's choice with ``sources``; without, the model (a warning when it
+        learnt no split, since every score is then the same constant)."""
+        from tagrank.hybrid.guard import NoSplitWarning, guard_model, is_constant
+
+        self.served_, self.guard_scores_, self.guard_ = "model", {}, {}
+        if sources is not None:
+            guard_model(self, frame, valid, sources, random_state=int(self.random_state))
+        elif is_constant(self.booster_):
+            import warnings
+
+            warnings.warn(f"{type(self).__name__} learnt no split: every score is the same constant; "
+                          "the model ranks nothing (too little or uninformative data). Pass sources= to fall "
+                          "back to the best source column", NoSplitWarning, stacklevel=3)
 
     def _has_linear_trees(self) -> bool:
         """Whether the booster has linear leaves (read from its model text once per booster)."""
@@ -283,6 +315,20 @@ class _LightGBMModel(Params):
     def explain(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions (SHAP values via ``pred_contrib``) plus ``bias``; rows sum to ``predict``."""
         self._check_fitted()
+        source = self._served_source()
+        if source is not None:  # the served score is the source's own: all of it is that column's
+            scores = self.predict(frame)
+            index = frame.index if isinstance(frame, pd.DataFrame) else pd.RangeIndex(len(scores))
+            out = pd.DataFrame(0.0, index=index, columns=[*self.feature_names_, "bias"])
+            out[source] = scores
+            return out
+        from tagrank.hybrid.guard import is_constant
+
+        if is_constant(self.booster_):
+            raise TagrankInputError(
+                f"{type(self).__name__} learnt no split: every score is the same constant, so no feature "
+                "contributes anything (explain would be all zeros); fit with sources= to serve the best source"
+            )
         if self._has_linear_trees():
             raise TagrankInputError(
                 f"explain needs LightGBM's pred_contrib, which LightGBM does not implement for linear trees "
@@ -315,6 +361,7 @@ class _LightGBMModel(Params):
             "booster_feature_names": _booster_names(self.feature_names_),
             "best_iteration": int(self.best_iteration_),
             "best_score": dict(self.best_score_),
+            "guard": dict(getattr(self, "guard_", {}) or {}),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -342,6 +389,9 @@ class _LightGBMModel(Params):
         obj.best_iteration_ = int(config["best_iteration"])
         obj.best_score_ = dict(config.get("best_score", {}))
         obj.evals_result_ = {}
+        obj.guard_ = dict(config.get("guard", {}) or {})
+        obj.served_ = obj.guard_.get("served", "model")
+        obj.guard_scores_ = dict(obj.guard_.get("scores", {}))
         obj._restore(config)
         return obj
 
@@ -494,11 +544,16 @@ class HybridRanker(_LightGBMModel):
         feature_cols: Sequence[str] | None = None,
         valid: pd.DataFrame | None = None,
         contiguous: bool = False,
+        sources: Sequence[str] | None = None,
     ) -> HybridRanker:
         """Learn LambdaRank on ``frame`` (one row per (query, candidate)); early-stop on ``valid``.
 
         ``feature_cols`` defaults to every numeric column other than the
         query, candidate and label columns. ``valid`` has the same columns.
+        ``sources``: the feature columns that are base scorers' own scores; the
+        guard (:mod:`hybrid.guard`) then serves the best of them instead of the
+        model where held-out data finds the model worse, the data too small, or
+        the model without a split (``served_``, ``guard_``; a warning says so).
         """
         self._check_common_params()
         if not isinstance(frame, pd.DataFrame):
@@ -551,6 +606,7 @@ class HybridRanker(_LightGBMModel):
         self.dropped_queries_ = dropped
         self.n_queries_ = int(len(sizes))
         self._train(params, dtrain, dvalid)
+        self._after_fit(frame, valid, sources)
         return self
 
     # ------------------------------------------------------------------ rank
@@ -662,8 +718,12 @@ class HybridRegressor(_LightGBMModel):
         label_col: str = "label",
         feature_cols: Sequence[str] | None = None,
         valid: pd.DataFrame | None = None,
+        sources: Sequence[str] | None = None,
     ) -> HybridRegressor:
-        """Learn ``label_col`` from the feature columns; early-stop on ``valid`` (same columns)."""
+        """Learn ``label_col`` from the feature columns; early-stop on ``valid`` (same columns).
+
+        ``sources``: the feature columns that are base scorers' own scores, guarded as in
+        :meth:`HybridRanker.fit` (``served_``, ``guard_``)."""
         self._check_common_params()
         if not isinstance(frame, pd.DataFrame):
             raise TagrankInputError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
@@ -694,6 +754,7 @@ class HybridRegressor(_LightGBMModel):
         self.feature_names_ = cols
         self.label_col_ = label_col
         self._train(params, dtrain, dvalid, feval=feval)
+        self._after_fit(frame, valid, sources)
         return self
 
     def _config(self) -> dict[str, Any]:

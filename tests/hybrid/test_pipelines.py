@@ -356,8 +356,8 @@ def test_similarity_factory_selects_its_regressor_on_valid():
                                 valid["score"].to_numpy(float), on_constant="nan")
 
     alone = [valid_spearman(_similarity(_ctx("similarity", fitted, data), grid=[p], n_estimators=20,
-                                        ablation=False)) for p in grid]
-    est = _similarity(_ctx("similarity", fitted, data), grid=grid, n_estimators=20, ablation=False)
+                                        ablation=False, guard=False)) for p in grid]
+    est = _similarity(_ctx("similarity", fitted, data), grid=grid, n_estimators=20, ablation=False, guard=False)
     grid_scores = est.results_params()["regressor_valid_grid"]
     assert list(grid_scores) == [_grid_key(p) for p in grid] == ["num_leaves=2", "min_child_samples=5,num_leaves=7",
                                                                  "linear_tree=True"]
@@ -367,19 +367,19 @@ def test_similarity_factory_selects_its_regressor_on_valid():
     chosen = est.get_params()
     assert all(chosen.get(k) == v for k, v in grid[best].items())
     # explicit parameters win over the grid's; no grid = the parameters alone, nothing recorded
-    pinned = _similarity(_ctx("similarity", fitted, data), grid=grid, num_leaves=3, n_estimators=5, ablation=False)
+    pinned = _similarity(_ctx("similarity", fitted, data), grid=grid, num_leaves=3, n_estimators=5, ablation=False, guard=False)
     assert pinned.get_params()["num_leaves"] == 3
     assert set(pinned.results_params()["regressor_valid_grid"]) == {"num_leaves=3", "min_child_samples=5,num_leaves=3",
                                                                     "linear_tree=True"}
-    plain = _similarity(_ctx("similarity", fitted, data), grid=None, n_estimators=5, ablation=False)
+    plain = _similarity(_ctx("similarity", fitted, data), grid=None, n_estimators=5, ablation=False, guard=False)
     assert plain.results_params()["regressor_valid_grid"] == {} and plain.get_params()["num_leaves"] == 15
     # a point too coarse to split predicts one constant: undefined on valid, recorded as null, never chosen
     coarse = _similarity(_ctx("similarity", fitted, data), grid=[{"min_child_samples": 1000}, grid[1]],
-                         n_estimators=5, ablation=False)
+                         n_estimators=5, ablation=False, guard=False)
     assert coarse.results_params()["regressor_valid_grid"]["min_child_samples=1000"] is None
     assert coarse.get_params()["num_leaves"] == 7
     # fit_on="valid": each point scored by its 5 regressors' out-of-fold valid predictions; the best is kept
-    cross = _similarity(_ctx("similarity", fitted, data), fit_on="valid", grid=grid, n_estimators=10, ablation=False)
+    cross = _similarity(_ctx("similarity", fitted, data), fit_on="valid", grid=grid, n_estimators=10, ablation=False, guard=False)
     scores = cross.results_params()["regressor_valid_grid"]
     assert len(cross.models) == 5 and len(scores) == 3
     winner = grid[int(np.nanargmax([np.nan if v is None else v for v in scores.values()]))]
