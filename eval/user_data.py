@@ -80,6 +80,21 @@ def _apply_split(frame: pd.DataFrame, split: pd.DataFrame, keys: tuple[str, ...]
     return merged
 
 
+def rescale_labels(labels: pd.Series) -> pd.Series:
+    """Map a user's graded labels linearly onto the search protocol's 1..3 scale (Home Depot's).
+
+    NDCG with linear gains is unchanged by the rescaling; "relevant" (label >= 2.5 on 1..3)
+    becomes "in the top quarter of the user's label range". Negative labels are refused.
+    """
+    lo, hi = float(labels.min()), float(labels.max())
+    if lo < 0:
+        row = labels.index[labels.to_numpy() < 0][0]
+        raise TagrankInputError(f"judgments label at row {row!r} is {float(labels[row])}: labels must be >= 0")
+    if hi == lo:
+        raise TagrankInputError(f"every judgments label is {lo}: a ranking needs at least two grades")
+    return 1.0 + 2.0 * (labels - lo) / (hi - lo)
+
+
 def user_dataset(
     judgments: str | os.PathLike | None = None,
     interactions: str | os.PathLike | None = None,
@@ -114,6 +129,7 @@ def user_dataset(
                      label=pd.to_numeric(j["label"], errors="coerce"))
         if j["label"].isna().any():
             raise TagrankInputError(f"judgments file: label at row {int(j['label'].isna().to_numpy().argmax())} is not a number")
+        j = j.assign(label=rescale_labels(j["label"]))
         if split_frame is not None:
             split_frame = split_frame.assign(query=split_frame["query"].astype(str))
             j = _apply_split(j, split_frame, ("query",), "judgments")
