@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tagrank.baselines.sparse_topk import csr_from_arrays, csr_to_arrays
+from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.validation import TagrankInputError, check_finite
 
 #: version of the save directory layout; ``load`` refuses any other
@@ -50,28 +51,18 @@ def interaction_weights(interactions: pd.DataFrame, weight_col: str | None) -> n
     return w
 
 
-def timestamps_seconds(interactions: pd.DataFrame, column: str = TIMESTAMP_COLUMN) -> np.ndarray:
-    """The timestamp column as float64 seconds.
+def timestamps_seconds(interactions: pd.DataFrame, column: str = TIMESTAMP_COLUMN,
+                       time_unit: str | None = "auto") -> np.ndarray:
+    """The timestamp column as float64 Unix seconds, read by :func:`baselines.timeparse.to_seconds`.
 
-    Numeric values are taken as Unix seconds; datetime64 (tz-aware or naive)
-    values are converted. Missing values fail naming the row.
+    Numbers (unit from their magnitude unless ``time_unit`` is given), datetimes and
+    ISO-8601 strings; a missing or unreadable value fails naming its row label.
     """
     if column not in interactions.columns:
         raise TagrankInputError(
             f"interactions needs a {column!r} column here; it has {list(interactions.columns)}"
         )
-    col = interactions[column]
-    if pd.api.types.is_datetime64_any_dtype(col):
-        missing = col.isna().to_numpy()
-        if missing.any():
-            raise TagrankInputError(
-                f"interactions.{column}[{int(np.argmax(missing))}] is missing"
-            )
-        values = col.to_numpy()
-        if hasattr(col.dt, "tz") and col.dt.tz is not None:
-            values = col.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-        return values.astype("datetime64[ns]").astype(np.int64).astype(np.float64) / 1e9
-    return check_finite(col.to_numpy(), f"interactions.{column}").astype(np.float64)
+    return to_seconds(interactions[column], f"interactions.{column}", time_unit)
 
 
 # --------------------------------------------------------------------------- matrices

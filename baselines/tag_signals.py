@@ -31,6 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tagrank.baselines.base import Scorer
+from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.validation import (
     TagrankInputError,
     check_columns,
@@ -189,9 +190,7 @@ def _decay_weights(events: pd.DataFrame, half_life_days: float | None) -> np.nda
         return np.ones(len(events), dtype=np.float64)
     if "timestamp" not in events.columns:
         raise TagrankInputError("half_life_days needs a 'timestamp' column in events")
-    t = pd.to_numeric(events["timestamp"], errors="coerce").to_numpy(dtype=np.float64)
-    if not np.isfinite(t).all():
-        raise TagrankInputError(f"events.timestamp is not a finite number at row {int(np.argmax(~np.isfinite(t)))}")
+    t = to_seconds(events["timestamp"], "events.timestamp")
     return np.power(0.5, (t.max() - t) / (float(half_life_days) * SECONDS_PER_DAY))
 
 

@@ -3,11 +3,35 @@
 Every public entry point validates its inputs here, so a bad row fails with a
 message such as ``texts[3] is empty`` instead of a traceback from deep inside
 scikit-learn, LightGBM or torch. Nothing here mutates its input.
+
+The rules, each stated once:
+
+* **Text** (:func:`check_texts`, :func:`has_content`): a text is *blank* when,
+  after the tokenizer's normalisation (NFKC, :class:`baselines.text.Tokenizer`),
+  it holds no letter, number or other-symbol character (Unicode categories L*,
+  N*, So). Empty, whitespace-only, punctuation-only (``"!!! ???"``), zero-width
+  (``"\u200b"``), control-character and lone-combining-mark texts are blank;
+  ``"手机"``, ``"2.5"`` and ``"😀"`` are not. A blank text is rejected with
+  :class:`BlankTextError` wherever a text is required -- fit corpora, queries,
+  pairs, in every scorer (BM25, TF-IDF, Jaccard, word2vec, transformer) and
+  pipeline (search, rerank) alike. No API answers a blank query with an empty
+  ranking: it is always this error.
+* **Errors** name the argument, the row (the pandas row label when the input
+  is a Series or frame, else the position) and the value, and are
+  :class:`TagrankInputError` subclasses.
+* **k** (:func:`cap_k`): a top-k request is capped at the number of rankable
+  items; nothing is allocated beyond it.
+* **Timestamps**: one parser, :mod:`baselines.timeparse`.
+* **Ranking labels**: one grading rule, :mod:`hybrid.labels`.
+* **Saved models**: :class:`SavedModelError` names the file of the saved
+  model that is bad and why (:mod:`baselines.saved`).
 """
 
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,6 +40,26 @@ import numpy as np
 
 class TagrankInputError(ValueError):
     """Raised for bad input; the message names the field and the offending value."""
+
+
+class BlankTextError(TagrankInputError):
+    """A required text holds no letter, number or symbol (empty, whitespace, punctuation, zero-width)."""
+
+
+class TimestampError(TagrankInputError):
+    """A timestamp that is missing or cannot be read as a time."""
+
+
+class LabelError(TagrankInputError):
+    """A ranking label outside the grading rule's range (or negative)."""
+
+
+class SavedModelError(TagrankInputError):
+    """A saved model directory (or one of its files) that cannot be loaded; names the file and why."""
+
+
+class ModelPathError(TagrankInputError):
+    """A transformer model path or hub id that cannot be resolved."""
 
 
 class NotFittedError(RuntimeError):
@@ -41,24 +85,62 @@ def is_missing(value: Any) -> bool:
         return False
 
 
+#: a letter or digit of any script (Python's unicode \w minus the underscore): content for sure
+_ALNUM = re.compile(r"[^\W_]")
+#: Unicode categories that make a text non-blank (see the module docstring)
+CONTENT_CATEGORIES = ("L", "N", "So")
+
+
+def has_content(text: str) -> bool:
+    """True when ``text`` holds a letter, number or other-symbol (emoji) after NFKC normalisation."""
+    if _ALNUM.search(text):  # fast path: nearly every real text
+        return True
+    for ch in unicodedata.normalize("NFKC", text):
+        cat = unicodedata.category(ch)
+        if cat[0] in "LN" or cat == "So":
+            return True
+    return False
+
+
+def _row_labels(values: Any) -> list[Any] | None:
+    """The pandas row labels of a Series (None for a plain sequence: positions then name the rows)."""
+    index = getattr(values, "index", None)
+    if index is None or callable(index):  # list.index is a method
+        return None
+    try:
+        return list(index)
+    except TypeError:  # pragma: no cover - an exotic index
+        return None
+
+
 def check_texts(values: Iterable[Any], field: str = "texts", allow_empty: bool = False) -> list[str]:
-    """Return ``values`` as a new list of str; reject None/NaN, non-strings and (unless allowed) blank text."""
+    """Return ``values`` as a new list of str; reject None/NaN, non-strings and (unless allowed) blank text.
+
+    Blank = no letter, number or symbol (:func:`has_content`): the one text rule of the library."""
     if isinstance(values, str):
         raise TagrankInputError(f"{field} must be a sequence of strings, got a single string {_preview(values)}")
+    labels = _row_labels(values)
     values = list(values)
-    # fast path (a serving request checks a few hundred texts per call): all non-blank str
-    if all(type(v) is str for v in values) and (allow_empty or all(not v.isspace() and v for v in values)):
+    # fast path (a serving request checks a few hundred texts per call): all str with a letter or digit
+    if all(type(v) is str for v in values) and (allow_empty or all(_ALNUM.search(v) for v in values)):
         return values
     out: list[str] = []
     for i, value in enumerate(values):
+        row = labels[i] if labels is not None else i
         if is_missing(value):
-            raise TagrankInputError(f"{field}[{i}] is missing (got {_preview(value)})")
+            raise TagrankInputError(f"{field}[{row!r}] is missing (got {_preview(value)})")
         if not isinstance(value, str):
-            raise TagrankInputError(f"{field}[{i}] must be a string, got {type(value).__name__} {_preview(value)}")
-        if not allow_empty and not value.strip():
-            raise TagrankInputError(f"{field}[{i}] is empty (got {_preview(value)})")
+            raise TagrankInputError(f"{field}[{row!r}] must be a string, got {type(value).__name__} {_preview(value)}")
+        if not allow_empty and not has_content(value):
+            what = "empty" if not value.strip() else "blank: it has no letter, number or symbol to match on"
+            raise BlankTextError(f"{field}[{row!r}] is {what} (got {_preview(value)})")
         out.append(value)
     return out
+
+
+def cap_k(k: Any, n_rankable: int, field: str = "k") -> int:
+    """``k`` checked (:func:`check_k`) and capped at the number of rankable items (at least 1)."""
+    return min(check_k(k, field), max(int(n_rankable), 1))
 
 
 def check_nonempty(values: Sequence[Any], field: str) -> None:

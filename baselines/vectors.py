@@ -151,7 +151,8 @@ def top_k(
     """Exact top-k items for every query: (item indices [n, k'], scores [n, k']), k' = min(k, items).
 
     ``exclude`` (sparse, queries x items) marks pairs that must not be returned
-    (e.g. a user's seen items, or the item itself); excluded slots that cannot
+    (e.g. a user's seen items, or the item itself) by a non-zero stored value (an
+    explicitly stored 0 excludes nothing); excluded slots that cannot
     be filled come back as index -1 with score -inf.
 
     Memory: one ``query_chunk x item_chunk`` float32 score buffer, allocated
@@ -167,11 +168,15 @@ def top_k(
     k = min(check_k(k), m.shape[0])
     n_items = m.shape[0]
     if exclude is not None:
-        exclude = sp.csr_matrix(exclude)
+        # the stored values decide, not the sparsity pattern: an explicit 0 (or False) excludes nothing
+        exclude = sp.csr_matrix(exclude, copy=True)
         if exclude.shape != (q.shape[0], n_items):
             raise TagrankInputError(
                 f"exclude has shape {exclude.shape}, expected (queries, items) = {(q.shape[0], n_items)}"
             )
+        exclude.sum_duplicates()
+        exclude.data = (exclude.data != 0).astype(np.float32)
+        exclude.eliminate_zeros()
     query_chunk, item_chunk = max(1, int(query_chunk)), max(1, int(item_chunk))
     dev = resolve_device(device)
     neg_inf = float("-inf")

@@ -1,4 +1,8 @@
-"""The library's own methods: one ``register`` line each (see :mod:`eval.methods`).
+"""The library's classical methods: one ``register`` line each (see :mod:`eval.methods`).
+
+Loaded through the ``tagrank.methods`` entry point ``baselines`` (setup.cfg), like the
+other method modules (``transformer_methods``, ``finetune_methods``, ``hybrid_methods``,
+``taxonomy_methods``) and any third-party plugin.
 
 Grids are small and documented; the protocol picks a point on the valid split
 (never on test) and records it under ``params["selected.*"]``.
@@ -58,9 +62,3 @@ register(MethodSpec(
     ),
     description="implicit AlternatingLeastSquares with confidence weighting",
 ))
-
-# Methods defined next to their subsystems register themselves on import.
-import tagrank.eval.finetune_methods  # noqa: E402,F401  transformer_ft
-import tagrank.eval.hybrid_methods  # noqa: E402,F401  hybrid
-import tagrank.eval.taxonomy_methods  # noqa: E402,F401  user_history, item_cooccurrence
-import tagrank.eval.transformer_methods  # noqa: E402,F401  transformer_cls, transformer, transformer_whiten

@@ -1,8 +1,7 @@
 """Method ``transformer_ft``: the default transformer fine-tuned on the task's train split.
 
-Registered from :mod:`eval.builtin_methods` with one line::
-
-    import tagrank.eval.finetune_methods  # noqa: F401  (registers transformer_ft)
+Registered through the ``tagrank.methods`` entry point ``transformer_ft``
+(setup.cfg), like every method.
 
 Kind ``task``: the factory of each task trains, then returns a fitted scorer.
 Nothing heavy is imported until a factory runs.

@@ -1,8 +1,14 @@
 """The method registry: method name -> how to build it for a task.
 
-A method is one module plus one ``register`` line here; the task protocols
-never change when a method is added. A method declares its *kind*, which tells
-every task how to fit it:
+A method is one module that calls :func:`register` plus one entry point in the
+``tagrank.methods`` group of its package's metadata (``setup.cfg``
+``[options.entry_points]``); the task protocols never change when a method is
+added. The library's own methods come the same way, so a third-party package
+(``pip install my-scorer``) adds rows to ``tagrank bench`` without touching
+tagrank, and this module imports no method module by name. An entry point
+names a module (importing it registers its methods) or a callable
+(``module:function``) that registers them or returns the ``MethodSpec``(s) to
+register. A method declares its *kind*, which tells every task how to fit it:
 
 - ``text``: a :class:`baselines.base.TextScorer`; tasks fit it on their corpus
   (pair texts, the catalogue, item texts) and call ``score_pairs`` / ``top_k``;
@@ -20,6 +26,8 @@ split (never on test) and records it in the results ``params``.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +136,7 @@ def _init_params(cls: type) -> set[str]:
 
 def methods_for(task: str, names: list[str] | None = None) -> list[MethodSpec]:
     """Registered methods for a task in the spec's order (optionally only ``names``)."""
-    _load_builtin()
+    load_methods()
     if task not in TASKS:
         raise TagrankInputError(f"unknown task {task!r}; known: {list(TASKS)}")
     if names:
@@ -140,13 +148,74 @@ def methods_for(task: str, names: list[str] | None = None) -> list[MethodSpec]:
     return sorted(specs, key=lambda s: (order.get(s.name, len(order)), s.name))
 
 
+#: The entry-point group the registry reads (built-in and third-party methods alike).
+ENTRY_POINT_GROUP = "tagrank.methods"
 _LOADED = False
+_LOADING = False
 
 
-def _load_builtin() -> None:
-    """Register the library's own methods (imports stay lazy: nothing heavy loads here)."""
-    global _LOADED
-    if _LOADED:
+class MethodPluginError(TagrankInputError):
+    """The method plugins cannot be loaded: stale package metadata or a broken plugin."""
+
+
+def method_entry_points() -> list[importlib.metadata.EntryPoint]:
+    """The ``tagrank.methods`` entry points: tagrank's own first (in metadata order), then the
+    others by name; duplicates (a package seen twice on the path) once."""
+    seen: set[tuple[str, str]] = set()
+    own, others = [], []
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if (ep.name, ep.value) in seen:
+            continue
+        seen.add((ep.name, ep.value))
+        (own if ep.value.startswith("tagrank.") else others).append(ep)
+    return own + sorted(others, key=lambda ep: (ep.name, ep.value))
+
+
+def load_methods() -> None:
+    """Register every method announced in the ``tagrank.methods`` entry-point group (once).
+
+    Metadata without tagrank's own entries means the installed metadata predates this
+    code (e.g. a checkout whose setup.cfg changed since ``pip install -e .``): that
+    raises :class:`MethodPluginError` saying to reinstall, never an empty registry.
+    A plugin that fails to import raises it too, naming the entry point.
+    """
+    global _LOADED, _LOADING
+    if _LOADED or _LOADING:
         return
-    _LOADED = True
-    importlib.import_module("tagrank.eval.builtin_methods")
+    entry_points = method_entry_points()
+    if not any(ep.value.startswith("tagrank.") for ep in entry_points):
+        found = ", ".join(f"{ep.name} = {ep.value}" for ep in entry_points) or "nothing"
+        raise MethodPluginError(
+            f"tagrank's built-in methods are missing from the installed package metadata "
+            f"(entry-point group {ENTRY_POINT_GROUP!r} has {found}). The metadata is older than "
+            f"this code: reinstall tagrank (from a checkout: pip install --no-deps -e .) so the "
+            f"entry points in setup.cfg are registered."
+        )
+    _LOADING = True
+    try:
+        for ep in entry_points:
+            _load_entry_point(ep)
+        _LOADED = True
+    finally:
+        _LOADING = False
+
+
+def _load_entry_point(ep: importlib.metadata.EntryPoint) -> None:
+    """Import one plugin; a callable is called and any ``MethodSpec`` it returns is registered."""
+    where = f"method plugin {ep.name!r} ({ep.value}, entry-point group {ENTRY_POINT_GROUP!r})"
+    try:
+        obj = ep.load()
+        if isinstance(obj, MethodSpec | types.ModuleType):
+            returned = obj if isinstance(obj, MethodSpec) else None
+        else:
+            returned = obj() if callable(obj) else obj
+    except TagrankInputError:
+        raise
+    except Exception as exc:  # a broken plugin: say which one, not a bare ImportError
+        raise MethodPluginError(f"{where} failed to load: {type(exc).__name__}: {exc}") from exc
+    specs = [returned] if isinstance(returned, MethodSpec) else list(returned or ())
+    for spec in specs:
+        if not isinstance(spec, MethodSpec):
+            raise MethodPluginError(f"{where} returned {spec!r}, not a MethodSpec")
+        if REGISTRY.get(spec.name) is not spec:
+            register(spec)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.validation import TagrankInputError, check_columns
 
 TRAIN, VALID, TEST = "train", "valid", "test"
@@ -61,7 +62,7 @@ def temporal_user_split(
     frame = pd.DataFrame(
         {
             "u": positives[user_col].to_numpy(),
-            "t": positives[time_col].to_numpy(),
+            "t": to_seconds(positives[time_col], f"positives.{time_col}"),
             "i": positives[item_col].astype(str).to_numpy(),
             "pos": np.arange(len(positives)),
         }

@@ -20,6 +20,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import tagrank.eval.hybrid_methods  # noqa: F401  (registers the hybrid these recipes extend, in any load order)
 from tagrank.eval.methods import REGISTRY, MethodContext, MethodSpec, register
 
 TAGREC = ("tagrec",)

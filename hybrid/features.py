@@ -262,8 +262,9 @@ class FeatureBuilder:
         self.has_time_ = "timestamp" in interactions.columns
         order = np.arange(len(u))
         if self.has_time_:
-            t = interactions["timestamp"]
-            t = t.astype("int64").to_numpy() if pd.api.types.is_datetime64_any_dtype(t) else t.to_numpy(np.float64)
+            from tagrank.baselines.timeparse import to_seconds
+
+            t = to_seconds(interactions["timestamp"], "interactions.timestamp")
             order = np.lexsort((np.arange(len(u)), t))
             n_recent = max(1, int(np.ceil(len(u) * float(self.recent_fraction))))
             recent = order[-n_recent:]

@@ -42,6 +42,7 @@ import pandas as pd
 
 from tagrank.baselines.params import Params
 from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
+from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
@@ -108,7 +109,8 @@ def temporal_user_split(
     n_rows = len(interactions)
     frame = pd.DataFrame({
         "u": interactions["user_id"].to_numpy(),
-        "t": interactions["timestamp"].to_numpy() if "timestamp" in interactions.columns else np.arange(n_rows),
+        "t": (to_seconds(interactions["timestamp"], "interactions.timestamp") if "timestamp" in interactions.columns
+              else np.arange(n_rows)),
         "i": interactions["item_id"].astype(str).to_numpy(),
         "pos": np.arange(n_rows),
     }).sort_values(["u", "t", "i", "pos"], kind="mergesort")

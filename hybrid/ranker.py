@@ -229,7 +229,8 @@ class _LightGBMModel(Params):
         y = series.to_numpy(dtype=np.float64, na_value=np.nan)
         bad = ~np.isfinite(y)
         if bad.any():
-            raise TagrankInputError(f"{field}.{label_col}[{int(np.argmax(bad))}] is not a finite label (got {y[bad][0]!r})")
+            row = frame.index[int(np.argmax(bad))]
+            raise TagrankInputError(f"{field}.{label_col}[{row!r}] is not a finite label (got {y[bad][0]!r})")
         return y
 
     # ------------------------------------------------------------------ training helpers
@@ -515,7 +516,7 @@ class HybridRanker(_LightGBMModel):
         """Ordered rows to keep, their grades, group sizes, and the counts of dropped queries."""
         y = self._labels(frame, label_col, field)
         order, qo = self._grouped(frame, query_col, candidate_col, contiguous, field)
-        grades = rule.grades(y[order])
+        grades = rule.grades(y[order], f"{field}.{label_col}", frame.index[order])
         starts = np.flatnonzero(np.r_[True, qo[1:] != qo[:-1]])
         sizes = np.diff(np.r_[starts, len(qo)])
         gmax = np.maximum.reduceat(grades, starts) if len(starts) else np.zeros(0, np.int32)
@@ -564,7 +565,10 @@ class HybridRanker(_LightGBMModel):
         if not eval_at:
             raise TagrankInputError("eval_at needs at least one cut-off")
         cols = self._select_features(frame, feature_cols, {query_col, candidate_col, label_col})
-        rule = GradeRule.coerce(self.grade_rule).fitted(self._labels(frame, label_col, "frame"))
+        parts = [(self._labels(frame, label_col, "frame"), f"frame.{label_col}", frame.index)]
+        if valid is not None and label_col in valid.columns:  # the inferred grading scale covers valid too
+            parts.append((self._labels(valid, label_col, "valid"), f"valid.{label_col}", valid.index))
+        rule = GradeRule.coerce(self.grade_rule).fitted_on(parts)
         rows, grades, sizes, dropped = self._group_data(frame, query_col, candidate_col, label_col, contiguous, "frame", rule)
         if len(sizes) == 0:
             raise TagrankInputError(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tagrank.baselines.params import Params
+from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
@@ -30,7 +31,8 @@ def holdout_last_events(
     (timestamp, item id, tag), the last ``max(1, floor(fraction * n))`` (the benchmark's rule)."""
     frame = pd.DataFrame({
         "u": events["user_id"].astype(str).to_numpy(),
-        "t": events["timestamp"].to_numpy() if "timestamp" in events.columns else np.zeros(len(events)),
+        "t": (to_seconds(events["timestamp"], "events.timestamp") if "timestamp" in events.columns
+              else np.zeros(len(events))),
         "i": events["item_id"].astype(str).to_numpy(),
         "g": events["tag"].astype(str).to_numpy(),
         "pos": np.arange(len(events)),

@@ -10,7 +10,7 @@ import pytest
 
 from tagrank.baselines.bm25 import BM25Scorer
 from tagrank.baselines.text import Tokenizer
-from tagrank.baselines.validation import NotFittedError, TagrankInputError
+from tagrank.baselines.validation import BlankTextError, NotFittedError, TagrankInputError
 from tests.baselines.scorer_suite import TextScorerSuite
 
 
@@ -118,10 +118,13 @@ def test_params_checked():
 
 
 def test_degenerate_corpus_without_tokens():
-    s = BM25Scorer().fit(["!!!", "..."])
-    np.testing.assert_array_equal(s.score_pairs(["a", "!!!"], ["!!!", "!!!"]), [0.0, 0.0])
+    # emoji are content (not blank) but the word analyzer finds no token in them: every score is 0
+    s = BM25Scorer().fit(["\U0001F600", "\u263a"])
+    np.testing.assert_array_equal(s.score_pairs(["a", "\U0001F600"], ["\U0001F600", "\U0001F600"]), [0.0, 0.0])
     ids, scores = s.top_k(["a"], k=2)
     assert list(ids[0]) == [0, 1] and list(scores[0]) == [0.0, 0.0]
+    with pytest.raises(BlankTextError, match=r"corpus\[0\] is blank"):  # punctuation only: no token at all
+        BM25Scorer().fit(["!!!", "..."])
 
 
 def test_chinese_bm25():

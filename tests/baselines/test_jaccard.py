@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tagrank.baselines.jaccard import JaccardScorer
-from tagrank.baselines.validation import TagrankInputError
+from tagrank.baselines.validation import BlankTextError, TagrankInputError
 from tests.baselines.scorer_suite import TextScorerSuite
 
 
@@ -69,13 +69,15 @@ def test_tag_sets_by_hand_and_lists():
 
 
 def test_empty_sets_score_zero():
-    s = JaccardScorer().fit(["red shoe", "!!!"])
-    # both empty (punctuation only): 0 by convention; one empty: 0
-    np.testing.assert_array_equal(s.score_pairs(["???", "???", "shoe"], ["!!!", "red", "..."]), [0.0, 0.0, 0.0])
-    ids, scores = s.top_k(["???"], k=2)
+    smile, wink = "\U0001F600", "\U0001F609"  # content, but the word analyzer finds no token: empty sets
+    s = JaccardScorer().fit(["red shoe", smile])
+    # both empty: 0 by convention; one empty: 0
+    np.testing.assert_array_equal(s.score_pairs([wink, wink, "shoe"], [smile, "red", smile]), [0.0, 0.0, 0.0])
+    ids, scores = s.top_k([wink], k=2)
     assert list(ids[0]) == [0, 1] and list(scores[0]) == [0.0, 0.0]
     tags = JaccardScorer(unit="tag").fit(["a|b"])
-    assert tags.score_pairs(["|"], ["|"])[0] == 0.0
+    with pytest.raises(BlankTextError, match=r"left\[0\] is blank"):  # a text of separators only is blank
+        tags.score_pairs(["|"], ["a"])
 
 
 def test_unseen_terms_count():

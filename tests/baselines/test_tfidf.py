@@ -105,6 +105,8 @@ def test_min_df_and_errors():
     with pytest.raises(TagrankInputError, match="cannot be fitted"):
         TfidfScorer(min_df=5).fit(["red shoe", "blue shoe"])
     with pytest.raises(TagrankInputError, match="cannot be fitted"):
+        TfidfScorer().fit(["\U0001F600", "\u263a"])  # content, but no word token
+    with pytest.raises(TagrankInputError, match="is blank"):
         TfidfScorer().fit(["!!!", "..."])
     with pytest.raises(TagrankInputError, match="analyzer"):
         TfidfScorer(analyzer="chars").fit(["red shoe"])
@@ -143,9 +145,9 @@ def test_a_failed_refit_keeps_the_corpus_index_of_the_fitted_matrices():
 
     scorer = TfidfScorer(analyzer="word").fit(["red shirt", "blue hat"])
     with pytest.raises(TagrankInputError):
-        scorer.fit(["!!!", "???"])  # no vocabulary: the refit fails
-    # "!!!" was never fitted: it must be analysed, not looked up as a corpus row
-    assert scorer.score_pairs(["red shirt"], ["!!!"])[0] == 0.0
+        scorer.fit(["\U0001F600", "\u263a"])  # content but no word: no vocabulary, the refit fails
+    # the emoji was never fitted: it must be analysed, not looked up as a corpus row
+    assert scorer.score_pairs(["red shirt"], ["\U0001F600"])[0] == 0.0
     assert scorer.score_pairs(["red shirt"], ["red shirt"])[0] == pytest.approx(1.0)
 
 

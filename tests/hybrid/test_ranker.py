@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tagrank.baselines.validation import NotFittedError, TagrankInputError
+from tagrank.baselines.validation import LabelError, NotFittedError, TagrankInputError
 from tagrank.hybrid.labels import GradeRule, grade_labels
 from tagrank.hybrid.ranker import MAX_GROUP_SIZE, HybridRanker, HybridRegressor
 
@@ -65,8 +65,11 @@ def test_grade_rule_by_hand():
     fine = GradeRule().fitted([1.0, 3.0])  # default: 12 grades per unit, thirds and quarters exact
     assert fine.grades([2.33, 2.67, 1.25, 2.75]).tolist() == [16, 20, 3, 21]
     assert fine.label_gain()[16] == pytest.approx(2.33 - 1, abs=0.01)
-    # below the training minimum / above the top grade are clipped
-    assert rule.grades([0.5, 9.0]).tolist() == [0, 6]
+    # below the training minimum / above the top grade: an error naming the row, never a silent clip
+    with pytest.raises(LabelError, match=r"labels\[0\] = 0.5 is outside the grading scale 1..3"):
+        rule.grades([0.5, 2.0])
+    with pytest.raises(LabelError, match=r"labels\[1\] = 9 is outside"):
+        rule.grades([2.0, 9.0])
     assert grade_labels([0, 1, 1, 0], per_unit=1).tolist() == [0, 1, 1, 0]
     assert GradeRule.coerce("binary").fitted([0, 1]).label_gain() == [0.0, 1.0]
 
