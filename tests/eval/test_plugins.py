@@ -57,7 +57,9 @@ def test_a_third_party_method_reaches_the_bench_table(fresh_registry, tmp_path):
     out = tmp_path / "results"
     paths = run_bench(tasks=["recommend"], datasets=["sample"], methods=["popularity", "toy_recent"],
                       out=out, cache_dir=None, show_progress=False)
-    doc = json.loads(paths[0].read_text(encoding="utf-8"))
+    main_file = out / "recommend" / "sample.json"
+    assert main_file in paths
+    doc = json.loads(main_file.read_text(encoding="utf-8"))
     assert set(doc["methods"]) == {"popularity", "toy_recent"}
     toy = doc["methods"]["toy_recent"]
     assert 0.0 <= toy["metrics"]["recall@10"] <= 1.0
