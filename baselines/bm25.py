@@ -99,6 +99,14 @@ class BM25Scorer(TextScorer):
     def _make_analyzer(self) -> Analyzer:
         return Analyzer(self.analyzer, self.ngram_range, Tokenizer(self.lowercase, self.language))
 
+    def _tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        """The analyzer's tokens of each text; plain words skip the n-gram wrapper (same tokens)."""
+        analyzer = self.analyzer_
+        if analyzer.kind == "word" and tuple(analyzer.ngram_range) == (1, 1):
+            words = analyzer.tokenizer.words
+            return [words(t) for t in texts]
+        return [analyzer(t) for t in texts]
+
     def _counts(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
         """Counts over the fitted vocabulary (unseen terms dropped) and each text's full token count."""
         counts, lengths, inverse = self._distinct_counts(texts)
@@ -107,14 +115,14 @@ class BM25Scorer(TextScorer):
     def _distinct_counts(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
         """:meth:`_counts` of the distinct texts, and each input's distinct row."""
         distinct, inverse = unique_rows(texts)
-        tokens = [self.analyzer_(t) for t in distinct]
+        tokens = self._tokens(distinct)
         counts = build_matrix(tokens, self.vocabulary_)
         lengths = np.asarray([len(t) for t in tokens], dtype=np.float64)
         return counts, lengths, inverse
 
     def _doc_weights(self, tf: sp.csr_matrix, dl: np.ndarray) -> sp.csr_matrix:
         """W[d, t] = idf_t * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))."""
-        w = tf.copy().astype(np.float64)
+        w = tf.astype(np.float64, copy=True)
         row_norm = self.k1 * (1.0 - self.b + self.b * dl / self.avgdl_)
         denom = w.data + np.repeat(row_norm, np.diff(w.indptr))
         w.data = self.idf_[w.indices] * w.data * (self.k1 + 1.0) / denom
@@ -125,9 +133,12 @@ class BM25Scorer(TextScorer):
         self._check_params()
         self.analyzer_ = self._make_analyzer()
         vocabulary: dict[str, int] = {}
-        tokens = [self.analyzer_(t) for t in texts]
+        distinct, inverse = unique_rows(texts)  # a catalogue repeats titles: analyse each once
+        tokens = self._tokens(distinct)
         tf = build_matrix(tokens, vocabulary, grow=True)
-        dl = np.asarray([len(t) for t in tokens], dtype=np.float64)
+        dl = np.fromiter((len(t) for t in tokens), dtype=np.float64, count=len(tokens))
+        if len(distinct) < len(texts):
+            tf, dl = tf[inverse], dl[inverse]
         n = tf.shape[0]
         df = np.bincount(tf.indices, minlength=tf.shape[1]).astype(np.float64)
         if self.idf == "lucene":

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+from itertools import repeat
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -246,29 +247,31 @@ def build_matrix(
 ) -> sp.csr_matrix:
     """A CSR matrix (rows = texts, columns = vocabulary) of term counts, or 0/1 when ``binary``.
 
-    Unknown terms are skipped, or added to ``vocabulary`` (in place) when ``grow``.
-    The matrix has ``len(vocabulary)`` columns after the build.
+    Unknown terms are skipped, or added to ``vocabulary`` (in place, in first-seen
+    order) when ``grow``. The matrix has ``len(vocabulary)`` columns after the
+    build, sorted column indices and no duplicates. Vectorised: one dict lookup
+    per token, then one sort of the (row, column) keys counts every entry.
     """
-    indptr = [0]
-    indices: list[int] = []
-    data: list[int] = []
-    for tokens in token_lists:
-        counts: dict[int, int] = {}
-        for tok in tokens:
-            col = vocabulary.get(tok)
-            if col is None:
-                if not grow:
-                    continue
-                col = vocabulary[tok] = len(vocabulary)
-            counts[col] = counts.get(col, 0) + 1
-        cols = sorted(counts)
-        indices.extend(cols)
-        data.extend([1] * len(cols) if binary else [counts[c] for c in cols])
-        indptr.append(len(indices))
-    return sp.csr_matrix(
-        (np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
-        shape=(len(indptr) - 1, len(vocabulary)),
-    )
+    token_lists = token_lists if isinstance(token_lists, list) else list(token_lists)
+    lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
+    flat = [tok for tokens in token_lists for tok in tokens]
+    if grow:  # new terms in first-seen order, then one C-level lookup per token
+        fresh = [tok for tok in dict.fromkeys(flat) if tok not in vocabulary]
+        vocabulary.update(zip(fresh, range(len(vocabulary), len(vocabulary) + len(fresh)), strict=True))
+        cols = np.fromiter(map(vocabulary.__getitem__, flat), dtype=np.int64, count=len(flat))
+    else:
+        cols = np.fromiter(map(vocabulary.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+    n_rows, n_cols = len(token_lists), len(vocabulary)
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
+    if not grow:
+        known = cols >= 0
+        rows, cols = rows[known], cols[known]
+    keys, counts = np.unique(rows * max(n_cols, 1) + cols, return_counts=True)
+    key_rows = keys // max(n_cols, 1)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key_rows, minlength=n_rows), out=indptr[1:])
+    data = np.ones(keys.size) if binary else counts.astype(np.float64)
+    return sp.csr_matrix((data, keys - key_rows * max(n_cols, 1), indptr), shape=(n_rows, n_cols))
 
 
 def unique_rows(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:

@@ -111,7 +111,7 @@ class Tokenizer:
 
     def _latin_words(self, text: str) -> list[str]:
         tokens = _WORD.findall(text)
-        if not self.normalize:
+        if not self.normalize or ("'" not in text and "\u2019" not in text):
             return tokens
         out = []
         for tok in tokens:
