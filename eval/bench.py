@@ -97,10 +97,11 @@ def run_bench(
         return _run_user(user_data, tasks, methods, device, out, random_state, cache_dir, show_progress)
 
     @cache
-    def training_texts(language: str) -> tuple[str, ...]:
+    def training_texts(language: str, evaluated: str) -> tuple[str, ...]:
+        """The language's corpus without the evaluated dataset (its task adds its own train texts)."""
         from tagrank.eval.corpora import language_corpus
 
-        texts, _ = language_corpus(language, root, embedded)
+        texts, _ = language_corpus(language, root, embedded, exclude=(evaluated,))
         return tuple(texts)
 
     written = []
@@ -112,7 +113,7 @@ def run_bench(
         ctx = MethodContext(
             task=task, dataset=name, language=dataset.language, device=device, random_state=random_state,
             cache_dir=Path(cache_dir) if cache_dir else None,
-            training_texts=lambda lang=dataset.language: list(training_texts(lang)),
+            training_texts=lambda lang=dataset.language, name=name: list(training_texts(lang, name)),
             show_progress=show_progress,
         )
         for doc in task_runner(task)(dataset, specs, ctx):

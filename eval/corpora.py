@@ -6,6 +6,11 @@ Online Retail descriptions, fashion product names). Chinese: the texts of STS-B
 (zh) and LCQMC, segmented with jieba by the scorer. With no data directory, the
 embedded default (Lee + the synthetic catalogue) is used. The word lists
 themselves are never training text.
+
+No held-out text: the dataset being evaluated is left out of its own corpus
+(``exclude``); its task adds back what a deployment has before test time --
+its train split's texts and the catalogue's item texts -- never a valid or test
+query, pair or product (``tests/eval/test_no_leak.py``).
 """
 
 from __future__ import annotations
@@ -44,9 +49,12 @@ def dataset_texts(ds: Dataset) -> list[str]:
     return texts
 
 
-def language_corpus(language: str, data_dir: str | Path | None, embedded: bool) -> tuple[list[str], list[str]]:
-    """(texts, the dataset names they came from) for training word2vec in ``language``."""
+def language_corpus(language: str, data_dir: str | Path | None, embedded: bool,
+                    exclude: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """(texts, the dataset names they came from) for training word2vec in ``language``, without the
+    datasets in ``exclude`` (the one being evaluated: its task adds its own train texts)."""
     names = EMBEDDED_DATASETS if embedded else (EN_DATASETS if language == "en" else ZH_DATASETS)
+    names = tuple(n for n in names if n not in exclude)
     texts: list[str] = lee_corpus() if language == "en" else []
     used = ["gensim:lee_background.cor"] if language == "en" else []
     for name in names:

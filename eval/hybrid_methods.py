@@ -65,7 +65,7 @@ from tagrank.baselines.validation import TagrankInputError
 from tagrank.eval.methods import MethodContext, MethodSpec, register
 
 #: fitted methods that never feed the hybrid
-EXCLUDED = ("random", "hybrid")
+EXCLUDED = ("random", "hybrid", "hybrid_no_prior")
 #: methods trained on the task's train split (their train scores are optimistic)
 SUPERVISED = ("transformer_ft",)
 
@@ -226,6 +226,10 @@ class SearchHybrid:
     def results_params(self) -> dict[str, Any]:
         p = self.pipeline
         out = {
+            "served": {"retrieve": getattr(p.retrieve_ranker_, "served_", "model")},
+            "guard": {"retrieve": {k: v for k, v in getattr(p.retrieve_ranker_, "guard_", {}).items()
+                                   if k != "source_fill"}},
+            "usage_prior": bool(p.item_stats),
             "fit_on": getattr(p, "fit_on_", "train"),
             "cross_fitted": getattr(p, "cross_fitted_", {}),
             "retrieve_features": list(p.feature_names_),
@@ -234,6 +238,9 @@ class SearchHybrid:
             "training": dict(p.training_summary_),
         }
         if p.rerank_ranker_ is not None:
+            out["served"]["rerank"] = getattr(p.rerank_ranker_, "served_", "model")
+            out["guard"]["rerank"] = {k: v for k, v in getattr(p.rerank_ranker_, "guard_", {}).items()
+                                      if k != "source_fill"}
             out.update({
                 "rerank_features": list(p.rerank_feature_names_),
                 "rerank_best_iteration": int(p.rerank_ranker_.best_iteration_),
@@ -286,6 +293,7 @@ def _search(
     ablation: bool = True,
     fit_on: str = "auto",
     n_folds: int = 2,
+    guard: bool = True,
 ) -> SearchHybrid:
     from tagrank.hybrid.pipelines import SearchPipeline
 
@@ -306,7 +314,7 @@ def _search(
     pipe = SearchPipeline(
         scorers, ranker_params=ranker_params, candidates_per_scorer=candidates_per_scorer,
         max_train_queries=max_train_queries, max_valid_queries=max_valid_queries, item_stats=item_stats,
-        language=ctx.language, ablation=ablation, random_state=ctx.random_state,
+        language=ctx.language, ablation=ablation, random_state=ctx.random_state, guard=guard,
     )
     if fit_on in ("train", "crossfit"):
         pipe.fit_fitted(data.item_ids, data.item_texts, judged("train"), valid=judged("valid"), scorers=scorers,
@@ -418,4 +426,16 @@ register(MethodSpec(
     "hybrid", "task", {"similarity": _similarity, "search": _search, "recommend": _recommend},
     ("similarity", "search", "recommend"),
     description="LightGBM over the other methods' features: regression (similarity), LambdaRank (search, recommend)",
+))
+
+
+def _search_no_prior(ctx: MethodContext, **params: Any) -> SearchHybrid:
+    """The search hybrid without the usage prior (``item.n_judged`` / ``item.mean_label``, counted from
+    training judgments): its own row, so the gain that needs no judgment log stands beside the one that does."""
+    return _search(ctx, **{"ablation": False, **params, "item_stats": False})
+
+
+register(MethodSpec(
+    "hybrid_no_prior", "task", {"search": _search_no_prior}, ("search",),
+    description="the search hybrid without the usage prior (per-product statistics from training judgments)",
 ))

@@ -23,6 +23,9 @@ from tagrank.baselines.validation import TagrankInputError
 #: method-free feature groups, by feature-name prefix (first match wins)
 STAT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("text stats", ("q.", "c.", "len.", "overlap.")),
+    # search: how many training queries judged the product and their mean label -- a usage prior
+    # (impressions / clicks in a shop), counted from training judgments, never from test
+    ("usage prior", ("item.n_judged", "item.mean_label")),
     ("item stats", ("item.",)),
     ("user and co-occurrence stats", ("user.", "cooc.")),
     ("candidate-list stats", ("group.", "n_sources")),

@@ -166,10 +166,12 @@ def rounded(scores: dict[str, float]) -> dict[str, float | None]:
 
 def is_constant(booster: Any) -> bool:
     """Whether a LightGBM booster learnt no split (every prediction the same constant)."""
+    import re
+
     text = booster.model_to_string(num_iteration=-1)
     if "is_linear=1" in text:
         return False
-    return "split_feature=" not in text
+    return all(int(n) <= 1 for n in re.findall(r"^num_leaves=(\d+)$", text, flags=re.M))
 
 
 def source_columns(feature_names: Sequence[str], scorer_names: Sequence[str]) -> list[str]:

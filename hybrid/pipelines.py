@@ -595,6 +595,14 @@ class SearchPipeline(Params):
         training rows, so train and test see the same statistic).
     language:
         Tokenizer language of the text statistics.
+    guard:
+        Measure each ranker and each scorer's own score on held-out queries
+        (:mod:`hybrid.guard`: valid, or cross-fitted over train + valid when valid
+        has fewer than 200 informative queries) and serve the ranker only where
+        it is not worse, else the best scorer's ranking (``SourceFallbackWarning``);
+        below 20 training queries / 40 positives, or when the ranker learnt no
+        split, the best scorer is served. Each ranker's ``served_`` / ``guard_``
+        records it (saved with the pipeline).
     ablation:
         Also fit, for each feature group (:func:`hybrid.ablation.feature_groups`),
         each ranker again without that group on the same rows
@@ -618,8 +626,10 @@ class SearchPipeline(Params):
         language: str = "auto",
         ablation: bool = False,
         random_state: int = 0,
+        guard: bool = True,
     ):
         self.scorers = scorers
+        self.guard = guard
         self.ranker_params = ranker_params
         self.candidates_per_scorer = candidates_per_scorer
         self.unjudged_label = unjudged_label
@@ -637,10 +647,15 @@ class SearchPipeline(Params):
         """The ranker on ``features`` and, with ``ablation``, one refit without each feature group."""
         valid = _informative(valid)
 
-        def fit(cols: list[str]) -> HybridRanker:
-            return self._ranker().fit(frame, "query", "item_id", "label", feature_cols=cols, valid=valid)
+        def fit(cols: list[str], sources: list[str] | None = None) -> HybridRanker:
+            return self._ranker().fit(frame, "query", "item_id", "label", feature_cols=cols, valid=valid,
+                                      sources=sources)
 
-        ranker = fit(features)
+        from tagrank.hybrid.guard import source_columns
+
+        # the guard (hybrid.guard): the ranker is served only where held-out queries do not find it worse
+        # than a scorer's own ranking, and never on too few queries or without a split
+        ranker = fit(features, source_columns(features, list(self.scorers_)) if self.guard else None)
         if not self.ablation:
             return ranker, {}
         variants = fit_ablations(fit, features, feature_groups(features, list(self.scorers_)))

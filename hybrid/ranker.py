@@ -272,11 +272,11 @@ class _LightGBMModel(Params):
         source = self._served_source()
         if source is None:
             return self._predict_model(frame)
-        x = self._matrix(frame, self.feature_names_)
+        self._matrix(frame, self.feature_names_)  # the same input checks as the model's
         from tagrank.hybrid.guard import source_values
 
         fill = self.guard_.get("source_fill", {}).get(source)
-        return source_values(x[:, self.feature_names_.index(source)].astype(np.float64), fill)
+        return source_values(np.asarray(frame[source], dtype=np.float64), fill)  # full precision: its own ties
 
     def _predict_model(self, frame: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
         """The learned model's raw scores, whatever the guard serves."""

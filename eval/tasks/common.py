@@ -160,7 +160,8 @@ def hybrid_vs_best(
     """
     if "hybrid" not in scored:
         return None
-    singles = {n: s for n, s in scored.items() if n != "hybrid" and n not in exclude and primary in s.metrics}
+    singles = {n: s for n, s in scored.items()  # hybrid variants (hybrid_no_prior) are not single methods
+               if not n.startswith("hybrid") and n not in exclude and primary in s.metrics}
     if not singles:
         return None
     best = max(singles, key=lambda n: singles[n].metrics[primary])
@@ -175,7 +176,11 @@ def hybrid_vs_best(
 
 
 #: (challenger, baseline): compared on the primary metric with the task's paired test when both ran
-PAIRED_COMPARISONS: tuple[tuple[str, str], ...] = (("transformer_ft", "transformer"),)
+PAIRED_COMPARISONS: tuple[tuple[str, str], ...] = (
+    ("transformer_ft", "transformer"),
+    ("hybrid_no_prior", "bm25"),  # search: the gain that needs no judgment log (no usage prior)
+    ("hybrid", "hybrid_no_prior"),  # search: what the usage prior adds
+)
 
 
 def method_comparisons(

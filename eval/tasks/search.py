@@ -188,6 +188,15 @@ def search_ablation(est: Any, data: SearchData, pairs: pd.DataFrame, keys: list[
     return out
 
 
+def _with_train_queries(base: Any, data: SearchData) -> Any:
+    """The word2vec corpus of the search task: the language corpus (without this dataset) plus the train
+    queries' texts; the catalogue comes as the scorers' own corpus. No valid or test query is in it."""
+    if base is None:
+        return None
+    train_queries = data.parts[TRAIN]["query"].drop_duplicates().tolist()
+    return lambda: list(dict.fromkeys([*base(), *train_queries]))
+
+
 def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> list[dict[str, Any]]:
     """Run every method on the search task (both settings); returns two results documents."""
     data = SearchData(dataset)
@@ -199,7 +208,7 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     ctx = MethodContext(
         task="search", dataset=dataset.name, language=dataset.language, device=base_ctx.device,
         random_state=base_ctx.random_state, cache_dir=base_ctx.cache_dir,
-        training_texts=base_ctx.training_texts, show_progress=base_ctx.show_progress,
+        training_texts=_with_train_queries(base_ctx.training_texts, data), show_progress=base_ctx.show_progress,
         data={"search": data, "train": data.parts[TRAIN], "valid": data.parts[VALID]},
     )
     rows: dict[str, dict[str, Any]] = {"rerank": {}, "retrieve": {}}

@@ -111,7 +111,9 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     """Run every method on one similarity dataset; returns the results documents."""
     pairs = split_pairs(dataset.pairs)
     parts = {name: pairs[pairs["split"] == name] for name in (TRAIN, VALID, TEST)}
-    corpus = sorted(set(pairs["left"]) | set(pairs["right"]))
+    # the unsupervised corpus (TF-IDF / BM25 vocabularies, whitening, word2vec) is the train pairs' texts:
+    # no valid or test pair reaches a fitted statistic
+    corpus = sorted(set(parts[TRAIN]["left"]) | set(parts[TRAIN]["right"]))
     binary = dataset.name in BINARY
     word_list = dataset.name in WORD_LISTS
     primary = primary_metric(dataset.name)

@@ -36,7 +36,7 @@ def test_feature_groups_by_hand():
         "transformer_whiten": ["transformer_whiten", "transformer_whiten.z"],
         "candidate-list stats": ["group.size", "n_sources"],
         "text stats": ["q.n_words", "overlap.frac"],
-        "item stats": ["item.n_judged"],
+        "usage prior": ["item.n_judged"],
         "user and co-occurrence stats": ["cooc.max", "user.n_hist"],
         "other": ["mystery"],
     }
