@@ -43,6 +43,10 @@ _PUBLIC: dict[str, str] = {
     "FeatureBuilder": "tagrank.hybrid.features",
     "CandidateGenerator": "tagrank.hybrid.candidates",
     "SearchPipeline": "tagrank.hybrid.pipelines",
+    "SimilarityPipeline": "tagrank.hybrid.similarity_pipeline",
+    "SourceFallbackWarning": "tagrank.hybrid.guard",
+    "NoSplitWarning": "tagrank.hybrid.guard",
+    "DistributionShiftWarning": "tagrank.hybrid.guard",
     "RecommendPipeline": "tagrank.hybrid.pipelines",
     # tag systems
     "Categoriser": "tagrank.hybrid.categoriser",
