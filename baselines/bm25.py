@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.base import TextScorer
 from tagrank.baselines.sparse_topk import (
     build_matrix,
@@ -54,7 +55,7 @@ from tagrank.baselines.sparse_topk import (
     vocabulary_to_array,
 )
 from tagrank.baselines.text import Analyzer, Tokenizer
-from tagrank.baselines.validation import TagrankInputError, check_same_length, check_texts
+from tagrank.baselines.validation import TagrankInputError, check_number, check_same_length, check_texts
 
 IDF_VARIANTS = ("lucene", "robertson")
 
@@ -91,10 +92,8 @@ class BM25Scorer(TextScorer):
     def _check_params(self) -> None:
         if self.idf not in IDF_VARIANTS:
             raise TagrankInputError(f"idf must be one of {IDF_VARIANTS}, got {self.idf!r}")
-        if not np.isfinite(self.k1) or self.k1 < 0:
-            raise TagrankInputError(f"k1 must be a finite number >= 0, got {self.k1!r}")
-        if not 0 <= self.b <= 1:
-            raise TagrankInputError(f"b must be in [0, 1], got {self.b!r}")
+        check_number(self.k1, "k1", minimum=0)
+        check_number(self.b, "b", minimum=0, maximum=1)
 
     def _make_analyzer(self) -> Analyzer:
         return Analyzer(self.analyzer, self.ngram_range, Tokenizer(self.lowercase, self.language))
@@ -212,6 +211,7 @@ class BM25Scorer(TextScorer):
                           {"n_docs": self.n_docs_, "avgdl": self.avgdl_})
 
     @classmethod
+    @load_guard
     def load(cls, path: str | Path) -> BM25Scorer:
         """Load a scorer written by :meth:`save` (the format version must match)."""
         scorer, arrays, extra = load_state(path, cls, cls.format_version)

@@ -24,7 +24,8 @@ import scipy.sparse as sp
 
 from tagrank.baselines.sparse_topk import csr_from_arrays, csr_to_arrays
 from tagrank.baselines.timeparse import to_seconds
-from tagrank.baselines.validation import TagrankInputError, check_finite
+from tagrank.baselines.saved import load_guard
+from tagrank.baselines.validation import SavedModelError, TagrankInputError, check_finite
 
 #: version of the save directory layout; ``load`` refuses any other
 FORMAT_VERSION = 1
@@ -216,21 +217,21 @@ def save_model_dir(
 
 def load_model_dir(path: str | Path, name: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read a directory written by :func:`save_model_dir`; checks name and ``format_version``."""
-    path = Path(path)
+    from tagrank.baselines.saved import read_json, read_npz, saved_dir
+
+    path = saved_dir(path, f"{name!r} model")
     cfg_file, arr_file = path / CONFIG_FILE, path / ARRAYS_FILE
     if not cfg_file.is_file() or not arr_file.is_file():
-        raise TagrankInputError(f"{path} is not a saved model: it needs {CONFIG_FILE} and {ARRAYS_FILE}")
-    config = json.loads(cfg_file.read_text(encoding="utf-8"))
+        raise SavedModelError(f"{path} is not a saved model: it needs {CONFIG_FILE} and {ARRAYS_FILE}")
+    config = read_json(cfg_file, f"{name!r} model")
     version = config.get("format_version")
     if version != FORMAT_VERSION:
-        raise TagrankInputError(
+        raise SavedModelError(
             f"{cfg_file} has format_version {version!r}; this version of tagrank reads {FORMAT_VERSION}"
         )
     if config.get("name") != name:
-        raise TagrankInputError(f"{path} holds a {config.get('name')!r} model, not {name!r}")
-    with np.load(arr_file, allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
-    return config, arrays
+        raise SavedModelError(f"{path} holds a {config.get('name')!r} model, not {name!r}")
+    return config, read_npz(arr_file, f"{name!r} model")
 
 
 class InteractionPersistenceMixin:
@@ -255,6 +256,7 @@ class InteractionPersistenceMixin:
         )
 
     @classmethod
+    @load_guard
     def load(cls, path: str | Path) -> Any:
         """Load a model written by ``save``; it scores and recommends (it is not re-trained)."""
         config, arrays = load_model_dir(path, cls.name)

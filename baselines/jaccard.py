@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.base import TextScorer
 from tagrank.baselines.sparse_topk import (
     build_matrix,
@@ -189,6 +190,7 @@ class JaccardScorer(TextScorer):
         return save_state(path, self, self.format_version, arrays)
 
     @classmethod
+    @load_guard
     def load(cls, path: str | Path) -> JaccardScorer:
         """Load a scorer written by :meth:`save` (the format version must match)."""
         scorer, arrays, _ = load_state(path, cls, cls.format_version)

@@ -53,13 +53,19 @@ class PopularityScorer(InteractionPersistenceMixin, InteractionScorer):
         self.half_life_days = half_life_days
         self.weight_col = weight_col
 
+    def _check_params(self) -> None:
+        hl = self.half_life_days
+        if hl is not None and (isinstance(hl, bool) or not isinstance(hl, int | float) or not np.isfinite(hl) or hl <= 0):
+            raise TagrankInputError(f"half_life_days must be None or a positive number, got {hl!r}")
+        if self.weight_col is not None and not isinstance(self.weight_col, str):
+            raise TagrankInputError(f"weight_col must be None or a column name, got {self.weight_col!r}")
+
     def _fit(self, interactions: pd.DataFrame, user_rows: np.ndarray, item_rows: np.ndarray) -> None:
+        self._check_params()
         n_users, n_items = len(self.user_ids_), len(self.item_ids_)
         weights = interaction_weights(interactions, self.weight_col)
         if self.half_life_days is not None:
             hl = self.half_life_days
-            if isinstance(hl, bool) or not isinstance(hl, int | float) or not np.isfinite(hl) or hl <= 0:
-                raise TagrankInputError(f"half_life_days must be None or a positive number, got {hl!r}")
             t = timestamps_seconds(interactions)
             decay = np.power(0.5, (t.max() - t) / (float(hl) * SECONDS_PER_DAY))
         else:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from tagrank.baselines.validation import TagrankInputError, check_k
+from tagrank.baselines.validation import SavedModelError, TagrankInputError, check_k
 
 #: the most scores one query chunk may hold as a dense block (float64: 32 MB)
 MAX_BLOCK = 4_000_000
@@ -363,22 +363,23 @@ def load_state(path: str | Path, cls: type, format_version: int) -> tuple[Any, d
 
     Returns (unfitted scorer with the saved params, arrays, extra config).
     """
-    src = Path(path)
+    from tagrank.baselines.saved import read_json, read_npz, saved_dir
+
+    src = saved_dir(path, cls.__name__)
     config_file, arrays_file = src / "config.json", src / "arrays.npz"
     if not config_file.is_file() or not arrays_file.is_file():
-        raise TagrankInputError(f"{src} is not a saved {cls.__name__}: config.json and arrays.npz are needed")
-    config = json.loads(config_file.read_text(encoding="utf-8"))
+        raise SavedModelError(f"{src} is not a saved {cls.__name__}: config.json and arrays.npz are needed")
+    config = read_json(config_file, cls.__name__)
     if config.get("class") != cls.__name__:
-        raise TagrankInputError(f"{src} holds a {config.get('class')!r}, not a {cls.__name__}")
+        raise SavedModelError(f"{src} holds a {config.get('class')!r}, not a {cls.__name__}")
     if config.get("format_version") != format_version:
-        raise TagrankInputError(
+        raise SavedModelError(
             f"{src} has format_version {config.get('format_version')!r}; this version of "
             f"{cls.__name__} reads format_version {format_version} only (re-fit and save again)"
         )
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()}
     scorer = cls(**params)
-    with np.load(arrays_file, allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
+    arrays = read_npz(arrays_file, cls.__name__)
     ids = arrays.pop("ids_").tolist()
     scorer.ids_ = np.asarray(ids, dtype=object)
     scorer.id_index_ = {key: i for i, key in enumerate(ids)}

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.base import TextScorer
 from tagrank.baselines.sparse_topk import (
     build_matrix,
@@ -198,6 +199,7 @@ class TfidfScorer(TextScorer):
         return save_state(path, self, self.format_version, arrays)
 
     @classmethod
+    @load_guard
     def load(cls, path: str | Path) -> TfidfScorer:
         """Load a scorer written by :meth:`save` (the format version must match)."""
         scorer, arrays, _ = load_state(path, cls, cls.format_version)

@@ -165,6 +165,18 @@ def check_k(k: Any, field: str = "k") -> int:
     return int(k)
 
 
+def check_number(value: Any, field: str, minimum: float | None = None, maximum: float | None = None) -> float:
+    """A real, finite number (not bool, not a string) within [minimum, maximum]; else a clear error."""
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool | np.bool_)
+    if not ok or not math.isfinite(float(value)):
+        raise TagrankInputError(f"{field} must be a finite number, got {_preview(value)}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        lo = "-inf" if minimum is None else f"{minimum:g}"
+        hi = "inf" if maximum is None else f"{maximum:g}"
+        raise TagrankInputError(f"{field} must be in [{lo}, {hi}], got {_preview(value)}")
+    return float(value)
+
+
 def check_finite(values: np.ndarray, field: str) -> np.ndarray:
     """Reject NaN / inf in a numeric array, naming the first bad index."""
     arr = np.asarray(values)

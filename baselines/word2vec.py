@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.base import TextScorer
 from tagrank.baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
 from tagrank.baselines.item2vec import check_positive_int, train_word2vec
@@ -255,6 +256,7 @@ class Word2VecScorer(TextScorer):
         return save_model_dir(path, self.name, self.get_params(), arrays, extra)
 
     @classmethod
+    @load_guard
     def load(cls, path: str | Path) -> Word2VecScorer:
         """Load a model written by ``save``; it scores and retrieves (it is not re-trained)."""
         config, arrays = load_model_dir(path, cls.name)

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
 from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_nonempty, check_texts
 from tagrank.baselines.vectors import resolve_device
@@ -500,16 +501,16 @@ class TransformerEncoder(Params):
         return root
 
     @classmethod
+    @load_guard
     def load(cls, path: str | os.PathLike, check_model: bool = True, **overrides: Any) -> TransformerEncoder:
         """Rebuild a saved encoder. ``overrides`` replace saved params (e.g. ``device``);
         with ``check_model`` a model whose fingerprint differs from the saved one fails."""
         from safetensors.numpy import load_file
 
+        from tagrank.baselines.saved import read_json
+
         root = Path(path)
-        try:
-            config = json.loads((root / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise TagrankInputError(f"{root} does not hold a saved TransformerEncoder: {exc}") from None
+        config = read_json(root / "config.json", cls.__name__)
         if config.get("format_version") != FORMAT_VERSION or config.get("class") != cls.__name__:
             raise TagrankInputError(
                 f"{root}/config.json has format_version={config.get('format_version')!r}, "

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
 from tagrank.baselines.validation import (
     NotFittedError,
@@ -356,16 +357,16 @@ class TransformerClassifier(Params):
         return root
 
     @classmethod
+    @load_guard
     def load(cls, path: str | os.PathLike, **overrides: Any) -> TransformerClassifier:
         """Rebuild a saved classifier; ``overrides`` replace saved params (e.g. ``device="cpu"``)."""
         from safetensors.torch import load_file
         from transformers import AutoModel, AutoTokenizer
 
+        from tagrank.baselines.saved import read_json
+
         root = Path(path)
-        try:
-            config = json.loads((root / CONFIG_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise TagrankInputError(f"{root} does not hold a saved TransformerClassifier: {exc}") from None
+        config = read_json(root / CONFIG_FILE, cls.__name__)
         if config.get("format_version") != FORMAT_VERSION or config.get("class") != cls.__name__:
             raise TagrankInputError(
                 f"{root}/{CONFIG_FILE} has format_version={config.get('format_version')!r}, "

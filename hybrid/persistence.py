@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from tagrank.baselines.validation import TagrankInputError
+from tagrank.baselines.saved import read_json, read_npz, saved_dir
+from tagrank.baselines.validation import SavedModelError, TagrankInputError
 
 #: version of the hybrid save layout; ``load_dir`` refuses any other
 FORMAT_VERSION = 1
@@ -73,22 +74,20 @@ def save_dir(
 
 def read_config(path: str | Path, kind: str | tuple[str, ...]) -> dict[str, Any]:
     """``config.json`` of a saved directory, after the version and kind checks."""
-    path = Path(path)
+    what = kind if isinstance(kind, str) else " or ".join(kind)
+    path = saved_dir(path, what)
     cfg_file = path / CONFIG_FILE
     if not cfg_file.is_file():
-        raise TagrankInputError(f"{path} is not a saved tagrank model: {CONFIG_FILE} is missing")
-    try:
-        config = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise TagrankInputError(f"{cfg_file} is not valid JSON: {exc}") from None
+        raise SavedModelError(f"{path} is not a saved tagrank model: {CONFIG_FILE} is missing")
+    config = read_json(cfg_file, what)
     version = config.get("format_version")
     if version != FORMAT_VERSION:
-        raise TagrankInputError(
+        raise SavedModelError(
             f"{cfg_file} has format_version {version!r}; this version of tagrank reads {FORMAT_VERSION}"
         )
     kinds = (kind,) if isinstance(kind, str) else kind
     if config.get("kind") not in kinds:
-        raise TagrankInputError(f"{path} holds a {config.get('kind')!r} model, not {' or '.join(kinds)}")
+        raise SavedModelError(f"{path} holds a {config.get('kind')!r} model, not {' or '.join(kinds)}")
     return config
 
 
@@ -98,8 +97,11 @@ def load_booster(path: str | Path) -> Any:
 
     model_file = Path(path) / MODEL_FILE
     if not model_file.is_file():
-        raise TagrankInputError(f"{path} has no {MODEL_FILE}")
-    return lgb.Booster(model_file=str(model_file))
+        raise SavedModelError(f"{path} has no {MODEL_FILE}")
+    try:
+        return lgb.Booster(model_file=str(model_file))
+    except (lgb.basic.LightGBMError, OSError, ValueError) as exc:
+        raise SavedModelError(f"{MODEL_FILE} of the saved model at {path} is not a valid LightGBM model: {exc}") from None
 
 
 def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
@@ -107,8 +109,7 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
     arr_file = Path(path) / ARRAYS_FILE
     if not arr_file.is_file():
         return {}
-    with np.load(arr_file, allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+    return read_npz(arr_file, "model")
 
 
 def encode_keys(values: Any, field: str) -> tuple[np.ndarray, str]:

@@ -40,8 +40,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
 from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
+from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.validation import (
     NotFittedError,
@@ -549,6 +551,7 @@ class RecommendPipeline(Params):
         return save_dir(path, type(self).__name__, config, arrays=arrays)
 
     @classmethod
+    @load_guard
     def load(cls, path: str | Path, generators: Mapping[str, Any] | None = None) -> RecommendPipeline:
         """Load a saved pipeline; generators come from their own saves, or pass the fitted ones."""
         path = Path(path)
@@ -1006,6 +1009,7 @@ class SearchPipeline(Params):
         return save_dir(path, type(self).__name__, config, arrays=arrays)
 
     @classmethod
+    @load_guard
     def load(cls, path: str | Path, scorers: Mapping[str, Any] | None = None) -> SearchPipeline:
         """Load a saved pipeline; scorers come from their own saves, or pass the fitted ones."""
         path = Path(path)

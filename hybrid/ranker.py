@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
 from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_columns, check_k
 from tagrank.hybrid.labels import GradeRule
@@ -371,6 +372,7 @@ class _LightGBMModel(Params):
         return save_dir(path, type(self).__name__, self._config(), booster=self.booster_)
 
     @classmethod
+    @load_guard
     def load(cls, path: str | Path) -> Any:
         """Load a model written by ``save``; the format version and the feature list are checked."""
         config = read_config(path, cls.__name__)

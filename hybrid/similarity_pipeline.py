@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
 from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_columns, check_texts
 from tagrank.hybrid import guard as g
@@ -471,6 +472,7 @@ class SimilarityPipeline(Params):
         return save_dir(path, type(self).__name__, config, arrays=arrays)
 
     @classmethod
+    @load_guard
     def load(cls, path: str | Path, scorers: Mapping[str, Any] | None = None) -> SimilarityPipeline:
         """Load a saved pipeline; scorers come from their own saves, or pass the fitted ones."""
         from tagrank.hybrid.persistence import load_arrays

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.base import TextScorer
 from tagrank.baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
 from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
@@ -184,13 +185,13 @@ class TransformerScorer(TextScorer):
         return root
 
     @classmethod
+    @load_guard
     def load(cls, path: str | os.PathLike, check_model: bool = True) -> TransformerScorer:
         """Load a scorer written by ``save``; a different model (fingerprint) fails unless
         ``check_model=False``."""
-        try:
-            name = json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("name")
-        except (OSError, ValueError) as exc:
-            raise TagrankInputError(f"{path} is not a saved TransformerScorer: {exc}") from None
+        from tagrank.baselines.saved import read_json
+
+        name = read_json(Path(path) / "config.json", cls.__name__).get("name")
         config, arrays = load_model_dir(path, name)
         obj = cls(**config["params"])
         if obj.name != name:

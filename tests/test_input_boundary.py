@@ -208,3 +208,95 @@ def test_ranker_names_the_row_label_of_a_bad_label():
         HybridRanker(n_estimators=5, grade_rule={"per_unit": 3, "min_label": 1, "max_label": 3}).fit(
             frame.assign(label=[1.0, 3.0, 2.0, 7.0]))
     assert issubclass(LabelError, TagrankInputError)
+
+
+# ----------------------------------------------------------------------------- saved models
+
+def _fitted_ranker():
+    from tagrank.hybrid.ranker import HybridRanker
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"query": np.repeat(np.arange(20), 5), "item_id": np.tile(np.arange(5), 20),
+                          "f": rng.random(100)})
+    frame["label"] = (frame["f"] > 0.5).astype(float)
+    return HybridRanker(n_estimators=5, min_child_samples=2).fit(frame)
+
+
+def test_garbage_config_json_names_the_file(tmp_path):
+    from tagrank.baselines.validation import SavedModelError
+
+    bm25 = BM25Scorer().fit(CATALOGUE).save(tmp_path / "bm25")
+    pop = PopularityScorer().fit(_log()).save(tmp_path / "pop")
+    ranker = _fitted_ranker().save(tmp_path / "ranker")
+    for path, cls in [(bm25, BM25Scorer), (pop, PopularityScorer)]:
+        (path / "config.json").write_text("{not json", encoding="utf-8")
+        with pytest.raises(SavedModelError, match=r"config.json of the saved .* is not valid JSON"):
+            cls.load(path)
+    from tagrank.hybrid.ranker import HybridRanker
+
+    (ranker / "config.json").write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(SavedModelError, match=r"config.json of the saved HybridRanker .* must hold a JSON object"):
+        HybridRanker.load(ranker)
+
+
+def test_tampered_parameter_is_checked_like_a_constructor_argument(tmp_path):
+    import json
+
+    from tagrank.baselines.validation import SavedModelError
+
+    path = BM25Scorer().fit(CATALOGUE).save(tmp_path / "bm25")
+    config = json.loads((path / "config.json").read_text())
+    config["params"]["k1"] = "evil"
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SavedModelError, match=r"bad config.json parameter: k1 must be a finite number, got 'evil'"):
+        BM25Scorer.load(path)
+    with pytest.raises(TagrankInputError, match="k1 must be a finite number"):  # the constructor rule, once
+        BM25Scorer(k1="evil").fit(CATALOGUE)
+    pop = PopularityScorer(half_life_days=2.0).fit(_log()).save(tmp_path / "pop")
+    config = json.loads((pop / "config.json").read_text())
+    config["params"]["half_life_days"] = -1
+    (pop / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SavedModelError, match=r"half_life_days must be None or a positive number"):
+        PopularityScorer.load(pop)
+    config["params"]["surprise"] = 1
+    (pop / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SavedModelError, match=r"saved PopularityScorer .* damaged or was edited by hand"):
+        PopularityScorer.load(pop)
+
+
+def test_corrupt_lightgbm_model_names_model_txt(tmp_path):
+    from tagrank.baselines.validation import SavedModelError
+    from tagrank.hybrid.ranker import HybridRanker
+
+    path = _fitted_ranker().save(tmp_path / "ranker")
+    (path / "model.txt").write_text("tree\nnot a model at all\n", encoding="utf-8")
+    with pytest.raises(SavedModelError, match=r"model.txt of the saved model at .* is not a valid LightGBM model"):
+        HybridRanker.load(path)
+
+
+def test_object_array_in_arrays_npz_is_refused_by_name(tmp_path):
+    from tagrank.baselines.validation import SavedModelError
+
+    path = BM25Scorer().fit(CATALOGUE).save(tmp_path / "bm25")
+    with np.load(path / "arrays.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["idf"] = np.array([{"x": 1}, None], dtype=object)
+    np.savez(path / "arrays.npz", **arrays)
+    with pytest.raises(SavedModelError, match=r"arrays.npz of the saved BM25Scorer .* array 'idf' cannot be loaded "
+                                              r"without pickle"):
+        BM25Scorer.load(path)
+    (path / "arrays.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(SavedModelError, match=r"arrays.npz of the saved BM25Scorer .* is damaged"):
+        BM25Scorer.load(path)
+
+
+def test_a_missing_saved_model_says_no_such_directory(tmp_path):
+    from tagrank.baselines.validation import SavedModelError
+    from tagrank.hybrid.ranker import HybridRanker
+
+    for cls in (BM25Scorer, TfidfScorer, PopularityScorer, HybridRanker, Word2VecScorer):
+        with pytest.raises(SavedModelError, match=r"nowhere: no such directory"):
+            cls.load(tmp_path / "nowhere")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(SavedModelError, match=r"file.txt is a file, not a saved BM25Scorer directory"):
+        BM25Scorer.load(tmp_path / "file.txt")

@@ -248,5 +248,8 @@ class InteractionScorerSuite:
         (path / "config.json").write_text(json.dumps(cfg))
         with pytest.raises(TagrankInputError, match="format_version"):
             type(fitted).load(path)
-        with pytest.raises(TagrankInputError, match="not a saved model"):
+        with pytest.raises(TagrankInputError, match="nothing: no such directory"):
             type(fitted).load(tmp_path / "nothing")
+        (tmp_path / "empty").mkdir()
+        with pytest.raises(TagrankInputError, match="not a saved model"):
+            type(fitted).load(tmp_path / "empty")

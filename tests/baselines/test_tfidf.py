@@ -135,7 +135,7 @@ def test_save_format_version_checked(tmp_path):
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(TagrankInputError, match="format_version 99"):
         TfidfScorer.load(path)
-    with pytest.raises(TagrankInputError, match="not a saved"):
+    with pytest.raises(TagrankInputError, match="missing: no such directory"):
         TfidfScorer.load(tmp_path / "missing")
 
 

@@ -204,7 +204,7 @@ def test_load_rejects_another_model_and_bad_dirs(tmp_path):
     with pytest.raises(TagrankInputError, match="differs"):
         TransformerEncoder.load(path)
     assert TransformerEncoder.load(path, check_model=False).pooling == "mean"
-    with pytest.raises(TagrankInputError, match="does not hold"):
+    with pytest.raises(TagrankInputError, match="missing: no such directory"):
         TransformerEncoder.load(tmp_path / "missing")
 
 

@@ -172,7 +172,7 @@ def test_load_rejects_bad_directories(tmp_path, fitted):
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(TagrankInputError, match="features"):
         HybridRanker.load(path)
-    with pytest.raises(TagrankInputError, match="not a saved"):
+    with pytest.raises(TagrankInputError, match="nothing: no such directory"):
         HybridRanker.load(tmp_path / "nothing")
     reg_dir = HybridRegressor(n_estimators=5).fit(pd.DataFrame({"x": np.arange(30.0), "label": np.arange(30.0)}))
     with pytest.raises(TagrankInputError, match="HybridRegressor"):
