@@ -1,0 +1,80 @@
+"""Connect the command line to a Dask cluster: ``--scheduler ADDRESS`` or ``local:N``.
+
+``connect`` returns a :class:`distributed.Client` and makes it the session's
+client (:mod:`hybrid.dask_session`), so the transformer methods of ``tagrank
+bench`` encode their corpus and run their exact top-k on the cluster. Needs the
+optional extra ``tagrank[dask]`` (``dask[dataframe]``, ``distributed``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tagrank.baselines.validation import TagrankInputError
+
+_LOCAL = re.compile(r"^local:(\d+)$")
+
+
+def _require_dask() -> None:
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:  # pragma: no cover - the extra is installed in dev/CI
+        raise TagrankInputError(
+            "--scheduler needs Dask: pip install 'tagrank[dask]' (dask[dataframe], distributed)"
+        ) from None
+
+
+def local_cluster(n_workers: int, threads_per_worker: int = 1, **kwargs: Any) -> Any:
+    """A :class:`distributed.LocalCluster` of ``n_workers`` worker processes (one thread each by default)."""
+    _require_dask()
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                        dashboard_address=None, **kwargs)
+
+
+def connect(scheduler: str, activate: bool = True) -> Any:
+    """A :class:`distributed.Client` for ``scheduler``: ``local:N`` starts a LocalCluster of N
+    single-threaded worker processes; anything else is a scheduler address (``tcp://host:8786``).
+
+    ``activate`` makes it the session's client for the library's distributed paths."""
+    if not isinstance(scheduler, str) or not scheduler.strip():
+        raise TagrankInputError(f"scheduler must be 'local:N' or a scheduler address, got {scheduler!r}")
+    _require_dask()
+    from distributed import Client
+
+    m = _LOCAL.match(scheduler.strip())
+    if m:
+        n = int(m.group(1))
+        if n < 1:
+            raise TagrankInputError(f"scheduler {scheduler!r}: local:N needs N >= 1 workers")
+        client = Client(local_cluster(n))
+    elif scheduler.startswith("local"):
+        raise TagrankInputError(f"scheduler {scheduler!r}: write local:N with N the number of workers, e.g. local:2")
+    else:
+        try:
+            client = Client(scheduler.strip(), timeout="20s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise TagrankInputError(f"could not connect to the Dask scheduler {scheduler!r}: {exc}") from None
+    if activate:
+        from tagrank.hybrid.dask_session import set_client
+
+        set_client(client)
+    return client
+
+
+def disconnect(client: Any) -> None:
+    """Close ``client`` (and the LocalCluster it started); the session falls back to one machine."""
+    from tagrank.hybrid.dask_session import active_client, set_client
+
+    if active_client() is client:
+        set_client(None)
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+__all__ = ["connect", "disconnect", "local_cluster"]

@@ -1,0 +1,165 @@
+"""Batch scoring on a Dask cluster: ``recommend`` for every user, ``search`` for every query, to Parquet.
+
+The fitted pipeline travels once, as its saved directory (JSON + LightGBM text +
+npz, never pickle; :mod:`hybrid.dask_ship`): the driver reads the directory into a
+payload that is one task key, each worker loads it once with
+``RecommendPipeline.load`` / ``SearchPipeline.load`` and reuses it for all its
+partitions. Each partition of users (queries) becomes a long frame -- one row per
+(user, rank) -- written as ``part.<i>.parquet`` under the output folder. A
+partition lost with its worker is recomputed elsewhere and its file rewritten
+whole, so the output has every user once, never twice.
+
+Rows: ``user_id, rank, item_id, score`` (recommend) and ``query, rank, item_id,
+score`` (search); ranks start at 1, and slots the pipeline cannot fill (fewer
+than ``k`` candidates) are left out. The result equals the single-machine
+``recommend`` / ``search`` of the same users and queries.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tagrank.baselines.validation import TagrankInputError, check_k
+
+KINDS = {"recommend": ("RecommendPipeline", "user_id"), "search": ("SearchPipeline", "query")}
+
+
+def long_frame(kind: str, keys: list[Any], ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """(key, rank, item_id, score) rows of top-k arrays, unfilled slots (None / -inf) left out."""
+    key_col = KINDS[kind][1]
+    n, k = ids.shape if ids.ndim == 2 else (len(keys), 0)
+    rank = np.tile(np.arange(1, k + 1), n)
+    key = np.repeat(np.asarray(keys, dtype=object), k)
+    flat_ids = ids.reshape(-1)
+    flat_scores = scores.reshape(-1).astype(np.float64)
+    keep = np.isfinite(flat_scores) & np.array([i is not None for i in flat_ids], dtype=bool)
+    out = pd.DataFrame({key_col: key[keep], "rank": rank[keep].astype(np.int64),
+                        "item_id": pd.Series(flat_ids[keep], dtype=object), "score": flat_scores[keep]})
+    return out.reset_index(drop=True)
+
+
+def score_keys(kind: str, pipe: Any, keys: list[Any], k: int, exclude_seen: bool = True) -> pd.DataFrame:
+    """The single-machine answer for ``keys`` as a long frame (what each partition computes)."""
+    if kind == "recommend":
+        ids, scores = pipe.recommend(keys, k=k, exclude_seen=exclude_seen)
+    else:
+        ids, scores = pipe.top_k([str(q) for q in keys], k=k)
+    return long_frame(kind, keys, ids, scores)
+
+
+def _score_partition(part: pd.Series, kind: str, payload: dict[str, bytes], key: str, k: int,
+                     exclude_seen: bool, item_str: bool) -> pd.DataFrame:
+    """Runs on a worker: the shipped pipeline (loaded once per process) scores one partition."""
+    from tagrank.hybrid.dask_ship import load_shipped
+
+    pipe = load_shipped(KINDS[kind][0], payload, key)
+    out = score_keys(kind, pipe, part.tolist(), k, exclude_seen)
+    if item_str:
+        out["item_id"] = out["item_id"].astype(str)
+    return out
+
+
+def read_keys(source: Any, column: str, npartitions: int | None = None) -> Any:
+    """A Dask Series of user ids / query texts: a Dask Series or DataFrame, a list / pandas
+    Series, or a CSV / Parquet file or folder (``column`` names the column)."""
+    import dask.dataframe as dd
+
+    if isinstance(source, dd.Series):
+        return source
+    if isinstance(source, dd.DataFrame):
+        if column not in source.columns:
+            raise TagrankInputError(f"input has no column {column!r}; columns: {list(source.columns)}")
+        return source[column]
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.exists():
+            raise TagrankInputError(f"input {path}: no such file or folder")
+        is_csv = path.suffix.lower() in (".csv", ".tsv") or (path.is_dir() and any(path.glob("*.csv")))
+        ddf = dd.read_csv(str(path) if path.is_file() else str(path / "*.csv"), sep="\t" if path.suffix == ".tsv" else ",",
+                          dtype={column: object}) if is_csv else dd.read_parquet(str(path))
+        if column not in ddf.columns:
+            raise TagrankInputError(f"input {path} has no column {column!r}; columns: {list(ddf.columns)}")
+        keys = ddf[column]
+        return keys.repartition(npartitions=npartitions) if npartitions else keys
+    values = pd.Series(list(source), dtype=object, name=column)
+    if len(values) == 0:
+        raise TagrankInputError("input has no users / queries")
+    return dd.from_pandas(values, npartitions=max(1, min(npartitions or 4, len(values))), sort=False)
+
+
+def batch_score(
+    kind: str,
+    model: str | os.PathLike,
+    keys: Any,
+    output: str | os.PathLike,
+    k: int = 10,
+    column: str | None = None,
+    exclude_seen: bool = True,
+    npartitions: int | None = None,
+    client: Any = None,
+) -> Path:
+    """Score every user (``kind="recommend"``) or query (``"search"``) of ``keys`` with the saved
+    pipeline ``model`` on the cluster and write Parquet under ``output``; returns ``output``.
+
+    ``output`` must not exist yet, or be an empty folder (a rerun never mixes with old parts)."""
+    from distributed import default_client
+    from tagrank.hybrid.dask_ship import directory_files, shipped
+
+    if kind not in KINDS:
+        raise TagrankInputError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+    k = check_k(k)
+    out = Path(output)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise TagrankInputError(f"output {out} already exists and is not an empty folder")
+    client = client or default_client()
+    files = directory_files(model)
+    _check_kind(kind, files, model)
+    series = read_keys(keys, column or KINDS[kind][1], npartitions)
+    payload, key = shipped(KINDS[kind][0], files)
+    key_col = KINDS[kind][1]
+    meta = pd.DataFrame({key_col: pd.Series(dtype=series.dtype), "rank": pd.Series(dtype=np.int64),
+                         "item_id": pd.Series(dtype=object), "score": pd.Series(dtype=np.float64)})
+    scored = series.map_partitions(_score_partition, kind, payload, key, k, exclude_seen, False, meta=meta,
+                                   align_dataframes=False)
+    scored.to_parquet(str(out), write_index=False)
+    return out
+
+
+def _check_kind(kind: str, files: dict[str, bytes], model: Any) -> None:
+    import json
+
+    try:
+        config = json.loads(files["config.json"])
+    except ValueError as exc:
+        raise TagrankInputError(f"{model}/config.json is not JSON: {exc}") from None
+    found = config.get("kind") or config.get("class")
+    if found != KINDS[kind][0]:
+        raise TagrankInputError(f"{model} holds a {found!r}; batch {kind} needs a saved {KINDS[kind][0]}")
+
+
+def batch_recommend(model: str | os.PathLike, users: Any, output: str | os.PathLike, k: int = 10,
+                    column: str = "user_id", exclude_seen: bool = True, client: Any = None,
+                    npartitions: int | None = None) -> Path:
+    """Top-k recommendations of every user in ``users`` to Parquet (see :func:`batch_score`)."""
+    return batch_score("recommend", model, users, output, k, column, exclude_seen, npartitions, client)
+
+
+def batch_search(model: str | os.PathLike, queries: Any, output: str | os.PathLike, k: int = 10,
+                 column: str = "query", client: Any = None, npartitions: int | None = None) -> Path:
+    """Top-k search results of every query in ``queries`` to Parquet (see :func:`batch_score`)."""
+    return batch_score("search", model, queries, output, k, column, True, npartitions, client)
+
+
+def read_output(path: str | os.PathLike) -> pd.DataFrame:
+    """A batch output folder as one pandas frame, in partition order."""
+    files = sorted(Path(path).glob("*.parquet"), key=lambda p: int(p.stem.split(".")[-1]) if p.stem.split(".")[-1].isdigit() else 0)
+    if not files:
+        raise TagrankInputError(f"{path} holds no Parquet parts")
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+__all__ = ["batch_recommend", "batch_score", "batch_search", "long_frame", "read_keys", "read_output", "score_keys"]

@@ -1,0 +1,105 @@
+"""Distributed encode and exact top-k equal the single-machine ones (LocalCluster, 2 workers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from tagrank.baselines.validation import TagrankInputError
+from tagrank.baselines.vectors import top_k
+from tagrank.hybrid.dask_topk import dask_top_k, merge_top_k, shard_items
+
+
+def _data(n=3000, d=16, q=130, seed=0):
+    rng = np.random.default_rng(seed)
+    items = rng.standard_normal((n, d)).astype(np.float32)
+    # exact ties across shards: copies of one item far apart, and a query equal to it
+    items[[r for r in (5, 1700, 2999) if r < n]] = items[40 % n]
+    queries = rng.standard_normal((q, d)).astype(np.float32)
+    queries[3] = items[40]
+    return queries, items
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot"])
+def test_dask_top_k_equals_single_machine(dask_client, single_thread, metric):
+    queries, items = _data()
+    got = dask_top_k(queries, items, k=7, metric=metric, item_chunk=256, query_chunk=50, client=dask_client)
+    want = top_k(queries, items, k=7, metric=metric, item_chunk=256, query_chunk=50)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    # the tie: the same vector at rows 5, 40, 1700, 2999 (three shards) comes back in row order
+    assert got[0][3][:4].tolist() == [5, 40, 1700, 2999]
+
+
+def test_dask_top_k_exclude_and_small_shards(dask_client, single_thread):
+    queries, items = _data(n=50, q=9)
+    exclude = sp.random(9, 50, density=0.8, random_state=1, format="csr")
+    got = dask_top_k(queries, items, k=20, exclude=exclude, item_chunk=4, n_shards=12, client=dask_client)
+    want = top_k(queries, items, k=20, exclude=exclude, item_chunk=4)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert (got[0] == -1).any()  # some rows cannot be filled: -1 / -inf, as on one machine
+
+
+def test_sharded_items_reused_and_balanced(dask_client, single_thread):
+    queries, items = _data(n=2000)
+    sharded = shard_items(items, dask_client, item_chunk=100)
+    assert sum(sharded.sizes) == 2000 and len(sharded.futures) >= 2
+    from distributed import wait
+
+    wait(sharded.futures)
+    owners = dask_client.who_has(sharded.futures)
+    assert len({w for ws in owners.values() for w in ws}) == 2  # both workers hold shards
+    a = dask_top_k(queries, sharded, k=5, item_chunk=100, client=dask_client)
+    b = top_k(queries, items, k=5, item_chunk=100)
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_merge_top_k_tie_rule():
+    a = (np.array([[3, 9, -1]]), np.array([[0.5, 0.2, -np.inf]]))
+    b = (np.array([[1, 4, 7]]), np.array([[0.5, 0.3, 0.2]]))
+    idx, scores = merge_top_k(a, b, 4)
+    assert idx.tolist() == [[1, 3, 4, 7]]  # equal scores: lower index first
+    assert scores.tolist() == [[0.5, 0.5, 0.3, 0.2]]
+
+
+def test_dask_top_k_bad_input(dask_client):
+    with pytest.raises(TagrankInputError, match="dimension"):
+        dask_top_k(np.zeros((2, 3)), np.zeros((10, 4)), client=dask_client)
+    with pytest.raises(TagrankInputError, match="queries row 1"):
+        dask_top_k(np.array([[0.0, 1.0], [np.nan, 0.0]]), np.ones((10, 2)), client=dask_client)
+
+
+def test_dask_encode_equals_single_machine(dask_client):
+    from tagrank.hybrid.dask_encode import encode_dask
+    from tagrank.hybrid.encoder import TransformerEncoder
+
+    texts = [f"{c} {w} no. {i}" for i, (c, w) in enumerate(
+        zip(["red", "blue", "green wool", "black leather"] * 15, ["shoe", "running jacket with hood", "lamp", "kettle"] * 15, strict=True))]
+    texts[7] = texts[2]  # a duplicate
+    enc = TransformerEncoder(device="cpu", show_progress=False, batch_size=8)
+    want = enc.encode(texts)
+    got = encode_dask(enc, texts, client=dask_client, npartitions=5).compute()
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert np.abs(got - want).max() <= 1e-5
+
+
+def test_dask_encode_from_dask_frame_and_parquet(dask_client, tmp_path):
+    import dask.dataframe as dd
+    import pandas as pd
+    from tagrank.hybrid.dask_encode import encode_dask, encode_to_npy
+    from tagrank.hybrid.encoder import TransformerEncoder
+
+    texts = [f"item {i} cordless drill" for i in range(23)]
+    enc = TransformerEncoder(device="cpu", show_progress=False)
+    want = enc.encode(texts)
+    frame = pd.DataFrame({"title": texts})
+    frame.to_parquet(tmp_path / "titles.parquet")
+    got = encode_dask(enc, tmp_path / "titles.parquet", column="title", client=dask_client).compute()
+    assert np.abs(got - want).max() <= 1e-5
+    ddf = dd.from_pandas(frame, npartitions=3)
+    files = encode_to_npy(enc, ddf, tmp_path / "shards", column="title", client=dask_client)
+    assert len(files) == 3
+    assert np.abs(np.vstack([np.load(f) for f in files]) - want).max() <= 1e-5
+    with pytest.raises(TagrankInputError, match="no column 'text'"):
+        encode_dask(enc, ddf, client=dask_client)
