@@ -104,3 +104,22 @@ def test_data_dir_that_is_not_a_directory_fails(tmp_path, capsys, kind):
     assert main(["data", "--data-dir", str(path)]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and ("no such directory" in err or "is a file" in err)
+
+
+def test_model_loading_bars_only_with_verbose(tmp_path):
+    """transformers' "Loading weights" bars are silenced unless --verbose (a fresh process each:
+    the setting is read when transformers is imported)."""
+    import subprocess
+    import sys
+
+    def run(verbose: bool) -> str:
+        code = ("import sys; from tagrank.eval import cli; "
+                f"args = cli.build_parser(False).parse_args({['--verbose'] if verbose else []!r} + ['data']); "
+                "args.verbose or cli.quiet_libraries(); "
+                "from tagrank import TransformerEncoder; TransformerEncoder(device='cpu').encode(['a tag'])")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout + proc.stderr
+
+    assert "Loading weights" not in run(False)
+    assert "Loading weights" in run(True)
