@@ -177,7 +177,7 @@ class InteractionScorer(Scorer, ABC):
     def recommend(
         self, user_ids: Sequence[Any], k: int = 10, exclude_seen: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k items per user: (item ids [n, k'], scores [n, k']); seen items excluded by default.
+        """Top-k items per user: (item ids [n, k'], scores [n, k']), k' = min(k, items); seen items excluded by default.
 
         A slot that cannot be filled (the user has seen almost everything) holds None with score -inf.
         """

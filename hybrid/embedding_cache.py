@@ -38,7 +38,8 @@ INDEX_NAME = "index.json"
 
 
 class CacheWarning(UserWarning):
-    """A cache entry was corrupt or did not match its key and will be rebuilt."""
+    """A cache entry was corrupt or did not match its key and will be rebuilt, or the cache
+    directory cannot be used (a file, not creatable, not writable) and the run goes on without it."""
 
 
 def text_hashes(texts: Iterable[str]) -> list[str]:
@@ -83,6 +84,16 @@ class EmbeddingCache:
         self.key = json.loads(json.dumps(key, sort_keys=True))
         self.dim = int(dim)
         self.directory = self.root / namespace_of(self.key)
+        self.disabled = False
+        if self.root.exists() and not self.root.is_dir():
+            self._disable(f"{self.root} is a file, not a directory")
+
+    def _disable(self, why: str) -> None:
+        """Warn once and run without the cache (nothing is read or written from now on)."""
+        if not self.disabled:
+            warnings.warn(f"embedding cache_dir cannot be used ({why}); running without the cache",
+                          CacheWarning, stacklevel=4)
+        self.disabled = True
 
     # ------------------------------------------------------------------ index
     def _empty_index(self) -> dict[str, Any]:
@@ -168,7 +179,11 @@ class EmbeddingCache:
     def get(self, hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(found mask [n] bool, vectors [found, dim] float32) for the texts' hashes."""
         found = np.zeros(len(hashes), dtype=bool)
-        if not self.directory.exists() or not hashes:
+        try:
+            usable = not self.disabled and self.directory.is_dir()
+        except OSError:  # e.g. a permission error on a parent
+            usable = False
+        if not usable or not hashes:
             return found, np.zeros((0, self.dim), dtype=np.float32)
         index = self._read_index()
         entries, shards = index["entries"], index["shards"]
@@ -191,7 +206,10 @@ class EmbeddingCache:
                 continue
             vectors[pos] = arr[src]
             found[pos] = True
-        self._drop_shards(damaged)
+        try:
+            self._drop_shards(damaged)
+        except OSError as exc:  # a read-only cache: the damaged shards stay, the run goes on
+            self._disable(f"{type(exc).__name__}: {exc}")
         return found, vectors[found]
 
     def put(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
@@ -199,8 +217,14 @@ class EmbeddingCache:
         arr = np.ascontiguousarray(vectors, dtype=np.float32)
         if arr.ndim != 2 or arr.shape != (len(hashes), self.dim):
             raise ValueError(f"vectors must have shape {(len(hashes), self.dim)}, got {arr.shape}")
-        if not len(hashes):
+        if not len(hashes) or self.disabled:
             return
+        try:
+            self._put(hashes, arr)
+        except OSError as exc:  # cache_dir is a file, cannot be created, is read-only, the disk is full
+            self._disable(f"{type(exc).__name__}: {exc}")
+
+    def _put(self, hashes: Sequence[str], arr: np.ndarray) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         import io
 

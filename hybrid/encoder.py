@@ -53,6 +53,7 @@ import numpy as np
 import torch
 
 from tagrank.baselines.saved import load_guard
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
 from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_nonempty, check_texts
 from tagrank.baselines.vectors import resolve_device
@@ -146,13 +147,13 @@ def model_fingerprint(directory: str | os.PathLike) -> str:
 
 
 def resolve_model(model_name_or_path: str | os.PathLike | None) -> tuple[str, bool]:
-    """(resolved path or hub id, is_local_directory)."""
+    """(resolved path or hub id, is_local_directory); a missing local path or a file is a clear error
+    (:func:`hybrid.model_path.check_model_path`)."""
     if model_name_or_path is None:
         return default_model_path(), True
-    text = str(model_name_or_path)
-    if Path(text).expanduser().is_dir():
-        return str(Path(text).expanduser().resolve()), True
-    return text, False
+    from tagrank.hybrid.model_path import check_model_path
+
+    return check_model_path(model_name_or_path)
 
 
 def model_identity(model_name_or_path: str | os.PathLike | None) -> dict[str, str]:
@@ -163,7 +164,9 @@ def model_identity(model_name_or_path: str | os.PathLike | None) -> dict[str, st
         try:  # a hub id already in the local cache: fingerprint its snapshot
             from transformers.utils import cached_file
 
-            directory = str(Path(cached_file(name, "config.json")).parent)
+            from tagrank.hybrid.model_path import hub_options
+
+            directory = str(Path(cached_file(name, "config.json", **hub_options(name))).parent)
         except Exception:  # noqa: BLE001 - not downloadable / not cached: fall back to the id
             directory = None
     if directory is None:
@@ -198,8 +201,13 @@ def load_model(name: str, local: bool, device: torch.device, dtype: torch.dtype)
         if key not in _MODELS:
             from transformers import AutoModel, AutoTokenizer
 
-            extra = {"local_files_only": True} if local else {}
-            tokenizer = AutoTokenizer.from_pretrained(name, use_fast=True, **extra)
+            from tagrank.hybrid.model_path import hub_options, model_load_error
+
+            extra = {"local_files_only": True} if local else hub_options(name)
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(name, use_fast=True, **extra)
+            except (OSError, ValueError) as exc:  # not cached offline, not a model directory
+                raise model_load_error(name, local, exc) from None
             try:
                 model = AutoModel.from_pretrained(name, dtype=dtype, attn_implementation="sdpa", **extra)
             except (ValueError, ImportError):  # an architecture without SDPA support

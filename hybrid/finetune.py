@@ -114,9 +114,14 @@ def load_trainable(model_name_or_path: str | os.PathLike | None) -> tuple[Any, A
 
     from tagrank.hybrid.encoder import resolve_model
 
+    from tagrank.hybrid.model_path import hub_options, model_load_error
+
     name, local = resolve_model(model_name_or_path)
-    extra = {"local_files_only": True} if local else {}
-    tokenizer = AutoTokenizer.from_pretrained(name, use_fast=True, **extra)
+    extra = {"local_files_only": True} if local else hub_options(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, use_fast=True, **extra)
+    except (OSError, ValueError) as exc:  # not cached offline, not a model directory
+        raise model_load_error(name, local, exc) from None
     try:
         model = AutoModel.from_pretrained(name, dtype=torch.float32, attn_implementation="sdpa", **extra)
     except (ValueError, ImportError):  # an architecture without SDPA support

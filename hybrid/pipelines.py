@@ -41,13 +41,16 @@ import numpy as np
 import pandas as pd
 
 from tagrank.baselines.saved import load_guard
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
 from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
+from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
+    cap_k,
     check_columns,
     check_k,
     check_texts,
@@ -425,7 +428,8 @@ class RecommendPipeline(Params):
     def recommend(
         self, user_ids: Sequence[Any], k: int = 10, exclude_seen: bool = True, variant: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k items per user: (item ids [n, k], scores [n, k]); unfilled slots are None / -inf.
+        """Top-k items per user: (item ids [n, k'], scores [n, k']), k' = min(k, catalogue items);
+        unfilled slots (a user who has seen nearly everything) are None / -inf.
 
         A user unknown to the generators fails with TagrankInputError. ``variant``:
         ``None`` (the model) or an ablation ``"-<group>"`` (see ``ablation``).
@@ -438,7 +442,7 @@ class RecommendPipeline(Params):
     ) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:
         """:meth:`recommend` under several rankers (default: the model and every ablation), features once."""
         self._check_fitted()
-        k = check_k(k)
+        k = cap_k(k, len(self.builder_.items_))  # never wider than the catalogue
         names = [None, *self.ablation_] if variants is None else list(variants)
         rankers = {}
         for v in names:
@@ -505,7 +509,7 @@ class RecommendPipeline(Params):
     def similar_items(self, item_ids: Sequence[Any], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-k similar items by reciprocal-rank fusion (1 / (60 + rank)) of the generators' ``similar_items``."""
         self._check_fitted()
-        k = check_k(k)
+        k = cap_k(k, len(self.builder_.items_))  # never wider than the catalogue
         items = list(item_ids)
         fused: list[dict[Any, float]] = [{} for _ in items]
         any_known = np.zeros(len(items), dtype=bool)
@@ -954,7 +958,7 @@ class SearchPipeline(Params):
         """``search`` as arrays: (item ids [n, k], scores [n, k]); None / -inf where fewer than k."""
         queries = check_texts(query_texts, "query_texts")
         ranked = self.search(queries, k, variant)
-        return top_lists(ranked, queries, "query", "item_id", check_k(k))
+        return top_lists(ranked, queries, "query", "item_id", cap_k(k, len(self.catalog_)))
 
     def rerank(self, query_texts: Sequence[str], item_ids: Sequence[Any], variant: str | None = None) -> np.ndarray:
         """Scores of given (query, item) pairs; a query's pairs are ranked together (group statistics)."""

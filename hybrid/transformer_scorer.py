@@ -20,7 +20,6 @@ matrix units. ``transform`` (the representation for classifiers) keeps ``dtype``
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.saved import load_guard
 from tagrank.baselines.base import TextScorer
 from tagrank.baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir

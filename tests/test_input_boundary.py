@@ -300,3 +300,90 @@ def test_a_missing_saved_model_says_no_such_directory(tmp_path):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(SavedModelError, match=r"file.txt is a file, not a saved BM25Scorer directory"):
         BM25Scorer.load(tmp_path / "file.txt")
+
+
+# ----------------------------------------------------------------------------- transformer model paths
+
+def test_a_missing_local_model_path_says_no_such_model_directory(tmp_path):
+    from tagrank.baselines.validation import ModelPathError
+    from tagrank.hybrid.encoder import TransformerEncoder
+
+    for path in [tmp_path / "no-model", "./models/mine", "~/nothing/here/model"]:
+        with pytest.raises(ModelPathError, match="no such model directory"):
+            TransformerEncoder(model_name_or_path=path, device="cpu").encode(["red shoe"])
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"\x00")
+    with pytest.raises(ModelPathError, match="is a file, not a model directory"):
+        TransformerEncoder(model_name_or_path=weights, device="cpu").encode(["red shoe"])
+
+
+def test_a_hub_id_offline_fails_at_once_saying_how(monkeypatch):
+    import time
+
+    from tagrank.baselines.validation import ModelPathError
+    from tagrank.hybrid import model_path
+    from tagrank.hybrid.encoder import TransformerEncoder
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.monotonic()
+    with pytest.raises(ModelPathError, match=r"not in the Hugging Face cache, and HF_HUB_OFFLINE=1 is set.*"
+                                             r"export HF_HUB_OFFLINE=1"):
+        TransformerEncoder(model_name_or_path="tagrank-test/not-a-model", device="cpu").encode(["x"])
+    # the hub unreachable and no env setting: the one probe says so, then the cache only (no 45 s of retries)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(model_path, "_REACHABLE", {model_path.HUB_HOST: False})
+    with pytest.raises(ModelPathError, match=r"the hub \(huggingface.co\) cannot be reached.*HF_HUB_OFFLINE=1"):
+        TransformerEncoder(model_name_or_path="tagrank-test/not-a-model", device="cpu").encode(["x"])
+    assert time.monotonic() - start < 30  # behaviour: no retry loop (the hub's own backoff takes ~45 s)
+
+
+# ----------------------------------------------------------------------------- embedding cache_dir
+
+@pytest.mark.parametrize("kind", ["file", "under_a_file"])
+def test_an_unusable_cache_dir_warns_and_runs_without_the_cache(tmp_path, kind):
+    from tagrank.hybrid.embedding_cache import CacheWarning
+    from tagrank.hybrid.encoder import TransformerEncoder
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    cache_dir = blocker if kind == "file" else blocker / "sub" / "cache"
+    plain = TransformerEncoder(device="cpu", show_progress=False).encode(["red shoe", "blue hat"])
+    with pytest.warns(CacheWarning, match="running without the cache"):
+        out = TransformerEncoder(device="cpu", show_progress=False, cache_dir=cache_dir).encode(["red shoe", "blue hat"])
+    np.testing.assert_allclose(out, plain, atol=1e-6)
+    assert blocker.read_text() == "a file"
+
+
+# ----------------------------------------------------------------------------- k beyond the catalogue
+
+def test_recommend_with_a_huge_k_is_capped_at_the_catalogue():
+    from tagrank.hybrid.pipelines import RecommendPipeline
+    from tests.hybrid.test_pipelines import FAST, GroupScorer, synthetic_interactions
+
+    log = synthetic_interactions()
+    n_items = log["item_id"].nunique()
+    pipe = RecommendPipeline({"pop": PopularityScorer(), "group": GroupScorer()}, ranker_params=FAST,
+                             candidates_per_generator=10).fit(log)
+    ids, scores = pipe.recommend(["u0", "u1"], k=10**6)
+    assert ids.shape == scores.shape == (2, n_items)  # was (2, 1_000_000) padded with None / -inf
+    ids, _ = pipe.similar_items(["i0"], k=10**6)
+    assert ids.shape[1] <= n_items
+    ids, scores = PopularityScorer().fit(log).recommend(["u0"], k=10**6)
+    assert ids.shape == (1, n_items)
+
+
+def test_search_top_k_with_a_huge_k_is_capped_at_the_catalogue():
+    from tagrank.hybrid.pipelines import SearchPipeline
+    from tests.hybrid.test_features import LengthScorer, OverlapScorer
+    from tests.hybrid.test_pipelines import FAST
+
+    ids = [f"p{i}" for i in range(12)]
+    texts = [f"{c} {t} item" for c, t in zip(["red", "blue", "green"] * 4, ["shoe", "hat", "bag", "sock"] * 3)]
+    judged = pd.DataFrame({"query": ["red shoe", "red shoe", "blue hat", "blue hat", "green bag", "green bag"] * 2,
+                           "item_id": ["p0", "p1", "p1", "p2", "p2", "p3", "p4", "p5", "p5", "p6", "p6", "p7"],
+                           "label": [3, 1, 3, 1, 3, 1] * 2})
+    pipe = SearchPipeline({"ovl": OverlapScorer(), "len": LengthScorer()}, ranker_params=FAST,
+                          candidates_per_scorer=12).fit(ids, texts, judged)
+    out, scores = pipe.top_k(["red shoe"], k=10**6)
+    assert out.shape == scores.shape == (1, len(ids))
