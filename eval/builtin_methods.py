@@ -59,6 +59,18 @@ register(MethodSpec(
         {"weighting": "bm25", "bm25_B": 0.0, "factors": 64},
         {"weighting": "raw", "alpha": 5.0, "factors": 32},
         {"weighting": "raw", "alpha": 5.0, "factors": 128, "regularization": 0.1},
+        {"weighting": "raw", "alpha": 10.0, "factors": 64},
+        {"weighting": "raw", "alpha": 2.0, "factors": 16},
     ),
     description="implicit AlternatingLeastSquares with confidence weighting",
+))
+register(MethodSpec(
+    "bpr", "interaction", lazy("tagrank.baselines.bpr:BPRScorer"), ("recommend",),
+    grid=(
+        {"factors": 64, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
+        {"factors": 128, "learning_rate": 0.01, "regularization": 0.001, "iterations": 100},
+        {"factors": 64, "learning_rate": 0.005, "regularization": 0.01, "iterations": 200},
+        {"factors": 32, "learning_rate": 0.02, "regularization": 0.01, "iterations": 100},
+    ),
+    description="implicit BayesianPersonalizedRanking (pairwise ranking MF, one SGD thread: reproducible)",
 ))

@@ -51,7 +51,12 @@ test labels.
 * **recommend**: :class:`hybrid.pipelines.RecommendPipeline`. The ranker learns
   from ``inner_valid`` with candidate generators (clones of the fitted methods,
   same parameters) fitted on ``inner_train``; at test time the candidates and
-  features come from the methods fitted on all train (``ctx.fitted``).
+  features come from the methods fitted on all train (``ctx.fitted``). The
+  inner split is the protocol's own (``ctx.data["protocol"]``: temporal or
+  random), so it matches the outer split; ``inner_split=`` another name
+  re-splits train that way instead (used only to measure the choice). The
+  pipeline's guard serves a generator instead of the ranker where the
+  held-out inner users find the ranker worse (``served`` in the params).
 """
 
 from __future__ import annotations
@@ -357,6 +362,9 @@ class RecommendHybrid:
             "importance_gain": _importance(p.ranker_),
             "training": dict(p.training_summary_),
             "inner_generators": dict(self.rebuilt),
+            "inner_split": p.inner_split_,
+            "served": p.served_,
+            "guard": dict(p.guard_),
         }
 
     def recommend(self, user_ids: list[Any], k: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -405,20 +413,28 @@ def _recommend(
     ranker_params: dict[str, Any] | None = None,
     cooc: bool = True,
     ablation: bool = True,
+    inner_split: str | None = None,
 ) -> RecommendHybrid:
     from tagrank.hybrid.pipelines import RecommendPipeline
+    from tagrank.hybrid.user_splits import inner_user_split
 
     full = _others(ctx, "recommend")
-    inner_train, inner_valid = ctx.data["inner_train"], ctx.data["inner_valid"]
+    protocol = ctx.data.get("protocol", "temporal")
+    if inner_split is None or inner_split == protocol:  # the protocol's own inner split (matches the outer one)
+        inner_split = protocol
+        inner_train, inner_valid = ctx.data["inner_train"], ctx.data["inner_valid"]
+    else:  # another inner split of the same train part (to measure what the choice costs)
+        fraction = 0.25 if inner_split == "random" else 0.2  # the protocols' own fractions
+        inner_train, inner_valid = inner_user_split(ctx.data["train"], inner_split, fraction, 5, ctx.random_state + 1)
     inner, rebuilt = {}, {}
     for name, est in full.items():
         inner[name], rebuilt[name] = _inner_generator(ctx, name, est, inner_train)
     pipe = RecommendPipeline(
         full, ranker_params=ranker_params, candidates_per_generator=candidates_per_generator,
         max_train_users=max_train_users, mmr_lambda=mmr_lambda, cooc=cooc, ablation=ablation,
-        random_state=ctx.random_state,
+        inner_split=inner_split, random_state=ctx.random_state,
     )
-    pipe.fit_from_parts(inner, inner_train, inner_valid, full, ctx.data["train"])
+    pipe.fit_from_parts(inner, inner_train, inner_valid, full, ctx.data["train"], split_name=inner_split)
     return RecommendHybrid(pipe, rebuilt)
 
 

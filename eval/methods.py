@@ -38,7 +38,7 @@ from tagrank.baselines.validation import TagrankInputError
 #: The spec's method order; tables and runs follow it.
 METHOD_ORDER = (
     "random", "popularity", "user_history", "item_cooccurrence", "jaccard", "tfidf", "bm25",
-    "word2vec", "item2vec", "als", "transformer_cls", "transformer", "transformer_whiten",
+    "word2vec", "item2vec", "als", "bpr", "transformer_cls", "transformer", "transformer_whiten",
     "transformer_ft", "hybrid",
 )
 TASKS = ("similarity", "search", "recommend", "taxonomy", "tagrec")

@@ -1,4 +1,4 @@
-"""The fixed splits of the benchmark spec: hash buckets and the per-user temporal split.
+"""The fixed splits of the benchmark spec: hash buckets, the per-user temporal split and the per-user random split.
 
 Hash splits depend only on the key, never on row order or a seed:
 ``bucket(key) = int(sha1(key).hexdigest(), 16) % 100``; train < 70, valid 70..79, test >= 80.
@@ -75,3 +75,26 @@ def temporal_user_split(
     out = np.empty(len(positives), dtype=object)
     out[frame["pos"].to_numpy()] = np.where(is_test, TEST, TRAIN)
     return pd.Series(out, index=positives.index, name="split")
+
+
+def random_user_split(
+    positives: pd.DataFrame,
+    test_fraction: float = 0.25,
+    min_positives: int = 5,
+    random_state: int = 0,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+) -> pd.Series:
+    """Per-user stratified random split of the recommend task's ``random`` protocol.
+
+    Each user with >= ``min_positives`` distinct items has ``max(1, floor(test_fraction n + 0.5))``
+    of them, drawn uniformly with ``random_state``, in 'test' (75/25 by default); the rest,
+    and every row of smaller users, is 'train' (rule: :func:`hybrid.user_splits.random_holdout`).
+    Returns a Series of split names aligned with ``positives.index``.
+    """
+    from tagrank.hybrid.user_splits import random_holdout
+
+    check_columns(positives, [user_col, item_col], "positives")
+    frame = pd.DataFrame({"user_id": positives[user_col].to_numpy(), "item_id": positives[item_col].to_numpy()})
+    held = random_holdout(frame, test_fraction, min_positives, random_state)
+    return pd.Series(np.where(held, TEST, TRAIN).astype(object), index=positives.index, name="split")

@@ -1,14 +1,15 @@
 """What a service imports: candidate generation + features + LambdaRank, end to end.
 
 :class:`RecommendPipeline` (user -> items)
-    ``fit(interactions, items)`` splits each user's interactions in time (the
-    benchmark's rule: users with >= ``min_positives`` keep their last
-    ``max(1, floor(valid_fraction * n))`` apart), fits clones of the candidate
-    generators on the earlier part, trains the ranker on the union of their
-    top ``candidates_per_generator`` for the users of the later part (label 1 =
-    the user interacted with the item later), early-stopping on a held-out
-    share of those users, then refits the generators on everything for
-    serving. ``recommend(users, k)`` scores the full generators' candidate
+    ``fit(interactions, items)`` holds out part of each user's interactions
+    (``inner_split``: random per user by default, or temporal -- the last
+    ``max(1, floor(valid_fraction * n))`` of users with >= ``min_positives`` --
+    or the caller's own split), fits clones of the candidate generators on the
+    rest, trains the ranker on the union of their top
+    ``candidates_per_generator`` for the users of the held-out part (label 1 =
+    the user interacted with the item there), early-stopping on a held-out
+    share of those users, guards it against its own generators (``served_``),
+    then refits the generators on everything for serving. ``recommend(users, k)`` scores the full generators' candidate
     union in batches; ``mmr_lambda`` re-ranks for diversity (MMR with item
     co-occurrence cosine). ``similar_items`` fuses the generators' item
     neighbours by reciprocal rank (the ranker is trained for user -> item).
@@ -241,7 +242,25 @@ class RecommendPipeline(Params):
     candidates_per_generator:
         Top-k taken from each generator.
     valid_fraction, min_positives:
-        The inner temporal split of ``fit``.
+        The inner split of ``fit``: users with >= ``min_positives`` interactions
+        hold out ``valid_fraction`` of them.
+    inner_split:
+        How ``fit`` holds them out (the ranker learns to predict the held-out
+        part from generators fitted on the rest): ``"random"`` (default; per
+        user, seeded with ``random_state``: :func:`hybrid.user_splits.random_holdout`),
+        ``"temporal"`` (each user's last ones by ``timestamp``), a callable
+        ``f(interactions) -> (train, valid)``, or a boolean mask over the rows
+        (True = held out). Match it to how the model will be used: ``"temporal"``
+        when it predicts users' next interactions, ``"random"`` when it fills in
+        missing ones; the default is the one that held up under both
+        (README, "recommend protocols"). Recorded as ``inner_split_``.
+    guard:
+        Measure the learned ranker and each generator's own score on held-out
+        inner-split users (:mod:`hybrid.guard`: the ranker's early-stopping users,
+        or cross-fitted when they are few) and serve the ranker only where it is
+        not worse, else the best generator's ranking, with a
+        ``SourceFallbackWarning``; recorded as ``served_`` (``"model"`` or
+        ``"source:<generator>"``) and ``guard_``.
     ranker_valid_fraction:
         Share of the training users held out for early stopping.
     max_train_users:
@@ -275,6 +294,8 @@ class RecommendPipeline(Params):
         history_window: int = 5,
         batch_users: int = 512,
         ablation: bool = False,
+        inner_split: Any = "random",
+        guard: bool = True,
         random_state: int = 0,
     ):
         self.generators = generators
@@ -290,6 +311,8 @@ class RecommendPipeline(Params):
         self.history_window = history_window
         self.batch_users = batch_users
         self.ablation = ablation
+        self.inner_split = inner_split
+        self.guard = guard
         self.random_state = random_state
 
     def _ranker(self) -> HybridRanker:
@@ -313,22 +336,30 @@ class RecommendPipeline(Params):
             raise TagrankInputError(f"mmr_lambda must be None or in [0, 1], got {self.mmr_lambda!r}")
         if not 0 <= self.ranker_valid_fraction < 1:
             raise TagrankInputError(f"ranker_valid_fraction must be in [0, 1), got {self.ranker_valid_fraction!r}")
+        if isinstance(self.inner_split, str) and self.inner_split not in ("temporal", "random"):
+            raise TagrankInputError(
+                f"inner_split must be 'temporal', 'random', a callable or a boolean mask, got {self.inner_split!r}"
+            )
 
     # ------------------------------------------------------------------ fit
     def fit(self, interactions: pd.DataFrame, items: pd.DataFrame | None = None) -> RecommendPipeline:
-        """Inner temporal split, generators on the earlier part, ranker on the later, then refit on all."""
+        """Inner split (``inner_split``), generators on its train part, ranker on its held-out part, then refit on all."""
+        from tagrank.hybrid.user_splits import describe_split, inner_user_split
+
         self._check_params()
         check_columns(interactions, ["user_id", "item_id"], "interactions")
         if len(interactions) == 0:
             raise TagrankInputError("interactions is empty")
-        early, late = temporal_user_split(interactions, self.valid_fraction, self.min_positives)
+        early, late = inner_user_split(interactions, self.inner_split, self.valid_fraction, self.min_positives,
+                                       self.random_state)
         if len(late) == 0:
             raise TagrankInputError(
-                f"no user has >= {self.min_positives} interactions: there is no later part to train the ranker on"
+                f"the inner split ({describe_split(self.inner_split)}) held out nothing: no user has >= "
+                f"{self.min_positives} interactions, so there is no held-out part to train the ranker on"
             )
         inner = {n: fit_recommender(clone(g), early, items) for n, g in self.generators.items()}
         full = {n: fit_recommender(clone(g), interactions, items) for n, g in self.generators.items()}
-        return self.fit_from_parts(inner, early, late, full, interactions)
+        return self.fit_from_parts(inner, early, late, full, interactions, split_name=describe_split(self.inner_split))
 
     def training_frame(
         self, generators: Mapping[str, Any], history: pd.DataFrame, future: pd.DataFrame
@@ -363,9 +394,11 @@ class RecommendPipeline(Params):
         inner_valid: pd.DataFrame,
         generators: Mapping[str, Any],
         train: pd.DataFrame,
+        split_name: str = "given",
     ) -> RecommendPipeline:
         """Train the ranker from generators already fitted on ``inner_train`` (labels: ``inner_valid``),
-        and serve with ``generators`` already fitted on ``train``."""
+        and serve with ``generators`` already fitted on ``train``; ``split_name`` (how the caller split,
+        e.g. ``"temporal"``) is recorded as ``inner_split_``."""
         self._check_params()
         if set(inner_generators) != set(generators):
             raise TagrankInputError(
@@ -385,10 +418,16 @@ class RecommendPipeline(Params):
             if candidate_valid.groupby("user_id")["label"].max().max() > 0:
                 valid, fit_frame = candidate_valid, frame[~is_valid]
 
-        def fit(cols: list[str]) -> HybridRanker:
-            return self._ranker().fit(fit_frame, "user_id", "item_id", "label", feature_cols=cols, valid=valid)
+        def fit(cols: list[str], sources: list[str] | None = None) -> HybridRanker:
+            return self._ranker().fit(fit_frame, "user_id", "item_id", "label", feature_cols=cols, valid=valid,
+                                      sources=sources)
 
-        self.ranker_ = fit(self.feature_names_)
+        # the guard compares the ranker with each generator's own score column (its own ranking)
+        sources = [n for n in inner_generators if n in self.feature_names_] if self.guard else None
+        self.ranker_ = fit(self.feature_names_, sources or None)
+        self.inner_split_ = str(split_name)
+        self.served_ = getattr(self.ranker_, "served_", "model")
+        self.guard_ = dict(getattr(self.ranker_, "guard_", {}) or {})
         self.ablation_ = {}
         if self.ablation:
             groups = feature_groups(self.feature_names_, list(inner_generators))
@@ -544,13 +583,16 @@ class RecommendPipeline(Params):
         self._check_fitted()
         path = Path(path)
         params = {k: v for k, v in self.get_params().items() if k != "generators"}
+        from tagrank.hybrid.user_splits import describe_split
+
+        params["inner_split"] = describe_split(self.inner_split)  # a callable / mask is recorded by description
         builder_config, arrays = self.builder_.get_state()
         self.ranker_.save(path / "ranker")
         info = _save_scorers(path / "generators", self.generators_)
         config = {
             "class": type(self).__name__, "params": _jsonable_params(params), "generators": info,
             "builder": builder_config, "feature_names": self.feature_names_,
-            "training_summary": self.training_summary_,
+            "training_summary": self.training_summary_, "inner_split": self.inner_split_, "served": self.served_,
         }
         return save_dir(path, type(self).__name__, config, arrays=arrays)
 
@@ -561,7 +603,12 @@ class RecommendPipeline(Params):
         path = Path(path)
         config = read_config(path, cls.__name__)
         gens = _load_scorers(path / "generators", config["generators"], generators, "generators")
-        obj = cls(gens, **config["params"])
+        from tagrank.hybrid.user_splits import INNER_SPLITS
+
+        params = dict(config["params"])
+        if params.get("inner_split", INNER_SPLITS[0]) not in INNER_SPLITS:  # a user's own split is not saved
+            params.pop("inner_split")
+        obj = cls(gens, **params)
         obj.ranker_ = HybridRanker.load(path / "ranker")
         obj.feature_names_ = list(config["feature_names"])
         if obj.ranker_.feature_names_ != obj.feature_names_:
@@ -569,6 +616,9 @@ class RecommendPipeline(Params):
         obj.generators_ = gens
         obj.builder_ = obj._builder(gens).set_state(config["builder"], load_arrays(path))
         obj.training_summary_ = dict(config.get("training_summary", {}))
+        obj.inner_split_ = str(config.get("inner_split", "temporal"))
+        obj.served_ = getattr(obj.ranker_, "served_", "model")
+        obj.guard_ = dict(getattr(obj.ranker_, "guard_", {}) or {})
         obj.ablation_ = {}
         return obj
 

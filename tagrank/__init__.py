@@ -25,6 +25,7 @@ _PUBLIC: dict[str, str] = {
     "Word2VecScorer": "tagrank.baselines.word2vec",
     "Item2VecScorer": "tagrank.baselines.item2vec",
     "ALSScorer": "tagrank.baselines.als",
+    "BPRScorer": "tagrank.baselines.bpr",
     "PopularityScorer": "tagrank.baselines.popularity",
     "RandomScorer": "tagrank.baselines.random_scorer",
     "ContentRecommender": "tagrank.baselines.content",
