@@ -9,6 +9,8 @@ partitions. Each partition of users (queries) becomes a long frame -- one row pe
 partition lost with its worker is recomputed elsewhere and its file rewritten
 whole, so the output has every user once, never twice.
 
+Each part is written by its task itself (pandas + pyarrow, ``part.<NNNNN>.parquet``,
+renamed into place when complete); item ids keep their type per part.
 Rows: ``user_id, rank, item_id, score`` (recommend) and ``query, rank, item_id,
 score`` (search); ranks start at 1, and slots the pipeline cannot fill (fewer
 than ``k`` candidates) are left out. The result equals the single-machine
@@ -52,15 +54,19 @@ def score_keys(kind: str, pipe: Any, keys: list[Any], k: int, exclude_seen: bool
 
 
 def _score_partition(part: pd.Series, kind: str, payload: dict[str, bytes], key: str, k: int,
-                     exclude_seen: bool, item_str: bool) -> pd.DataFrame:
-    """Runs on a worker: the shipped pipeline (loaded once per process) scores one partition."""
+                     exclude_seen: bool, out_dir: str, partition_info: dict | None = None) -> pd.DataFrame:
+    """Runs on a worker: the shipped pipeline (loaded once per process) scores one partition and
+    writes it to ``part.<number>.parquet`` (atomically: a rerun replaces the file, never adds one)."""
     from tagrank.hybrid.dask_ship import load_shipped
 
     pipe = load_shipped(KINDS[kind][0], payload, key)
     out = score_keys(kind, pipe, part.tolist(), k, exclude_seen)
-    if item_str:
-        out["item_id"] = out["item_id"].astype(str)
-    return out
+    number = int(partition_info["number"]) if partition_info else 0
+    path = Path(out_dir) / f"part.{number:05d}.parquet"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    out.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return pd.DataFrame({"part": [number], "rows": [len(out)], "keys": [len(part)]})
 
 
 def read_keys(source: Any, column: str, npartitions: int | None = None) -> Any:
@@ -120,12 +126,13 @@ def batch_score(
     _check_kind(kind, files, model)
     series = read_keys(keys, column or KINDS[kind][1], npartitions)
     payload, key = shipped(KINDS[kind][0], files)
-    key_col = KINDS[kind][1]
-    meta = pd.DataFrame({key_col: pd.Series(dtype=series.dtype), "rank": pd.Series(dtype=np.int64),
-                         "item_id": pd.Series(dtype=object), "score": pd.Series(dtype=np.float64)})
-    scored = series.map_partitions(_score_partition, kind, payload, key, k, exclude_seen, False, meta=meta,
-                                   align_dataframes=False)
-    scored.to_parquet(str(out), write_index=False)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = pd.DataFrame({"part": pd.Series(dtype=np.int64), "rows": pd.Series(dtype=np.int64),
+                         "keys": pd.Series(dtype=np.int64)})
+    written = series.map_partitions(_score_partition, kind, payload, key, k, exclude_seen, str(out), meta=meta,
+                                    align_dataframes=False).compute()
+    if written["part"].nunique() != len(written) or int(written["keys"].sum()) != int(series.size.compute()):
+        raise TagrankInputError(f"batch {kind}: the parts written do not cover the input once")  # pragma: no cover
     return out
 
 
@@ -156,7 +163,7 @@ def batch_search(model: str | os.PathLike, queries: Any, output: str | os.PathLi
 
 def read_output(path: str | os.PathLike) -> pd.DataFrame:
     """A batch output folder as one pandas frame, in partition order."""
-    files = sorted(Path(path).glob("*.parquet"), key=lambda p: int(p.stem.split(".")[-1]) if p.stem.split(".")[-1].isdigit() else 0)
+    files = sorted(Path(path).glob("part.*.parquet"))
     if not files:
         raise TagrankInputError(f"{path} holds no Parquet parts")
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

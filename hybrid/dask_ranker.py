@@ -147,7 +147,8 @@ def fit_ranker_dask(
     split = keys.value_counts()
     split = split[split > 1].head(1, npartitions=-1, compute=False)
     lengths = [dask.delayed(len)(f) for f in frames]
-    split, dropped_list, lengths = dask.compute(split, list(dropped_parts), lengths)
+    dropped_list, lengths = dask.compute(list(dropped_parts), lengths)
+    split = split.compute()
     if len(split):
         raise TagrankInputError(f"query {split.index[0]!r} was split over partitions; groups must stay whole")
     dropped = {"single_candidate": sum(d["single_candidate"] for d in dropped_list),
