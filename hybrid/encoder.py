@@ -32,10 +32,21 @@ tokenised -- the BERT tokenizer splits CJK characters into single characters,
 most of which map to ``[UNK]`` or rare pieces -- so the similarity task runs
 but Chinese semantics are weak; use a multilingual model for Chinese.
 
-Devices and precision: ``dtype="auto"`` is float32 on CPU (the embeddings
-match ``SentenceTransformer.encode`` within 1e-5) and float16 on CUDA, where
-the pooled vectors agree with the CPU ones to a cosine of at least ``1 - 1e-3``
-(``GPU_COSINE_TOLERANCE``); pooling and normalisation always run in float32.
+Devices and precision: ``dtype="auto"`` picks a half precision only where the
+hardware computes it natively -- float16 on CUDA, bfloat16 on a CPU with
+bfloat16 instructions (AMX ``amx_bf16`` or ``avx512_bf16``, see
+:func:`cpu_native_bf16`) -- and float32 everywhere else (the embeddings then
+match ``SentenceTransformer.encode`` within 1e-5). On a CPU without them a
+bfloat16 matrix product is emulated and several times slower than float32, so
+an explicit ``dtype="bfloat16"``/``"float16"`` there warns once with the
+slowdown measured on the spot (:func:`half_precision_cost`). On CUDA the pooled
+vectors agree with the CPU ones to a cosine of at least ``1 - 1e-3``
+(``GPU_COSINE_TOLERANCE``). ``dtype="int8"`` (CPU, opt-in) runs the model with
+its Linear layers quantised dynamically to int8
+(``torch.ao.quantization.quantize_dynamic``): faster on CPUs with fast int8
+dot products, with a small loss of accuracy (its speed and STS-B Spearman
+change are in ``benchmarks/results/perf/encode.json``). Pooling and
+normalisation always run in float32.
 """
 
 from __future__ import annotations
@@ -44,6 +55,8 @@ import hashlib
 import json
 import os
 import threading
+import time
+import warnings
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -51,8 +64,8 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from tagrank.baselines.saved import load_guard
 from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
 from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_nonempty, check_texts
@@ -63,7 +76,11 @@ FORMAT_VERSION = 1
 GPU_COSINE_TOLERANCE = 1e-3
 POOLINGS = ("mean", "cls")
 BACKENDS = ("auto", "fused", "transformers")
+#: dynamic int8 quantisation of the Linear layers (float32 activations between them)
+INT8 = torch.qint8
 _DTYPES = {
+    "int8": INT8,
+    "qint8": INT8,
     "float32": torch.float32,
     "fp32": torch.float32,
     "float16": torch.float16,
@@ -82,17 +99,105 @@ def default_model_path() -> str:
     return str(get_model_path())
 
 
+def cpu_flags() -> frozenset[str]:
+    """The CPU's instruction-set flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    global _CPU_FLAGS
+    if _CPU_FLAGS is None:
+        flags: set[str] = set()
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as fh:
+                for line in fh:
+                    if line.startswith("flags"):
+                        flags.update(line.split(":", 1)[1].split())
+                        break
+        except OSError:
+            pass
+        _CPU_FLAGS = frozenset(flags)
+    return _CPU_FLAGS
+
+
+_CPU_FLAGS: frozenset[str] | None = None
+_HALF_COST: dict[torch.dtype, float] = {}
+
+
+def cpu_native_bf16() -> bool:
+    """True when the CPU computes bfloat16 natively (AMX ``amx_bf16`` or AVX-512 ``avx512_bf16``)."""
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
+
+
+def cpu_native_fp16() -> bool:
+    """True when the CPU computes float16 natively (AMX ``amx_fp16`` or ``avx512_fp16``)."""
+    return bool(cpu_flags() & {"amx_fp16", "avx512_fp16"})
+
+
+def half_precision_cost(dtype: torch.dtype, repeats: int = 5) -> float:
+    """How many times longer a ``dtype`` transformer feed-forward block takes than a float32 one on
+    this CPU, measured once per process: a MiniLM-sized block (16 x 16 tokens, linear 384 -> 1536,
+    GELU, linear 1536 -> 384, residual, LayerNorm), best of ``repeats`` each, alternating."""
+    if dtype not in _HALF_COST:
+        gen = torch.Generator().manual_seed(0)
+        x, w1, w2 = (torch.randn(*shape, generator=gen) for shape in ((16, 16, 384), (1536, 384), (384, 1536)))
+        b1, b2, ones = torch.zeros(1536), torch.zeros(384), torch.ones(384)
+
+        def block(dt: torch.dtype) -> Any:
+            a, c, d, e, f, g = (t.to(dt) for t in (x, w1, w2, b1, b2, ones))
+            return lambda: F.layer_norm(F.linear(F.gelu(F.linear(a, c, e)), d, f) + a, (384,), g, f)
+
+        runs = {torch.float32: block(torch.float32), dtype: block(dtype)}
+        best = {dt: float("inf") for dt in runs}
+        with torch.inference_mode():
+            for _ in range(repeats + 1):  # the first round warms both up
+                for dt, run in runs.items():
+                    start = time.perf_counter()
+                    run()
+                    best[dt] = min(best[dt], time.perf_counter() - start)
+        _HALF_COST[dtype] = best[dtype] / max(best[torch.float32], 1e-9)
+    return _HALF_COST[dtype]
+
+
+def _warn_slow_half(dtype: torch.dtype) -> None:
+    """Warn (once per process and dtype) that ``dtype`` is emulated on this CPU, with its measured cost."""
+    if dtype in _HALF_WARNED:
+        return
+    _HALF_WARNED.add(dtype)
+    warnings.warn(
+        f"dtype={_dtype_name(dtype)} on a CPU without native {_dtype_name(dtype)} instructions "
+        f"(no AMX / AVX-512 {_dtype_name(dtype)}): a {_dtype_name(dtype)} transformer block measured "
+        f"{half_precision_cost(dtype):.1f}x the float32 time here; dtype='auto' (float32 on this CPU) is faster",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+_HALF_WARNED: set[torch.dtype] = set()
+
+
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
-    """``auto`` -> float32 on CPU, float16 on CUDA; names such as ``bf16`` are accepted."""
+    """``auto`` -> float16 on CUDA, bfloat16 on a CPU with native bfloat16, else float32;
+    names such as ``bf16`` and ``int8`` (dynamic int8 Linear layers, CPU only) are accepted."""
     if isinstance(dtype, torch.dtype):
-        return dtype
-    if isinstance(dtype, str):
-        dtype = dtype.removeprefix("torch.")  # str(torch.bfloat16), as a saved config may hold it
-    if dtype == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    if dtype not in _DTYPES:
-        raise TagrankInputError(f"dtype must be 'auto', {sorted(_DTYPES)} or a torch.dtype, got {dtype!r}")
-    return _DTYPES[dtype]
+        resolved = dtype
+    else:
+        if isinstance(dtype, str):
+            dtype = dtype.removeprefix("torch.")  # str(torch.bfloat16), as a saved config may hold it
+        if dtype == "auto":
+            if device.type == "cuda":
+                return torch.float16
+            return torch.bfloat16 if cpu_native_bf16() else torch.float32
+        if dtype not in _DTYPES:
+            raise TagrankInputError(f"dtype must be 'auto', {sorted(_DTYPES)} or a torch.dtype, got {dtype!r}")
+        resolved = _DTYPES[dtype]
+    if resolved == INT8 and device.type != "cpu":
+        raise TagrankInputError(f"dtype='int8' (dynamic quantisation) runs on the CPU only, not {device}")
+    return resolved
+
+
+def _check_native(dtype: torch.dtype, device: torch.device) -> None:
+    """The warning for an explicit half precision that this CPU only emulates."""
+    if device.type != "cpu":
+        return
+    if (dtype == torch.bfloat16 and not cpu_native_bf16()) or (dtype == torch.float16 and not cpu_native_fp16()):
+        _warn_slow_half(dtype)
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -208,17 +313,36 @@ def load_model(name: str, local: bool, device: torch.device, dtype: torch.dtype)
                 tokenizer = AutoTokenizer.from_pretrained(name, use_fast=True, **extra)
             except (OSError, ValueError) as exc:  # not cached offline, not a model directory
                 raise model_load_error(name, local, exc) from None
+            load_dtype = torch.float32 if dtype == INT8 else dtype
             try:
-                model = AutoModel.from_pretrained(name, dtype=dtype, attn_implementation="sdpa", **extra)
+                model = AutoModel.from_pretrained(name, dtype=load_dtype, attn_implementation="sdpa", **extra)
             except (ValueError, ImportError):  # an architecture without SDPA support
-                model = AutoModel.from_pretrained(name, dtype=dtype, **extra)
+                model = AutoModel.from_pretrained(name, dtype=load_dtype, **extra)
             model.to(device).eval()
             for p in model.parameters():
                 p.requires_grad_(False)
+            if dtype == INT8:
+                model = quantize_int8(model)
             for old in [k for k in _MODELS if k[0] == name and k[2:] == key[2:]]:
                 del _MODELS[old]  # an earlier version of the same directory
             _MODELS[key] = (tokenizer, model)
         return _MODELS[key]
+
+
+def quantize_int8(model: Any) -> Any:
+    """``model`` with every ``nn.Linear`` replaced by a dynamically quantised int8 one (in place,
+    per-output-channel weight scales, activations quantised per batch)."""
+    import warnings as _warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with _warnings.catch_warnings():  # torch's notice that eager quantisation moves to torchao
+        _warnings.simplefilter("ignore")
+        # per-channel weight scales: MiniLM's rows differ in range (per-tensor loses ~2x more cosine)
+        model = quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
+                                 inplace=True)
+    model._tagrank_int8 = True  # read by TransformerEncoder._use_fused
+    return model
 
 
 class TransformerEncoder(Params):
@@ -282,6 +406,7 @@ class TransformerEncoder(Params):
     def _model(self, device: torch.device) -> tuple[Any, Any, torch.dtype]:
         name, local = resolve_model(self.model_name_or_path)
         dtype = resolve_dtype(self.dtype, device)
+        _check_native(dtype, device)
         tokenizer, model = load_model(name, local, device, dtype)
         return tokenizer, model, dtype
 
@@ -425,6 +550,10 @@ class TransformerEncoder(Params):
 
         if self.backend == "transformers":
             return False
+        if getattr(model, "_tagrank_int8", False):
+            if self.backend == "fused":
+                raise TagrankInputError("backend='fused' runs float models; dtype='int8' needs backend='auto'")
+            return False  # an int8 model runs through its quantised modules
         if self.backend == "fused":
             if not supports(model):
                 raise TagrankInputError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from tagrank.baselines.validation import NotFittedError, TagrankInputError
+from tagrank.hybrid import encoder as encoder_module
 from tagrank.hybrid.encoder import (
     GPU_COSINE_TOLERANCE,
     TransformerEncoder,
@@ -130,7 +132,7 @@ def test_bad_params():
     with pytest.raises(TagrankInputError, match="whiten_dim"):
         TransformerEncoder(whiten_dim=-1)
     with pytest.raises(TagrankInputError, match="dtype"):
-        TransformerEncoder(dtype="int8", device="cpu", show_progress=False).encode(["a"])
+        TransformerEncoder(dtype="int4", device="cpu", show_progress=False).encode(["a"])
 
 
 def test_long_text_is_truncated_at_max_length(encoder):
@@ -235,3 +237,47 @@ def test_fingerprint_follows_the_files(tmp_path):
     assert model_fingerprint(tmp_path) == first
     (tmp_path / "model.safetensors").write_bytes(b"\1" * 100)
     assert model_fingerprint(tmp_path) != first
+
+
+# ---------------------------------------------------------------------- precision (issue 18)
+
+
+@pytest.mark.parametrize("flags, expected", [(frozenset({"avx2"}), torch.float32),
+                                             (frozenset({"avx2", "avx512_bf16"}), torch.bfloat16),
+                                             (frozenset({"amx_bf16", "amx_tile"}), torch.bfloat16)])
+def test_auto_precision_is_half_only_with_native_support(monkeypatch, flags, expected):
+    monkeypatch.setattr(encoder_module, "_CPU_FLAGS", flags)
+    assert encoder_module.resolve_dtype("auto", torch.device("cpu")) == expected
+    assert encoder_module.resolve_dtype("float32", torch.device("cpu")) == torch.float32
+
+
+def test_explicit_bf16_without_native_support_warns_with_measured_cost(monkeypatch):
+    monkeypatch.setattr(encoder_module, "_CPU_FLAGS", frozenset({"avx2"}))
+    monkeypatch.setattr(encoder_module, "_HALF_WARNED", set())
+    monkeypatch.setattr(encoder_module, "_HALF_COST", {torch.bfloat16: 4.25})
+    enc = TransformerEncoder(dtype="bf16", device="cpu", show_progress=False)
+    with pytest.warns(RuntimeWarning, match=r"4\.2x the float32 time"):
+        enc.encode(["cordless drill"])
+    with warnings.catch_warnings():  # once per process and dtype
+        warnings.simplefilter("error")
+        enc.encode(["garden hose"])
+
+
+def test_half_precision_cost_is_measured():
+    cost = encoder_module.half_precision_cost(torch.bfloat16, repeats=1)
+    assert np.isfinite(cost) and cost > 0
+
+
+def test_int8_dynamic_quantisation_is_close_to_float32(encoder):
+    texts = ["cordless drill with two batteries", "garden hose 50 ft", "stainless steel fridge"]
+    ref = encoder.encode(texts)
+    int8 = TransformerEncoder(dtype="int8", device="cpu", show_progress=False)
+    got = int8.encode(texts)
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert (got * ref).sum(axis=1).min() > 0.9  # close to float32, not equal
+    assert int8.cache_key()["dtype"] == "qint8"  # never mixed with float32 vectors in a cache
+    with pytest.raises(TagrankInputError, match="int8"):
+        TransformerEncoder(dtype="int8", backend="fused", device="cpu", show_progress=False).encode(["a"])
+    with pytest.raises(TagrankInputError, match="CPU only"):
+        encoder_module.resolve_dtype("int8", torch.device("cuda"))
