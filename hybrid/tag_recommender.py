@@ -69,7 +69,11 @@ class TagRecommender(Params):
     ``n_candidates`` tags of that earlier vocabulary; a candidate is relevant when
     the user gave the item that tag. Held-out units are split 80/20 by a hash of
     the unit for early stopping. The signals are then refitted on all events for
-    serving.
+    serving. ``inner_split="random"`` holds out, per user with >= ``min_events``
+    distinct items, a seeded random ``holdout_fraction`` of their (user, item)
+    units with all their tags (:func:`hybrid.user_splits.random_holdout`) instead
+    of the last events; the default ``"temporal"`` matches the tagrec protocol
+    (tags for the user's next items). Recorded as ``inner_split_``.
 
     ``suggest`` returns each suggestion with ``explanation``: the ``n_explain``
     features with the largest positive contributions
@@ -88,6 +92,7 @@ class TagRecommender(Params):
         item_cooccurrence: Any = None,
         random_state: int = 0,
         ablation: bool = False,
+        inner_split: str = "temporal",
     ) -> None:
         self.text_scorers = text_scorers
         self.n_candidates = n_candidates
@@ -99,9 +104,12 @@ class TagRecommender(Params):
         self.item_cooccurrence = item_cooccurrence
         self.random_state = random_state
         self.ablation = ablation
+        self.inner_split = inner_split
 
     def results_params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"features": list(getattr(self, "feature_names_", []))}
+        if hasattr(self, "inner_split_"):
+            out["inner_split"] = self.inner_split_
         if hasattr(self, "fit_on_"):
             out["fit_on"] = self.fit_on_
         if hasattr(self, "balance_"):
@@ -215,7 +223,15 @@ class TagRecommender(Params):
             check_columns(items, ["item_id", "text"], "items")
             texts = check_texts(items["text"].tolist(), "items.text")
             self.item_text_ = dict(zip(items["item_id"].tolist(), texts, strict=True))
-        held = holdout_last_events(ev, float(self.holdout_fraction), int(self.min_events))
+        if self.inner_split == "temporal":
+            held = holdout_last_events(ev, float(self.holdout_fraction), int(self.min_events))
+        elif self.inner_split == "random":
+            from tagrank.hybrid.user_splits import random_holdout
+
+            held = random_holdout(ev, float(self.holdout_fraction), int(self.min_events), int(self.random_state))
+        else:
+            raise TagrankInputError(f"inner_split must be 'temporal' or 'random', got {self.inner_split!r}")
+        self.inner_split_ = str(self.inner_split)
         early, late = ev[~held], ev[held]
         if len(late) == 0 or len(early) == 0:
             raise TagrankInputError(
