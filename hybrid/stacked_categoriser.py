@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,9 @@ class StackedCategoriser:
     each base (same parameters and the same fitted representation, which never
     saw labels) fitted on the other folds of ``fit``'s texts (folds by a hash of
     the row position), so no base scores a text it was trained on; the ranker
-    early-stops on ``valid_texts`` scored by the full bases. With
+    early-stops on ``valid_texts`` scored by the full bases (without them, 20%
+    of ``fit``'s texts by hash are held out of the ranker's training for early
+    stopping, the balance choice and the guard). With
     ``n_folds=None`` the texts given to ``fit`` must be held out from the bases
     (e.g. the valid split) and 20% of them (by hash) early-stop the ranker.
     ``fit_on="valid"`` does exactly that with ``fit``'s ``valid_texts`` /
@@ -60,6 +63,13 @@ class StackedCategoriser:
     of Menon et al. (2021). ``"valid"`` picks ``alpha`` from
     ``BALANCE_GRID`` by the last level's macro-F1 on the held-out texts that
     early-stop the ranker; a number fixes it; ``None`` turns it off.
+
+    The guard (:mod:`hybrid.guard`, ``guard=True``): the ranker is served only where
+    the held-out texts do not find it worse (NDCG@1 = top-path accuracy) than a
+    base's own posterior ranking; otherwise that base's posterior is served
+    (``ranker_.served_``, ``SourceFallbackWarning``), as it is below 20 training
+    texts. ``save`` / ``load``: a directory of config.json + the ranker's LightGBM
+    text model + arrays.npz; the bases are passed to ``load`` (fitted as at ``fit``).
     """
 
     def __init__(
@@ -71,8 +81,10 @@ class StackedCategoriser:
         fit_on: str = "auto",
         balance: str | float | None = "valid",
         random_state: int = 0,
+        guard: bool = True,
     ) -> None:
         self.bases = bases
+        self.guard = guard
         self.n_candidates = n_candidates
         self.n_folds = n_folds
         self.fit_on = fit_on
@@ -83,7 +95,7 @@ class StackedCategoriser:
     def get_params(self) -> dict[str, Any]:
         return {"n_candidates": self.n_candidates, "n_folds": self.n_folds, "ranker_params": self.ranker_params,
                 "fit_on": self.fit_on, "balance": self.balance, "random_state": self.random_state,
-                "bases": sorted(self.bases or {})}
+                "guard": self.guard, "bases": sorted(self.bases or {})}
 
     def results_params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"features": list(getattr(self, "feature_names_", []))}
@@ -94,6 +106,8 @@ class StackedCategoriser:
             out["valid_macro_f1_by_balance"] = dict(self.balance_scores_)
         if hasattr(self, "ranker_"):
             out["ranker.best_iteration"] = int(self.ranker_.best_iteration_)
+            out["served"] = getattr(self.ranker_, "served_", "model")
+            out["guard"] = {k: v for k, v in getattr(self.ranker_, "guard_", {}).items() if k != "source_fill"}
         return out
 
     def _setup(self) -> None:
@@ -221,6 +235,10 @@ class StackedCategoriser:
                 v_paths, _ = _paths_from(valid_paths, self.levels_)
                 check_same_length(valid_texts=v_texts, valid_paths=v_paths)
                 valid_part = self._labels(self._full_frame(v_texts), v_paths)
+            else:  # no valid texts: 20% of the training texts (by hash) are held out of the ranker's training
+                held = np.asarray([int(hashlib.sha1(f"held{i}".encode()).hexdigest(), 16) % 100 >= 80
+                                   for i in range(len(texts))])[train_part["row"].to_numpy()]
+                train_part, valid_part = train_part[~held], train_part[held]
         else:
             frame = self._labels(self._full_frame(texts), path_list)
             in_valid = np.asarray([int(hashlib.sha1(str(i).encode()).hexdigest(), 16) % 100 >= 80
@@ -242,12 +260,13 @@ class StackedCategoriser:
         self.ranker_ = HybridRanker(**params).fit(
             train_part, query_col="row", candidate_col="path", label_col="label", feature_cols=self.feature_names_,
             valid=valid_part if learnable(valid_part) else None,
+            sources=[f"{n}.posterior" for n in (self.bases or {})] if self.guard else None,
         )
         self.log_prior_ = self._log_prior()
         # the adjustment is in units of the ranker's score spread (held-out candidates, else training ones)
         spread = self.ranker_.predict(valid_part if len(valid_part) else train_part)
         self.score_scale_ = float(np.std(spread)) if len(spread) and np.std(spread) > 0 else 1.0
-        held_paths = v_paths if n_folds is not None and valid_texts is not None else path_list
+        held_paths = v_paths if n_folds is not None and valid_texts is not None else path_list  # rows index it
         self.balance_, self.balance_scores_ = self._choose_balance(valid_part, held_paths)
         return self
 
@@ -309,3 +328,47 @@ class StackedCategoriser:
             g = self._prefix[lv]
             out[f"{name}_confidence"] = _group_sum(post, g)[np.arange(n), g[best]]
         return pd.DataFrame(out)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Directory: config.json (params, levels, paths, balance) + ranker/ (LightGBM text) + arrays.npz;
+        the bases are not saved here (pass them, fitted as at ``fit``, to :meth:`load`)."""
+        from tagrank.hybrid.persistence import save_dir
+
+        if not hasattr(self, "ranker_"):
+            raise NotFittedError("StackedCategoriser is not fitted: call fit() first")
+        path = Path(path)
+        self.ranker_.save(path / "ranker")
+        params = {k: v for k, v in self.get_params().items() if k != "bases"}
+        config = {"params": params, "bases": list(self.bases or {}), "levels": list(self.levels_),
+                  "paths": [["" if v is None else str(v) for v in p] for p in self.paths_],
+                  "path_depths": [sum(v is not None for v in p) for p in self.paths_],
+                  "fit_on": self.fit_on_, "balance": float(self.balance_),
+                  "balance_scores": dict(self.balance_scores_), "score_scale": float(self.score_scale_)}
+        return save_dir(path, type(self).__name__, config, arrays={"log_prior": np.asarray(self.log_prior_)})
+
+    @classmethod
+    def load(cls, path: str | Path, bases: Mapping[str, Categoriser]) -> StackedCategoriser:
+        """Load a saved StackedCategoriser over ``bases`` (the same names and known paths as at ``fit``)."""
+        from tagrank.hybrid.persistence import load_arrays, read_config
+        from tagrank.hybrid.ranker import HybridRanker
+
+        path = Path(path)
+        config = read_config(path, cls.__name__)
+        missing = [n for n in config["bases"] if n not in (bases or {})]
+        if missing:
+            raise TagrankInputError(f"bases {missing} are needed by the saved StackedCategoriser but were not given")
+        obj = cls(bases={n: bases[n] for n in config["bases"]}, **config["params"])
+        obj._setup()
+        saved = [tuple(v for v in p[:d]) for p, d in zip(config["paths"], config["path_depths"], strict=True)]
+        mine = [tuple(str(v) for v in p if v is not None) for p in obj.paths_]
+        if saved != mine:
+            raise TagrankInputError("the given bases know other paths than the saved StackedCategoriser's: "
+                                    "pass the bases fitted as at fit()")
+        obj.ranker_ = HybridRanker.load(path / "ranker")
+        obj.fit_on_ = config["fit_on"]
+        obj.balance_ = float(config["balance"])
+        obj.balance_scores_ = dict(config["balance_scores"])
+        obj.score_scale_ = float(config["score_scale"])
+        obj.log_prior_ = load_arrays(path)["log_prior"]
+        return obj
