@@ -118,10 +118,10 @@ def _importance(model: Any, top: int = 15) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- similarity
 
-from tagrank.hybrid.similarity_pipeline import SIMILARITY_GRID  # noqa: E402  (re-exported: the benchmark's grid)
-from tagrank.hybrid.similarity_pipeline import choose_setting as _choose  # noqa: E402
-from tagrank.hybrid.similarity_pipeline import grid_key as _grid_key  # noqa: E402
-from tagrank.hybrid.similarity_pipeline import grid_settings as _grid_settings  # noqa: E402
+from tagrank.hybrid.similarity_pipeline import SIMILARITY_GRID  # noqa: E402, F401  (re-exported: the benchmark's grid)
+from tagrank.hybrid.similarity_pipeline import choose_setting as _choose  # noqa: E402, F401
+from tagrank.hybrid.similarity_pipeline import grid_key as _grid_key  # noqa: E402, F401
+from tagrank.hybrid.similarity_pipeline import grid_settings as _grid_settings  # noqa: E402, F401
 
 
 class SimilarityHybrid:
