@@ -77,4 +77,38 @@ def disconnect(client: Any) -> None:
         cluster.close()
 
 
-__all__ = ["connect", "disconnect", "local_cluster"]
+def add_batch_parser(sub: Any) -> None:
+    """``tagrank batch recommend|search``: score every user / query of a file on a Dask cluster, to Parquet."""
+    batch = sub.add_parser(
+        "batch", help="score every user (recommend) or query (search) of a file on a Dask cluster, to Parquet",
+        description="Load a saved RecommendPipeline / SearchPipeline on each Dask worker once and write its "
+                    "top-k for every user id / query text of --input as Parquet parts under --output "
+                    "(columns: user_id or query, rank, item_id, score). Needs tagrank[dask].",
+    )
+    batch.add_argument("kind", choices=["recommend", "search"])
+    batch.add_argument("--model", required=True, help="a saved pipeline directory (pipe.save(DIR))")
+    batch.add_argument("--input", required=True, help="CSV or Parquet file or folder with the users / queries")
+    batch.add_argument("--column", default=None, help="column of --input (default: user_id, or query)")
+    batch.add_argument("--output", required=True, help="output folder (must not exist, or be empty)")
+    batch.add_argument("--k", type=int, default=10, help="results per user / query (default 10)")
+    batch.add_argument("--partitions", type=int, default=None, help="partitions of --input (default: as read)")
+    batch.add_argument("--scheduler", default="local:2",
+                       help="Dask scheduler ADDRESS, or local:N for a LocalCluster of N workers (default local:2)")
+    batch.set_defaults(func=run_batch)
+
+
+def run_batch(args: Any) -> int:
+    """The ``tagrank batch`` command."""
+    from tagrank.hybrid.dask_batch import batch_score
+
+    client = connect(args.scheduler, activate=False)
+    try:
+        out = batch_score(args.kind, args.model, args.input, args.output, k=args.k, column=args.column,
+                          npartitions=args.partitions, client=client)
+    finally:
+        disconnect(client)
+    print(f"wrote {out}")
+    return 0
+
+
+__all__ = ["add_batch_parser", "connect", "disconnect", "local_cluster", "run_batch"]

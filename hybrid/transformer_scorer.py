@@ -34,7 +34,8 @@ from tagrank.baselines.base import TextScorer
 from tagrank.baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
 from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
 from tagrank.baselines.validation import TagrankInputError, check_texts
-from tagrank.baselines.vectors import pair_scores, resolve_device, top_k
+from tagrank.baselines.vectors import pair_scores, resolve_device
+from tagrank.hybrid import dask_session
 from tagrank.hybrid.encoder import TransformerEncoder
 
 #: unrelated e-commerce tags, the fixed list behind the report's [CLS]-spread figures
@@ -120,7 +121,7 @@ class TransformerScorer(TextScorer):
 
     def _fit(self, texts: list[str]) -> None:
         self.encoder_ = self._make_encoder()
-        self.embeddings_ = self.encoder_.fit_transform(texts)
+        self.embeddings_ = dask_session.fit_transform(self.encoder_, texts)  # on a Dask cluster if connected
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder_.encode(texts)
@@ -158,7 +159,8 @@ class TransformerScorer(TextScorer):
         return pair_scores(emb[li], emb[ri], metric="cosine", device=self._scoring_device())
 
     def _top_k(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        return top_k(self._query_encoder().encode(queries), self.embeddings_, k=k, metric="cosine", device=self._scoring_device())
+        return dask_session.top_k(self._query_encoder().encode(queries), self.embeddings_, k=k, metric="cosine",
+                                  device=self._scoring_device())
 
     def _scoring_device(self) -> torch.device:
         return resolve_device(self.device)

@@ -103,3 +103,31 @@ def test_dask_encode_from_dask_frame_and_parquet(dask_client, tmp_path):
     assert np.abs(np.vstack([np.load(f) for f in files]) - want).max() <= 1e-5
     with pytest.raises(TagrankInputError, match="no column 'text'"):
         encode_dask(enc, ddf, client=dask_client)
+
+
+def test_session_client_runs_transformer_scorer_on_the_cluster(dask_client, single_thread, monkeypatch):
+    """What ``tagrank bench --scheduler`` does: with a session client the transformer scorer's corpus
+    encoding and top-k run on the workers, with the single-machine answer."""
+    from tagrank.hybrid import dask_session
+    from tagrank.hybrid.transformer_scorer import TransformerScorer
+
+    texts = [f"{c} cotton shirt size {i}" for i, c in enumerate(["red", "blue", "white"] * 8)]
+    ids = list(range(len(texts)))
+    local = TransformerScorer(device="cpu", show_progress=False).fit(texts, ids)
+    want = local.top_k(["blue shirt", "size 3"], k=5)
+    monkeypatch.setattr(dask_session, "MIN_DISTRIBUTED_ROWS", 1)
+    calls = []
+    dask_session.set_client(dask_client)
+    try:
+        import tagrank.hybrid.dask_encode as dask_encode
+
+        real = dask_encode.encode_dask
+        monkeypatch.setattr(dask_encode, "encode_dask", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+        dist = TransformerScorer(device="cpu", show_progress=False).fit(texts, ids)
+        got = dist.top_k(["blue shirt", "size 3"], k=5)
+    finally:
+        dask_session.set_client(None)
+    assert calls, "the corpus was not encoded on the cluster"
+    assert np.abs(dist.embeddings_ - local.embeddings_).max() <= 1e-5
+    np.testing.assert_array_equal(np.asarray(got[0]), np.asarray(want[0]))
+    np.testing.assert_allclose(got[1], want[1], atol=1e-5)
