@@ -37,7 +37,7 @@ HIGHLIGHT_METHOD = "hybrid"
 _KNOWN_TOP = set(REQUIRED_TOP) | {"notes", "ablation", "comparisons"}
 _KNOWN_PERF = {"figures", "ratios", "goals", "versions", "command", "created", "device", "n",
                "name", "notes"}
-_CURVE_X_KEYS = ("step", "epoch", "iteration", "iter", "x")
+_CURVE_X_KEYS = ("epoch", "step", "iteration", "iter", "x")
 
 
 @dataclass
@@ -107,7 +107,7 @@ def _display_dir(path: str | Path) -> str:
             p = p.resolve().relative_to(Path.cwd().resolve())
         except ValueError:
             pass
-    text = p.as_posix()
+    text = portable(p.as_posix())
     return text if text.endswith("/") else text + "/"
 
 
@@ -206,6 +206,34 @@ def _flatten_scalars(value: Any, prefix: str) -> list[tuple[str, Any]]:
     if isinstance(value, list) and len(value) <= 10 and all(_is_scalar(v) for v in value):
         return [(prefix, value)]
     return []
+
+
+#: an absolute POSIX path inside displayed text (not a URL's ``//host/...``, not ``a/b``)
+_ABS_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/\"'`,;()\[\]{}<>|]+/?)+")
+
+
+def portable(text: str) -> str:
+    """``text`` with every absolute machine path made portable, for docs that travel: a path in a
+    site-packages folder becomes ``site-packages/...``, one in a ``.tagrank_cache`` folder
+    ``.tagrank_cache/...``, one under the working directory relative to it, any other
+    ``…/<last part>``. Results files written before paths were recorded portably still render
+    without the machine's layout."""
+    cwd = Path.cwd().resolve().as_posix().rstrip("/") + "/"
+
+    def one(match: re.Match[str]) -> str:
+        path = match.group(0)
+        trail = "/" if path.endswith("/") and len(path) > 1 else ""
+        body = path.rstrip("/")
+        for marker in ("/site-packages/", "/.tagrank_cache/"):
+            if marker in body + "/":
+                rest = (body + "/").split(marker, 1)[1].rstrip("/")
+                return marker.strip("/") + ("/" + rest if rest else "") + trail
+        if (body + "/").startswith(cwd):
+            return body[len(cwd):] + trail or "."
+        parts = [p for p in body.split("/") if p]
+        return "…/" + parts[-1] + trail if parts else path
+
+    return _ABS_PATH.sub(one, text)
 
 
 def _slug(*parts: Any) -> str:

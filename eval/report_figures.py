@@ -91,9 +91,15 @@ def _primary_chart(sec: _Section) -> str | None:
     return _png_uri(fig)
 
 
+#: curve fields never drawn as a y series (clock time and position are not training curves)
+_CURVE_SKIP = {"elapsed_s", "time_s", "wall_s"}
+
+
 def _curves(doc: dict[str, Any], methods: list[str]) -> dict[str, list[tuple[str, str, list, dict]]]:
-    """Per extra key holding a list of records ({step, loss, ...}) per method:
-    [(method, x name, xs, {y name: ys})]."""
+    """Per extra key holding a list of records ({epoch, step, loss, ...}) per method:
+    [(method, x name, xs, {y name: ys})]. One x convention for every chart: ``epoch`` where the
+    records have it (training curves of different lengths then share a scale), else the first of
+    ``step``, ``iteration``, ... ; the other position keys and clock times are not y series."""
     out: dict[str, list[tuple[str, str, list, dict]]] = {}
     for name in methods:
         for key, value in doc["methods"][name].items():
@@ -101,11 +107,11 @@ def _curves(doc: dict[str, Any], methods: list[str]) -> dict[str, list[tuple[str
                 continue
             if not all(isinstance(r, dict) for r in value):
                 continue
-            xkey = next((k for k in _CURVE_X_KEYS if k in value[0]), None)
+            xkey = next((k for k in _CURVE_X_KEYS if any(k in r for r in value)), None)
             ykeys: list[str] = []
             for r in value:
                 for k, v in r.items():
-                    if k != xkey and _num(v) is not None and k not in ykeys:
+                    if k not in _CURVE_X_KEYS and k not in _CURVE_SKIP and _num(v) is not None and k not in ykeys:
                         ykeys.append(k)
             if not ykeys:
                 continue
@@ -115,23 +121,43 @@ def _curves(doc: dict[str, Any], methods: list[str]) -> dict[str, list[tuple[str
     return out
 
 
-def _curve_chart(title: str, key: str, series: list[tuple[str, str, list, dict]]) -> str:
-    fig = _new_figure(7.0, 3.2)
-    ax = fig.add_subplot()
-    ynames = {y for _, _, _, ys in series for y in ys}
-    for name, _, xs, ys in series:
-        for yname, yvals in ys.items():
-            pts = [(x, y) for x, y in zip(xs, yvals, strict=True) if x is not None and y is not None]
-            if not pts:
-                continue
-            label = name if len(ynames) == 1 else f"{name} {yname}"
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, linewidth=1.4,
-                    color=_HIGHLIGHT_COLOR if name == HIGHLIGHT_METHOD and len(series) > 1 else None)
-    ax.set_xlabel(series[0][1])
-    ax.set_ylabel(next(iter(ynames)) if len(ynames) == 1 else "value")
-    ax.set_title(f"{title}: {key}")
-    ax.grid(True, color="#e5e5e5", linewidth=0.6)
-    ax.legend(frameon=False, fontsize=8)
+def _y_label(doc: dict[str, Any], method: str, yname: str) -> str:
+    """``valid_metric`` names its metric where the method's params record it."""
+    if yname == "valid_metric":
+        metric = (doc["methods"][method].get("params") or {}).get("valid_metric_name")
+        if metric:
+            return f"valid {metric}"
+    return yname
+
+
+def _curve_chart(title: str, key: str, series: list[tuple[str, str, list, dict]],
+                 doc: dict[str, Any] | None = None) -> str:
+    """Small multiples: one panel per (method, series) -- every curve on its own y axis, all
+    against the same x (epochs where recorded), so a loss and a validation score never share
+    a scale."""
+    panels = [(name, xname, xs, yname, yvals)
+              for name, xname, xs, ys in series for yname, yvals in ys.items()]
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = _new_figure(2.6 * ncols + 0.6, 2.3 * nrows + 0.5)
+    for i, (name, xname, xs, yname, yvals) in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        pts = [(x, y) for x, y in zip(xs, yvals, strict=True) if x is not None and y is not None]
+        color = _HIGHLIGHT_COLOR if name == HIGHLIGHT_METHOD else _INK
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], linewidth=1.4, color=color,
+                    marker="o" if len(pts) <= 12 else None, markersize=3)
+        else:
+            ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes,
+                    color="#888888")
+        label = _y_label(doc, name, yname) if doc is not None else yname
+        ax.set_title(f"{name}: {label}" if len(series) > 1 else label, fontsize=9)
+        ax.set_xlabel(xname)
+        ax.grid(True, color="#e5e5e5", linewidth=0.6)
+        ax.tick_params(labelsize=7)
+    methods = ", ".join(dict.fromkeys(name for name, _, _, _ in series))
+    fig.suptitle(f"{title}: {methods} {key}", fontsize=10, fontweight="bold")
+    fig.tight_layout()
     return _png_uri(fig)
 
 

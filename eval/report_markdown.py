@@ -17,6 +17,7 @@ from tagrank.eval.report_data import (
     _no_results_error,
     _Results,
     order_methods,
+    portable,
 )
 from tagrank.eval.report_tables import (
     _best,
@@ -33,10 +34,11 @@ from tagrank.eval.report_tables import (
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    return portable(text).replace("|", "\\|")
 
 
 def _md_code(text: str) -> str:
+    text = portable(text)
     ticks = "``" if "`" in text else "`"
     pad = " " if ticks == "``" else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
@@ -64,9 +66,9 @@ def _md_para(para: _Para) -> str:
         if seg.kind == "code":
             out.append(_md_code(seg.text))
         elif seg.kind == "strong":
-            out.append(f"**{seg.text}**")
+            out.append(f"**{portable(seg.text)}**")
         else:
-            out.append(seg.text)
+            out.append(portable(seg.text))
     text = "".join(out)
     return f"<sub>{text}</sub>" if para.small else text
 
@@ -106,6 +108,8 @@ def _markdown_text(res: _Results, results_dir: str | Path) -> str:
         out += [f"### {sec.heading}", "", _md_table(sec.table), ""]
         for para in sec.paras:
             out += [_md_para(para), ""]
+        if sec.figures is not None:
+            out += ["**Per-method figures**:", "", _md_table(sec.figures), ""]
         if sec.ablation is not None:
             out += ["**Ablation** (hybrid without each feature group; `N% of training …`: the hybrid trained on that share of its training data, a learning curve):", "",
                     _md_table(sec.ablation), ""]

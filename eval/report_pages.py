@@ -16,6 +16,7 @@ from tagrank.eval.report_data import (
     _load,
     _Results,
     _slug,
+    portable,
 )
 from tagrank.eval.report_figures import _RC, _curve_chart, _curves, _primary_chart, _ratio_chart
 from tagrank.eval.report_tables import _Para, _perf_section, _Section, _section, _Table
@@ -60,7 +61,7 @@ footer { color:var(--muted); font-size:12px; margin-top:40px; }
 
 
 def _h(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(portable(str(text)), quote=True)
 
 
 def _html_table(table: _Table, highlight_col0: str | None = None) -> str:
@@ -147,11 +148,14 @@ def _html_document(res: _Results, results_dir: str | Path) -> str:
             _html_table(sec.table, HIGHLIGHT_METHOD),
             *(_html_para(p) for p in sec.paras),
         ]
+        if sec.figures is not None:
+            parts += ["<details><summary>Per-method figures (validation grid, training summary, …)</summary>",
+                      _html_table(sec.figures), "</details>"]
         if sec.ablation is not None:
             parts += ["<p><strong>Ablation</strong> (hybrid without each feature group; <em>N% of training …</em>: the hybrid trained on that share of its training data, a learning curve):</p>",
                       _html_table(sec.ablation)]
         for key, series in _curves(doc, sec.methods).items():
-            parts.append(_img(_curve_chart(sec.heading, key, series), f"{sec.heading}: {key}"))
+            parts.append(_img(_curve_chart(sec.heading, key, series, doc), f"{sec.heading}: {key}"))
         parts += [_html_para(p) for p in sec.provenance]
         parts += [_params_details(sec), "</article>"]
         body.append("".join(parts))

@@ -68,6 +68,7 @@ class _Section:
     ablation: _Table | None
     methods: list[str]
     provenance: list[_Para]
+    figures: _Table | None = None  # per-method figures (grid scores, OOV rates, ...): method | figure | value
 
 
 @dataclass
@@ -128,24 +129,50 @@ def _main_table(doc: dict[str, Any], methods: list[str]) -> _Table:
         row += [_Cell(_fmt_seconds(m.get("fit_s"))), _Cell(_fmt_seconds(m.get("score_s"))),
                 _Cell(MISSING if m.get("device") in (None, "") else str(m.get("device")))]
         rows.append(row)
-    return _Table(header, rows, [False] + [True] * (len(cols) + 2) + [False])
+    return _without_empty_rows(_Table(header, rows, [False] + [True] * (len(cols) + 2) + [False]))
+
+
+def _without_empty_rows(table: _Table) -> _Table:
+    """Rows whose every value cell is missing say nothing: leave them out."""
+    rows = [row for row in table.rows if any(c.text != MISSING or c.note for c in row[1:])]
+    return _Table(table.header, rows, table.numeric)
+
+
+#: what an ablation row shows in every value cell when the variant was not run
+NOT_RUN = "not run"
+
+
+def _ablation_rows(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any], str]]:
+    """(group, metrics, ci95, note) per ablation entry, whatever shape the file uses."""
+    primary = doc["primary_metric"]
+    parsed = []
+    for group, value in doc["ablation"].items():
+        if isinstance(value, dict) and isinstance(value.get("metrics"), dict):
+            note = value.get("note") or value.get("not_run") or value.get("reason") or ""
+            if value.get("run") is False or value.get("status") == NOT_RUN:
+                note = note or NOT_RUN
+            parsed.append((str(group), value["metrics"], value.get("ci95") or {}, str(note)))
+        elif isinstance(value, dict):
+            parsed.append((str(group), {k: v for k, v in value.items() if _num(v) is not None}, {}, ""))
+        elif _num(value) is not None:
+            parsed.append((str(group), {primary: value}, {}, ""))
+        elif value is None or isinstance(value, str):
+            parsed.append((str(group), {}, {}, str(value or NOT_RUN)))
+    return parsed
 
 
 def _ablation_table(doc: dict[str, Any]) -> _Table | None:
+    """Drop-one and learning-curve variants of the hybrid. A variant with no measured value says
+    ``not run`` (and why, when the file says); one whose every score equals the full model's
+    (identical per-unit scores: the paired test has nothing to test) shows its values, a
+    change of ±0 and ``not run`` for the p-value, rather than a p of 1.000."""
     ablation = doc.get("ablation")
     if not isinstance(ablation, dict) or not ablation:
         return None
     primary = doc["primary_metric"]
-    parsed: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-    for group, value in ablation.items():
-        if isinstance(value, dict) and isinstance(value.get("metrics"), dict):
-            parsed.append((str(group), value["metrics"], value.get("ci95") or {}))
-        elif isinstance(value, dict):
-            parsed.append((str(group), {k: v for k, v in value.items() if _num(v) is not None}, {}))
-        elif _num(value) is not None:
-            parsed.append((str(group), {primary: value}, {}))
+    parsed = _ablation_rows(doc)
     cols: list[str] = []
-    for _, metrics, _ in parsed:
+    for _, metrics, _, _ in parsed:
         for k in metrics:
             if k not in cols:
                 cols.append(k)
@@ -154,16 +181,33 @@ def _ablation_table(doc: dict[str, Any]) -> _Table | None:
     if primary in cols:
         cols.remove(primary)
         cols.insert(0, primary)
+    full = next(((m, ci) for g, m, ci, _ in parsed if g == "all"), None)
     header = ["feature group"] + [f"{c} {PRIMARY_MARK}" if c == primary else c for c in cols]
-    def cell(col: str, metrics: dict[str, Any], ci: dict[str, Any]) -> _Cell:
+
+    def unchanged(metrics: dict[str, Any], ci: dict[str, Any]) -> bool:
+        if full is None or _num(metrics.get("p_value")) != 1.0:
+            return False
+        scores = [c for c in cols if c != "p_value" and not c.startswith("delta ")]
+        return all(metrics.get(c) == full[0].get(c) and ci.get(c) == full[1].get(c) for c in scores)
+
+    def cell(col: str, metrics: dict[str, Any], ci: dict[str, Any], same: bool) -> _Cell:
         value = metrics.get(col)
         if col == "p_value":
-            return _Cell(_fmt_p(value))
+            return _Cell(NOT_RUN, note="(identical scores)") if same else _Cell(_fmt_p(value))
         if col.startswith("delta "):
-            return _Cell(_fmt_signed(value))
+            return _Cell("±0") if same else _Cell(_fmt_signed(value))
         return _value_cell(_num(value), _interval(ci.get(col)))
 
-    rows = [[_Cell(group)] + [cell(c, metrics, ci) for c in cols] for group, metrics, ci in parsed]
+    rows = []
+    for group, metrics, ci, note in parsed:
+        measured = any(_num(metrics.get(c)) is not None for c in cols)
+        if not measured:
+            first = _Cell("n/a", note=f"({note})") if note and note != NOT_RUN else _Cell(NOT_RUN)
+            rows.append([_Cell(group), first] + [_Cell("") for _ in cols[1:]])
+            continue
+        same = group != "all" and unchanged(metrics, ci)
+        row = [_Cell(group, note=f"({note})" if note else "")] + [cell(c, metrics, ci, same) for c in cols]
+        rows.append(row)
     return _Table(header, rows, [False] + [True] * len(cols))
 
 
@@ -220,17 +264,20 @@ def _extras_paras(doc: dict[str, Any], methods: list[str]) -> list[_Para]:
     if top:
         paras.append(_Para([_Seg("Other figures", "strong"), _Seg(": " + "; ".join(
             f"{k} = {_fmt_general(v)}" for k, v in top) + ".")]))
-    per_method = []
+    return paras
+
+
+def _figures_table(doc: dict[str, Any], methods: list[str]) -> _Table | None:
+    """Each method's own figures (validation-grid scores, OOV rate, training summary, ...),
+    one row per figure: method | figure | value (the method named on its first row only)."""
+    rows = []
     for name in methods:
         m = doc["methods"][name]
         pairs = [(k, v) for key, val in m.items() if key not in REQUIRED_METHOD
                  for k, v in _flatten_scalars(val, key)]
-        if pairs:
-            per_method.append(f"{name}: " + ", ".join(f"{k} = {_fmt_general(v)}" for k, v in pairs))
-    if per_method:
-        paras.append(_Para([_Seg("Per-method figures", "strong"),
-                            _Seg(": " + "; ".join(per_method) + ".")]))
-    return paras
+        for i, (k, v) in enumerate(pairs):
+            rows.append([_Cell(name if i == 0 else ""), _Cell(k, code=True), _Cell(_fmt_general(v))])
+    return _Table(["method", "figure", "value"], rows, [False, False, True]) if rows else None
 
 
 def _provenance_paras(doc: dict[str, Any]) -> list[_Para]:
@@ -265,7 +312,7 @@ def _section(doc: dict[str, Any]) -> _Section:
     paras += _notes_paras(doc.get("notes"))
     return _Section(doc, _heading(doc), _slug(doc["task"], doc["dataset"], doc.get("setting")),
                     _main_table(doc, methods), paras, _ablation_table(doc), methods,
-                    _provenance_paras(doc))
+                    _provenance_paras(doc), _figures_table(doc, methods))
 
 
 def _perf_figures(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -296,7 +343,7 @@ def _perf_section(name: str, doc: dict[str, Any]) -> _PerfSection:
                     cols.append(k)
         rows = [[_Cell(impl)] + [_Cell(_fmt_general(figs.get(c))) for c in cols]
                 for impl, figs in figures.items()]
-        fig_table = _Table(["implementation", *cols], rows, [False] + [True] * len(cols))
+        fig_table = _without_empty_rows(_Table(["implementation", *cols], rows, [False] + [True] * len(cols)))
     ratios = doc.get("ratios") if isinstance(doc.get("ratios"), dict) else {}
     ratio_table = None
     if ratios:
