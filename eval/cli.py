@@ -176,6 +176,10 @@ def build_parser(with_epilog: bool = True) -> argparse.ArgumentParser:
                         help="also refresh the benchmark tables in this README (default README.md)")
     report.set_defaults(func=_report)
 
+    from tagrank.eval.distributed import add_batch_parser
+
+    add_batch_parser(sub)  # tagrank batch recommend|search (Dask)
+
     data = sub.add_parser("data", help="list the datasets found and their row counts")
     data.add_argument("--data-dir", default=None, help="default: $TAGRANK_DATA, else ../shared/data")
     data.set_defaults(func=_data)
