@@ -129,9 +129,9 @@ def batch_score(
     out.mkdir(parents=True, exist_ok=True)
     meta = pd.DataFrame({"part": pd.Series(dtype=np.int64), "rows": pd.Series(dtype=np.int64),
                          "keys": pd.Series(dtype=np.int64)})
-    written = series.map_partitions(_score_partition, kind, payload, key, k, exclude_seen, str(out), meta=meta,
-                                    align_dataframes=False).compute()
-    if written["part"].nunique() != len(written) or int(written["keys"].sum()) != int(series.size.compute()):
+    written = client.compute(series.map_partitions(_score_partition, kind, payload, key, k, exclude_seen, str(out),
+                                                   meta=meta, align_dataframes=False)).result()
+    if written["part"].nunique() != len(written) or int(written["keys"].sum()) != int(client.compute(series.size).result()):
         raise TagrankInputError(f"batch {kind}: the parts written do not cover the input once")  # pragma: no cover
     return out
 

@@ -100,7 +100,8 @@ def encode_dask(
     """Embeddings of ``texts`` as a Dask array [n, dim] (float32), one block per partition, in order.
 
     ``raw``: the pooled vectors before whitening (``encode_raw``). ``device`` overrides the
-    encoder's device on the workers. Call ``.compute()`` (or ``.persist()``) to run it."""
+    encoder's device on the workers. Run it with ``client.compute(arr).result()`` (or ``.compute()``
+    with the process's only / newest client)."""
     import dask
     import dask.array as da
     from tagrank.hybrid.dask_ship import saved_files, shipped
@@ -133,7 +134,9 @@ def encode_to_npy(encoder: Any, texts: Any, out_dir: str | os.PathLike, column: 
     root.mkdir(parents=True, exist_ok=True)
     arr = encode_dask(encoder, texts, column=column, batch_size=batch_size, client=client)
     writes = [dask.delayed(_save_npy)(block, str(root / f"part-{i:05d}.npy")) for i, block in enumerate(arr.to_delayed().ravel())]
-    return [Path(p) for p in dask.compute(*writes)]
+    if client is None:
+        return [Path(p) for p in dask.compute(*writes)]
+    return [Path(p) for p in client.gather(client.compute(writes))]
 
 
 def _save_npy(block: np.ndarray, path: str) -> str:

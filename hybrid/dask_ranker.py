@@ -126,7 +126,9 @@ def fit_ranker_dask(
     y = frame[label_col]
     if not (pd.api.types.is_numeric_dtype(meta[label_col]) or pd.api.types.is_bool_dtype(meta[label_col])):
         raise TagrankInputError(f"frame.{label_col} must be numeric, got dtype {meta[label_col].dtype}")
-    lo, hi, n_bad, n_rows = dask.compute(y.min(), y.max(), (~np.isfinite(y.astype("float64"))).sum(), y.size)
+    # every compute goes through ``client`` (dask.compute would use the newest client of the process)
+    lo, hi, n_bad, n_rows = client.gather(client.compute(
+        [y.min(), y.max(), (~np.isfinite(y.astype("float64"))).sum(), y.size]))
     if int(n_rows) == 0:
         raise TagrankInputError("frame is empty: at least one query with two candidates is needed")
     if int(n_bad):
@@ -138,7 +140,7 @@ def fit_ranker_dask(
     prepare = dask.delayed(_prepare_partition, nout=3, pure=True)
     parts = [prepare(p, params, cols, names, query_col, candidate_col, label_col, rule.to_dict())
              for p in shuffled.to_delayed()]
-    parts = dask.persist(*[p[0] for p in parts], *[p[1] for p in parts], *[p[2] for p in parts])
+    parts = client.persist([p[0] for p in parts] + [p[1] for p in parts] + [p[2] for p in parts])
     n = len(parts) // 3
     frames, dropped_parts, key_parts = parts[:n], parts[n:2 * n], parts[2 * n:]
 
@@ -147,8 +149,8 @@ def fit_ranker_dask(
     split = keys.value_counts()
     split = split[split > 1].head(1, npartitions=-1, compute=False)
     lengths = [dask.delayed(len)(f) for f in frames]
-    dropped_list, lengths = dask.compute(list(dropped_parts), lengths)
-    split = split.compute()
+    dropped_list, lengths = client.gather(client.compute([list(dropped_parts), lengths]))
+    split = client.compute(split).result()
     if len(split):
         raise TagrankInputError(f"query {split.index[0]!r} was split over partitions; groups must stay whole")
     dropped = {"single_candidate": sum(d["single_candidate"] for d in dropped_list),
@@ -167,7 +169,7 @@ def fit_ranker_dask(
     meta_prep[_GID] = pd.Series(dtype=np.int64)
     prep = dd.from_delayed(kept, meta=meta_prep, verify_meta=False)
     group = prep[_GID].map_partitions(_group_sizes, meta=pd.Series(dtype=np.int64))
-    n_queries = int(group.size.compute())
+    n_queries = int(client.compute(group.size).result())
     model = lgb.DaskLGBMRanker(client=client, n_estimators=int(ranker.n_estimators),
                                **_lgb_params(ranker, gain))
     try:

@@ -46,7 +46,7 @@ def fit_transform(encoder: Any, texts: list[str]) -> np.ndarray:
 
     values = check_texts(texts, "corpus")
     check_nonempty(values, "corpus")
-    raw = encode_dask(encoder, values, raw=True, client=client).compute()
+    raw = client.compute(encode_dask(encoder, values, raw=True, client=client)).result()
     encoder.whitening_ = fit_whitening(raw, encoder.whiten_dim) if encoder.whiten else None
     return encoder._apply_whitening(raw)
 
