@@ -147,7 +147,8 @@ class InteractionScorer(Scorer, ABC):
         for col in INTERACTION_COLUMNS:
             missing = interactions[col].isna().to_numpy()
             if missing.any():
-                raise TagrankInputError(f"interactions.{col} has a missing value at row {int(np.argmax(missing))}")
+                row = interactions.index[int(np.argmax(missing))]
+                raise TagrankInputError(f"interactions.{col}[{row!r}] is missing (got {interactions[col][row]!r})")
         users = pd.Index(pd.unique(interactions["user_id"]))
         items = pd.Index(pd.unique(interactions["item_id"]))
         self.user_ids_ = users.to_numpy(dtype=object)

@@ -33,11 +33,13 @@ import scipy.sparse as sp
 from tagrank.baselines.base import Scorer
 from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.validation import (
+    BlankTextError,
     TagrankInputError,
     check_columns,
     check_k,
     check_nonempty,
     check_same_length,
+    has_content,
 )
 
 EVENT_COLUMNS = ("user_id", "item_id", "tag")
@@ -54,11 +56,12 @@ def check_events(events: pd.DataFrame, field: str = "events") -> pd.DataFrame:
     for col in EVENT_COLUMNS:
         missing = events[col].isna().to_numpy()
         if missing.any():
-            raise TagrankInputError(f"{field}.{col} has a missing value at row {int(np.argmax(missing))}")
+            raise TagrankInputError(f"{field}.{col}[{events.index[int(np.argmax(missing))]!r}] is missing")
     tags = events["tag"].astype(str).str.strip()
-    blank = tags.eq("").to_numpy()
+    blank = ~tags.map(has_content).to_numpy(dtype=bool)
     if blank.any():
-        raise TagrankInputError(f"{field}.tag is empty at row {int(np.argmax(blank))}")
+        i = int(np.argmax(blank))
+        raise BlankTextError(f"{field}.tag[{events.index[i]!r}] is empty or blank (got {events['tag'].iat[i]!r})")
     out = events.copy()
     out["tag"] = tags.to_numpy()
     return out

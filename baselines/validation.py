@@ -15,7 +15,8 @@ The rules, each stated once:
   :class:`BlankTextError` wherever a text is required -- fit corpora, queries,
   pairs, in every scorer (BM25, TF-IDF, Jaccard, word2vec, transformer) and
   pipeline (search, rerank) alike. No API answers a blank query with an empty
-  ranking: it is always this error.
+  ranking: it is always this error. A text holding a lone surrogate
+  (``"\ud800"``, not valid Unicode) is an error too.
 * **Errors** name the argument, the row (the pandas row label when the input
   is a Series or frame, else the position) and the value, and are
   :class:`TagrankInputError` subclasses.
@@ -87,6 +88,8 @@ def is_missing(value: Any) -> bool:
 
 #: a letter or digit of any script (Python's unicode \w minus the underscore): content for sure
 _ALNUM = re.compile(r"[^\W_]")
+#: a lone surrogate: not valid Unicode (cannot be encoded as UTF-8, so no library can store or tokenise it)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Unicode categories that make a text non-blank (see the module docstring)
 CONTENT_CATEGORIES = ("L", "N", "So")
 
@@ -122,7 +125,9 @@ def check_texts(values: Iterable[Any], field: str = "texts", allow_empty: bool =
     labels = _row_labels(values)
     values = list(values)
     # fast path (a serving request checks a few hundred texts per call): all str with a letter or digit
-    if all(type(v) is str for v in values) and (allow_empty or all(_ALNUM.search(v) for v in values)):
+    if all(type(v) is str and not _SURROGATE.search(v) for v in values) and (
+        allow_empty or all(_ALNUM.search(v) for v in values)
+    ):
         return values
     out: list[str] = []
     for i, value in enumerate(values):
@@ -131,6 +136,10 @@ def check_texts(values: Iterable[Any], field: str = "texts", allow_empty: bool =
             raise TagrankInputError(f"{field}[{row!r}] is missing (got {_preview(value)})")
         if not isinstance(value, str):
             raise TagrankInputError(f"{field}[{row!r}] must be a string, got {type(value).__name__} {_preview(value)}")
+        if _SURROGATE.search(value):
+            raise TagrankInputError(
+                f"{field}[{row!r}] is not valid Unicode: it holds a lone surrogate (got {_preview(value)})"
+            )
         if not allow_empty and not has_content(value):
             what = "empty" if not value.strip() else "blank: it has no letter, number or symbol to match on"
             raise BlankTextError(f"{field}[{row!r}] is {what} (got {_preview(value)})")

@@ -11,6 +11,20 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
+try:  # the property-based suite (tests/properties/): bounded examples so CI stays fast and deterministic
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        # deadline: far above an example's cost (~10-200 ms) so a loaded CI box does not flake, far below a hang
+        "ci", max_examples=25, deadline=5000, derandomize=True, print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                               HealthCheck.function_scoped_fixture],
+    )
+    settings.register_profile("dev", max_examples=300, deadline=None, derandomize=False)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    pass
+
 
 def pytest_collection_modifyitems(config, items):
     """Skip tests marked ``cuda`` when no CUDA GPU is present (CI never has one)."""

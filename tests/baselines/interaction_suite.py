@@ -183,7 +183,10 @@ class InteractionScorerSuite:
         bad = frame.copy()
         bad[column] = bad[column].astype(object)
         bad.loc[3, column] = np.nan
-        with pytest.raises(TagrankInputError, match=f"{column} has a missing value at row 3"):
+        with pytest.raises(TagrankInputError, match=rf"{column}\[3\] is missing"):
+            self.make_scorer().fit(bad)
+        bad.index = bad.index + 100  # the error names the row label, not the position
+        with pytest.raises(TagrankInputError, match=rf"{column}\[103\] is missing"):
             self.make_scorer().fit(bad)
 
     def test_missing_column(self, frame):

@@ -98,8 +98,8 @@ def test_fit_does_not_mutate_and_strips_tags(events):
 
 @pytest.mark.parametrize("bad, match", [
     (pd.DataFrame({"user_id": ["u"], "item_id": ["i"]}), "missing column"),
-    (pd.DataFrame({"user_id": ["u"], "item_id": ["i"], "tag": ["  "]}), "tag is empty"),
-    (pd.DataFrame({"user_id": [None], "item_id": ["i"], "tag": ["a"]}), "missing value"),
+    (pd.DataFrame({"user_id": ["u"], "item_id": ["i"], "tag": ["  "]}), r"tag\[0\] is empty or blank"),
+    (pd.DataFrame({"user_id": [None], "item_id": ["i"], "tag": ["a"]}), r"user_id\[0\] is missing"),
     (pd.DataFrame({"user_id": [], "item_id": [], "tag": []}), "empty"),
 ])
 def test_bad_events(bad, match):
