@@ -165,3 +165,19 @@ def test_worker_killed_mid_job_output_complete(dask_client, recommend_model, tmp
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     assert killed["worker"] not in dask_client.scheduler_info()["workers"]  # it really died
     dask_client.wait_for_workers(2, timeout=60)  # the nanny brought a fresh worker back
+
+
+def test_cli_batch_recommend_on_a_scheduler_address(dask_client, recommend_model, tmp_path, capsys):
+    """``tagrank batch recommend --scheduler ADDRESS``: a CSV of users in, Parquet parts out, same answer."""
+    from tagrank.eval.cli import main
+    from tagrank.hybrid.dask_batch import read_output, score_keys
+
+    path, pipe, users = recommend_model
+    pd.DataFrame({"user_id": users}).to_csv(tmp_path / "users.csv", index=False)
+    code = main(["batch", "recommend", "--model", str(path), "--input", str(tmp_path / "users.csv"),
+                 "--output", str(tmp_path / "out"), "--k", "3", "--scheduler", dask_client.scheduler.address])
+    assert code == 0 and "wrote" in capsys.readouterr().out
+    got = read_output(tmp_path / "out")
+    pd.testing.assert_frame_equal(got, score_keys("recommend", pipe, users, 3), check_dtype=False)
+    assert main(["batch", "search", "--model", str(path), "--input", str(tmp_path / "users.csv"),
+                 "--output", str(tmp_path / "out2"), "--scheduler", "local:x"]) == 2

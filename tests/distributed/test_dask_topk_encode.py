@@ -9,6 +9,8 @@ from tagrank.baselines.validation import TagrankInputError
 from tagrank.baselines.vectors import top_k
 from tagrank.hybrid.dask_topk import dask_top_k, merge_top_k, shard_items
 
+pytestmark = pytest.mark.slow
+
 
 def _data(n=3000, d=16, q=130, seed=0):
     rng = np.random.default_rng(seed)
