@@ -244,6 +244,13 @@ def _pair(pred: Any, truth: Any, allow_2d: bool = False) -> tuple[np.ndarray, np
     check_same_length(pred=p, truth=t)
     if p.ndim == 2 and p.shape != t.shape:
         raise TagrankInputError(f"pred has shape {p.shape} but truth has shape {t.shape}")
+    if p.ndim == 1:
+        kinds = {isinstance(v, str) for arr in (p, t) for v in (arr.tolist() if arr.dtype == object else arr[:1].tolist())}
+        if len(kinds) > 1:  # 1 and "1" would be compared by type, silently; sklearn refuses the mix anyway
+            raise TagrankInputError(
+                f"pred and truth mix string and number labels (pred {_preview(p[:3].tolist())}, truth "
+                f"{_preview(t[:3].tolist())}): give every label as the same type"
+            )
     return p, t
 
 

@@ -387,3 +387,23 @@ def test_search_top_k_with_a_huge_k_is_capped_at_the_catalogue():
                           candidates_per_scorer=12).fit(ids, texts, judged)
     out, scores = pipe.top_k(["red shoe"], k=10**6)
     assert out.shape == scores.shape == (1, len(ids))
+
+
+# ----------------------------------------------------------------------------- found by the property suite
+
+def test_label_metrics_refuse_mixed_string_and_number_labels():
+    """Found by tests/properties: sklearn raised a raw ValueError ("Mix of label input types")."""
+    from tagrank.eval import metrics
+
+    for fn in (metrics.accuracy, metrics.macro_f1, metrics.micro_f1, metrics.ari, metrics.nmi):
+        with pytest.raises(TagrankInputError, match="mix string and number labels"):
+            fn(["a"], [1])
+    assert metrics.accuracy(["a", "b"], ["a", "c"]) == 0.5
+
+
+def test_a_lone_surrogate_is_a_clear_error():
+    """Found by tests/properties: pandas' string storage raised UnicodeEncodeError from deep inside."""
+    with pytest.raises(TagrankInputError, match=r"texts\[1\] is not valid Unicode: it holds a lone surrogate"):
+        check_texts(["ok", "shoe \ud800"])
+    with pytest.raises(TagrankInputError, match="lone surrogate"):
+        BM25Scorer().fit(["red shoe", "\ud800 hat"])

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from hypothesis import event
 from hypothesis import strategies as st
 
 from tagrank.baselines.validation import TagrankInputError
@@ -39,6 +40,7 @@ def _join(parts: list[str]) -> str:
 
 
 token = st.one_of(st.sampled_from(WORDS), st.sampled_from(SPECIAL), st.text(max_size=6), st.just(" "))
+valid_token = st.one_of(st.sampled_from(WORDS), st.sampled_from(SPECIAL[:-1]), st.text(max_size=6), st.just(" "))
 #: mixed Chinese/English words, emoji, RTL, zero-width, control and combining characters, blanks
 text = st.one_of(
     st.lists(token, max_size=8).map(_join),
@@ -46,7 +48,8 @@ text = st.one_of(
     st.text(max_size=30),
 )
 #: a text with at least one word, among hostile characters (so fits mostly succeed and the next call is reached)
-good_text = st.builds(lambda pre, w, post: f"{pre}{w}{post}", text, st.sampled_from(WORDS), text)
+_around = st.lists(valid_token, max_size=4).map(_join)
+good_text = st.builds(lambda pre, w, post: f"{pre}{w}{post}", _around, st.sampled_from(WORDS), _around)
 #: a huge text (tens of thousands of characters)
 huge_text = st.builds(lambda w, n: " ".join([w] * n), st.sampled_from(WORDS), st.integers(2000, 6000))
 #: what a user might pass where a text is expected: texts, and NaN / None / numbers now and then
@@ -63,7 +66,15 @@ hostile_number = st.one_of(number, number, number, st.just(float("nan")), st.jus
 timestamp = st.one_of(st.integers(0, 2_000_000_000), st.integers(1_600_000_000_000, 1_700_000_000_000),
                       st.integers(1, 1000).map(str), st.just("2024-03-01T12:00:00"), st.just("2024-03-01"),
                       st.just(float("nan")), st.none(), st.just("soon"), st.just(float("inf")))
-k_value = st.one_of(st.integers(-2, 12), st.just(10**6), st.just(0), st.just(2.5), st.just(True), st.just("3"))
+k_value = st.one_of(st.integers(1, 12), st.integers(1, 12), st.integers(1, 12), st.just(10**6),
+                    st.sampled_from([0, -2, 2.5, True, "3"]))
+
+
+def mostly(valid: st.SearchStrategy, hostile: st.SearchStrategy, max_size: int) -> st.SearchStrategy:
+    """Lists that are all valid 3 times out of 4, else mix in hostile values (so both paths run)."""
+    low = min(1, max_size)
+    return st.one_of(st.lists(valid, min_size=low, max_size=max_size), st.lists(valid, min_size=low, max_size=max_size),
+                     st.lists(valid, max_size=max_size), st.lists(st.one_of(valid, hostile), max_size=max_size))
 
 
 @st.composite
@@ -76,10 +87,10 @@ def interactions(draw: Any, min_rows: int = 0, max_rows: int = 40, clean: bool =
         "user_id": [draw(st.sampled_from(user_pool)) for _ in range(n)],
         "item_id": [draw(st.sampled_from(item_pool)) for _ in range(n)],
     }
-    if draw(st.booleans()):
+    if clean or draw(st.booleans()):
         stamp = st.integers(0, 10**6) if clean else timestamp
         rows["timestamp"] = [draw(stamp) for _ in range(n)]
-    if draw(st.booleans()):
+    if clean or draw(st.booleans()):
         w = st.floats(0, 10, allow_nan=False) if clean else hostile_number
         rows["weight"] = [draw(w) for _ in range(n)]
     frame = pd.DataFrame(rows)
@@ -92,11 +103,15 @@ def interactions(draw: Any, min_rows: int = 0, max_rows: int = 40, clean: bool =
 
 def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]:
     """(True, result) or (False, the TagrankInputError); any other exception propagates (a failure)."""
+    name = getattr(fn, "__qualname__", "call")
     try:
-        return True, fn(*args, **kwargs)
+        out = fn(*args, **kwargs)
     except TagrankInputError as exc:
         assert str(exc), "a TagrankInputError must say what is wrong"
+        event(f"{name}: {type(exc).__name__}")  # --hypothesis-show-statistics: how often each path runs
         return False, exc
+    event(f"{name}: ok")
+    return True, out
 
 
 def snapshot(value: Any) -> Any:

@@ -13,7 +13,19 @@ from tagrank.baselines.random_scorer import RandomScorer
 from tagrank.baselines.tfidf import TfidfScorer
 from tagrank.baselines.validation import BlankTextError, has_content
 from tagrank.baselines.word2vec import Word2VecScorer
-from tests.properties.strategies import call, check_ranking, huge_text, ids, k_value, maybe_text, same, snapshot, text
+from tests.properties.strategies import (
+    call,
+    check_ranking,
+    good_text,
+    huge_text,
+    ids,
+    k_value,
+    maybe_text,
+    mostly,
+    same,
+    snapshot,
+    text,
+)
 
 SCORERS = {
     "bm25": BM25Scorer,
@@ -30,8 +42,9 @@ FITTED = {name: make().fit(["red shoe", "blue hat", "\u7ea2\u8272\u624b\u673a\u5
 
 
 @pytest.mark.parametrize("name", RANKERS)
-@given(corpus=st.lists(maybe_text, max_size=8), queries=st.lists(maybe_text, max_size=4), k=k_value,
-       use_ids=st.booleans(), id_values=st.lists(ids, min_size=8, max_size=8))
+@given(corpus=mostly(good_text, maybe_text, 8), queries=mostly(good_text, maybe_text, 4), k=k_value,
+       use_ids=st.booleans(), id_values=st.one_of(st.lists(ids, min_size=8, max_size=8, unique=True),
+                                                  st.lists(ids, min_size=8, max_size=8)))
 def test_fit_and_top_k(name, corpus, queries, k, use_ids, id_values):
     corpus_before, queries_before = snapshot(corpus), snapshot(queries)
     given_ids = id_values[: len(corpus)] if use_ids else None
@@ -48,8 +61,9 @@ def test_fit_and_top_k(name, corpus, queries, k, use_ids, id_values):
 
 
 @pytest.mark.parametrize("name", list(SCORERS))
-@given(left=st.lists(maybe_text, max_size=5), right=st.lists(maybe_text, max_size=5))
-def test_score_pairs(name, left, right):
+@given(n=st.integers(0, 5), texts=mostly(good_text, maybe_text, 10), extra=st.booleans())
+def test_score_pairs(name, n, texts, extra):
+    left, right = texts[:n], texts[n : 2 * n + int(extra)]  # aligned, or one longer
     scorer = FITTED[name]
     before = snapshot((left, right))
     ok, scores = call(scorer.score_pairs, left, right)
