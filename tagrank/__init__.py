@@ -18,6 +18,11 @@ _PUBLIC: dict[str, str] = {
     # errors
     "TagrankInputError": "tagrank.baselines.validation",
     "NotFittedError": "tagrank.baselines.validation",
+    "BlankTextError": "tagrank.baselines.validation",
+    "TimestampError": "tagrank.baselines.validation",
+    "LabelError": "tagrank.baselines.validation",
+    "SavedModelError": "tagrank.baselines.validation",
+    "ModelPathError": "tagrank.baselines.validation",
     # classical scorers
     "BM25Scorer": "tagrank.baselines.bm25",
     "TfidfScorer": "tagrank.baselines.tfidf",

@@ -373,9 +373,8 @@ def test_recommend_with_a_huge_k_is_capped_at_the_catalogue():
     assert ids.shape == (1, n_items)
 
 
-def test_search_top_k_with_a_huge_k_is_capped_at_the_catalogue():
+def _search_pipeline():
     from tagrank.hybrid.pipelines import SearchPipeline
-    from tests.hybrid.test_features import LengthScorer, OverlapScorer
     from tests.hybrid.test_pipelines import FAST
 
     ids = [f"p{i}" for i in range(12)]
@@ -383,10 +382,26 @@ def test_search_top_k_with_a_huge_k_is_capped_at_the_catalogue():
     judged = pd.DataFrame({"query": ["red shoe", "red shoe", "blue hat", "blue hat", "green bag", "green bag"] * 2,
                            "item_id": ["p0", "p1", "p1", "p2", "p2", "p3", "p4", "p5", "p5", "p6", "p6", "p7"],
                            "label": [3, 1, 3, 1, 3, 1] * 2})
-    pipe = SearchPipeline({"ovl": OverlapScorer(), "len": LengthScorer()}, ranker_params=FAST,
-                          candidates_per_scorer=12).fit(ids, texts, judged)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SearchPipeline({"bm25": BM25Scorer(), "tfidf": TfidfScorer()}, ranker_params=FAST,
+                              candidates_per_scorer=12).fit(ids, texts, judged), ids
+
+
+def test_search_top_k_with_a_huge_k_is_capped_at_the_catalogue():
+    pipe, ids = _search_pipeline()
     out, scores = pipe.top_k(["red shoe"], k=10**6)
     assert out.shape == scores.shape == (1, len(ids))
+
+
+def test_blank_query_in_search_and_rerank():
+    pipe, _ = _search_pipeline()
+    for query in ["!!! ??? ...", "\u200b\u200b"]:  # was: a full ranked list with non-zero scores
+        with pytest.raises(BlankTextError, match=r"query_texts\[1\] is blank"):
+            pipe.search(["red shoe", query], k=3)
+        with pytest.raises(BlankTextError, match=r"query_texts\[0\] is blank"):
+            pipe.rerank([query], ["p0"])
+    assert len(pipe.search(["\u7ea2 shoe"], k=3)) > 0
 
 
 # ----------------------------------------------------------------------------- found by the property suite

@@ -25,6 +25,7 @@ from tests.properties.strategies import (
     good_text,
     hostile_number,
     ids,
+    interactions,
     k_value,
     maybe_id,
     maybe_text,
@@ -280,3 +281,23 @@ def test_tag_recommender_requests(tag_recommender, users, items, k):
     ok, out = call(rec.recommend, users, items, k)
     if ok:
         check_ranking(*out, n_rows=len(users), catalogue=set(ev["tag"]), max_k=10**6)
+
+
+@settings(max_examples=5, deadline=None)
+@given(extra=interactions(max_rows=20), shuffle=st.booleans())
+def test_recommend_pipeline_fit_on_hostile_interactions(extra, shuffle):
+    from tagrank.hybrid.pipelines import RecommendPipeline
+
+    frame = pd.concat([_log(), extra], ignore_index=not shuffle)
+    if shuffle:
+        frame = frame.sample(frac=1.0, random_state=0)
+    before = snapshot(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ok, pipe = call(RecommendPipeline({"pop": PopularityScorer()}, ranker_params=FAST,
+                                          candidates_per_generator=6).fit, frame)
+    assert same(frame, before)
+    if ok:
+        ok, out = call(pipe.recommend, ["u0", "u1"], 3)
+        assert ok
+        check_ranking(*out, n_rows=2, catalogue=set(frame["item_id"]), max_k=3)
