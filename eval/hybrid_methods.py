@@ -5,7 +5,11 @@ other method of the task was fitted into ``ctx.fitted``; the factories here
 train on the task's train split, early-stop on its valid split and never read
 test labels.
 
-* **similarity**: :class:`hybrid.ranker.HybridRegressor` over every fitted
+* Every hybrid is guarded (:mod:`hybrid.guard`): it serves its learned model only where
+  held-out data does not find it worse than its best single source, else that source;
+  the results ``params`` record what was ``served`` and the ``guard`` scores.
+* **similarity**: the public :class:`hybrid.similarity_pipeline.SimilarityPipeline`
+  (a :class:`hybrid.ranker.HybridRegressor`) over every fitted
   scorer's pair score plus text statistics (lengths, word overlap), trained on
   the train pairs' human scores, early-stopped on valid (by Spearman, or ROC
   AUC for binary labels: the task's primary metrics). A method fine-tuned on
