@@ -14,9 +14,11 @@ import pandas as pd
 
 from tagrank.baselines.params import Params
 from tagrank.baselines.timeparse import to_seconds
+from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
+    cap_k,
     check_k,
     check_same_length,
     check_texts,
@@ -324,7 +326,8 @@ class TagRecommender(Params):
         exclude: Sequence[set[str] | None] | None = None,
     ) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:
         """:meth:`recommend` of the model (key None) and of each ablation variant, candidates computed once."""
-        k = check_k(k)
+        self._check_fitted()
+        k = cap_k(k, len(self.tags_))
         frame = self._candidate_frame(user_ids, item_ids, exclude)
         rankers = {None: self.ranker_, **getattr(self, "ablation_", {})}
         return {v: self._top(self._ranked(user_ids, item_ids, exclude, r, frame), len(list(user_ids)), k)
@@ -334,8 +337,10 @@ class TagRecommender(Params):
         self, user_ids: Sequence[Any], item_ids: Sequence[Any], k: int = 10,
         exclude: Sequence[set[str] | None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k tags per (user, item): (tags [n, k], scores [n, k]); short rows padded with None / -inf."""
-        k = check_k(k)
+        """Top-k tags per (user, item): (tags [n, k'], scores [n, k']), k' = min(k, known tags); short rows
+        padded with None / -inf."""
+        self._check_fitted()
+        k = cap_k(k, len(self.tags_))  # never wider than the tag vocabulary
         return self._top(self._ranked(user_ids, item_ids, exclude), len(list(user_ids)), k)
 
     @staticmethod

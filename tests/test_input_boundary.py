@@ -422,3 +422,16 @@ def test_a_lone_surrogate_is_a_clear_error():
         check_texts(["ok", "shoe \ud800"])
     with pytest.raises(TagrankInputError, match="lone surrogate"):
         BM25Scorer().fit(["red shoe", "\ud800 hat"])
+
+
+def test_tag_recommender_with_a_huge_k_is_capped_at_the_tag_vocabulary():
+    from tagrank.hybrid.tag_recommender import TagRecommender
+    from tests.hybrid.test_taxonomy import tag_events
+
+    ev, items = tag_events()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = TagRecommender(text_scorers="tfidf", n_candidates=10,
+                             ranker_params={"min_child_samples": 2, "n_estimators": 20}).fit(ev, items)
+    tags, scores = rec.recommend(["u0"], ["m0"], k=10**6)  # was (1, 1_000_000), padded with None / -inf
+    assert tags.shape == scores.shape == (1, ev["tag"].nunique())
