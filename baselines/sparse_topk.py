@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from tagrank.baselines.validation import SavedModelError, TagrankInputError, check_k
@@ -249,18 +250,20 @@ def build_matrix(
 
     Unknown terms are skipped, or added to ``vocabulary`` (in place, in first-seen
     order) when ``grow``. The matrix has ``len(vocabulary)`` columns after the
-    build, sorted column indices and no duplicates. Vectorised: one dict lookup
-    per token, then one sort of the (row, column) keys counts every entry.
+    build, sorted column indices and no duplicates. Vectorised: tokens hashed once
+    (``pandas.factorize``), one dict lookup per distinct term, one sort of the
+    (row, column) keys counts every entry.
     """
     token_lists = token_lists if isinstance(token_lists, list) else list(token_lists)
     lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
     flat = [tok for tokens in token_lists for tok in tokens]
-    if grow:  # new terms in first-seen order, then one C-level lookup per token
-        fresh = [tok for tok in dict.fromkeys(flat) if tok not in vocabulary]
+    # hash every token once (pandas' factorize, C), then look up each distinct term once
+    codes, terms = pd.factorize(np.asarray(flat, dtype=object)) if flat else (np.zeros(0, np.int64), [])
+    if grow:  # new terms in first-seen order
+        fresh = [t for t in terms if t not in vocabulary]
         vocabulary.update(zip(fresh, range(len(vocabulary), len(vocabulary) + len(fresh)), strict=True))
-        cols = np.fromiter(map(vocabulary.__getitem__, flat), dtype=np.int64, count=len(flat))
-    else:
-        cols = np.fromiter(map(vocabulary.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+    lookup = np.fromiter(map(vocabulary.get, terms, repeat(-1)), dtype=np.int64, count=len(terms))
+    cols = lookup[codes]
     n_rows, n_cols = len(token_lists), len(vocabulary)
     rows = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
     if not grow:

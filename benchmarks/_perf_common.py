@@ -207,3 +207,134 @@ def round_floats(value: Any, digits: int = 4) -> Any:
     if isinstance(value, list):
         return [round_floats(v, digits) for v in value]
     return value
+
+
+# --------------------------------------------------------------------------- in-process, interleaved
+# (issue 18: every implementation runs in the same process, one after the other in each round, at
+# each thread count, so that load from other processes on a shared machine hits all alike)
+
+#: instruction-set flags that decide which kernels run (half precision, int8, wide vectors)
+_FLAG_PREFIXES = ("avx", "amx", "fma", "f16c", "sse4_2", "vnni")
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's instruction flags that matter here: avx*, avx512*, amx*, *bf16*, fma, f16c, vnni."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                return sorted(f for f in flags if f.startswith(_FLAG_PREFIXES) or "bf16" in f or "vnni" in f)
+    except OSError:
+        pass
+    return []
+
+
+def blas_info() -> list[dict[str, Any]]:
+    """The BLAS / OpenMP libraries loaded in this process (threadpoolctl): which kernel each runs."""
+    from threadpoolctl import threadpool_info
+
+    keep = ("internal_api", "prefix", "version", "num_threads", "architecture", "threading_layer")
+    return [{k: lib.get(k) for k in keep if lib.get(k) is not None} for lib in threadpool_info()]
+
+
+def cpu_machine(threads: list[int], shared_note: bool = True) -> dict[str, Any]:
+    """Where CPU numbers were taken: model, flags, cores, the thread counts timed, BLAS kernels, load."""
+    import torch
+
+    info: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "cpu_flags": " ".join(cpu_flags()),
+        "native_bf16": any(f in cpu_flags() for f in ("amx_bf16", "avx512_bf16")),
+        "cpu_count": os.cpu_count(),
+        "threads_timed": threads,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "blas": "; ".join(f"{b.get('internal_api')} {b.get('version') or ''} {b.get('architecture') or ''}".strip()
+                          for b in blas_info()),
+        "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "openblas_env_unset": not any(k in os.environ for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")),
+    }
+    if shared_note:
+        info["shared_machine"] = ("up to 5 other jobs shared these cores while this ran: absolute times are "
+                                  "noisy, ratios come from interleaved rounds in one process")
+    return info
+
+
+def set_threads(n: int) -> None:
+    """Threads for torch's intra-op pool, every BLAS / OpenMP pool (threadpoolctl) and faiss."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)
+    if "faiss" in sys.modules:
+        sys.modules["faiss"].omp_set_num_threads(n)
+
+
+def thread_counts(arg: str) -> list[int]:
+    """``--threads 1,2,all`` -> [1, 2, cpu_count] (deduplicated, in order)."""
+    out: list[int] = []
+    for part in arg.split(","):
+        n = (os.cpu_count() or 1) if part.strip() == "all" else int(part)
+        if n not in out:
+            out.append(n)
+    return out
+
+
+def peak_vmhwm_bytes() -> int:
+    """Peak resident set (VmHWM) of this process; resettable with :func:`reset_peak_rss`."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return peak_rss_bytes()
+
+
+def peak_memory_mb(call: Any) -> tuple[Any, float]:
+    """(result, MB the peak resident set grew over the resident set before ``call()``), in process."""
+    import gc
+
+    gc.collect()
+    reset_peak_rss()
+    base = rss_bytes()
+    result = call()
+    return result, max(peak_vmhwm_bytes() - base, 0) / 2**20
+
+
+def interleaved(calls: dict[str, Any], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds of each ``calls[name]()`` over ``repeats`` rounds after ``warmup`` rounds; in each
+    round every call runs once, the order rotating from round to round."""
+    names = list(calls)
+    for _ in range(warmup):
+        for name in names:
+            calls[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            start = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def timing(seconds: list[float], per: float | None = None, unit: str = "s") -> dict[str, Any]:
+    """Median and min of timed runs (``per``: also items per second)."""
+    out: dict[str, Any] = {f"median_{unit}": median(seconds), f"min_{unit}": min(seconds), "repeats": len(seconds)}
+    if per:
+        out["per_s_median"] = per / median(seconds)
+        out["per_s_max"] = per / min(seconds)
+    return out
+
+
+def peer_ratios(times: dict[str, list[float]], library: str, peers: list[str], suffix: str = ""
+                ) -> tuple[dict[str, float], dict[str, float]]:
+    """({seconds_vs_<peer><suffix>: median of per-round peer/library}, the same from the minima);
+    > 1: the library is faster."""
+    med, best = {}, {}
+    for peer in peers:
+        if peer in times:
+            med[f"seconds_vs_{peer}{suffix}"] = paired_ratio(times[library], times[peer], higher_is_better=False)
+            best[f"seconds_vs_{peer}{suffix}"] = min(times[peer]) / min(times[library])
+    return med, best

@@ -268,3 +268,22 @@ def test_pair_scores_cpu_equals_cuda():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((500, 32)), rng.standard_normal((500, 32))
     np.testing.assert_allclose(pair_scores(a, b, device="cuda"), pair_scores(a, b, device="cpu"), atol=1e-5)
+
+
+def test_top_k_memory_is_bounded_by_the_chunks(monkeypatch):
+    """Every score block is at most query_chunk x item_chunk (padded to the prefilter's group), and
+    the item blocks are views of one reused buffer: no queries x items matrix, no copy of all items."""
+    shapes, buffers = [], set()
+    real = vectors._scores_into
+
+    def spy(qb, block, out):
+        shapes.append(tuple(out.shape))
+        buffers.add(block.untyped_storage().data_ptr())
+        real(qb, block, out)
+
+    monkeypatch.setattr(vectors, "_scores_into", spy)
+    q, m = random_unit(50, 8, 4), random_unit(3000, 8, 5)
+    idx, _ = top_k(q, m, k=5, device="cpu", query_chunk=16, item_chunk=700)
+    assert max(r for r, _ in shapes) <= 16 and max(c for _, c in shapes) <= 700 + vectors._GROUP
+    assert len(shapes) == 4 * 5 and len(buffers) == 1  # 4 query chunks x 5 item blocks, one block buffer
+    np.testing.assert_array_equal(idx, brute_top_k(q, m, 5)[0])
