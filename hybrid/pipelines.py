@@ -42,11 +42,8 @@ import numpy as np
 import pandas as pd
 
 from tagrank.baselines.saved import load_guard
-from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
 from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
-from tagrank.baselines.timeparse import to_seconds
-from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.validation import (
     NotFittedError,

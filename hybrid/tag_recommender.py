@@ -14,7 +14,6 @@ import pandas as pd
 
 from tagrank.baselines.params import Params
 from tagrank.baselines.timeparse import to_seconds
-from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from tagrank.baselines.saved import load_guard
-from tagrank.baselines.saved import load_guard
 from tagrank.baselines.base import TextScorer
 from tagrank.baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
 from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
