@@ -378,7 +378,7 @@ def _search_pipeline():
     from tests.hybrid.test_pipelines import FAST
 
     ids = [f"p{i}" for i in range(12)]
-    texts = [f"{c} {t} item" for c, t in zip(["red", "blue", "green"] * 4, ["shoe", "hat", "bag", "sock"] * 3)]
+    texts = [f"{c} {t} item" for c, t in zip(["red", "blue", "green"] * 4, ["shoe", "hat", "bag", "sock"] * 3, strict=True)]
     judged = pd.DataFrame({"query": ["red shoe", "red shoe", "blue hat", "blue hat", "green bag", "green bag"] * 2,
                            "item_id": ["p0", "p1", "p1", "p2", "p2", "p3", "p4", "p5", "p5", "p6", "p6", "p7"],
                            "label": [3, 1, 3, 1, 3, 1] * 2})

@@ -99,7 +99,7 @@ def test_hybrid_ranker_fit_predict_rank(frame, other, k):
 CATALOG_IDS = [f"p{i}" for i in range(16)]
 CATALOG_TEXTS = [f"{c} {t} {w}" for c, t, w in zip(["red", "blue", "green", "black"] * 4,
                                                   ["shoe", "hat", "bag", "sock"] * 4,
-                                                  ["wool", "\u7ea2\u8272", "cotton", "\U0001F600"] * 4)]
+                                                  ["wool", "\u7ea2\u8272", "cotton", "\U0001F600"] * 4, strict=True)]
 
 
 def _judgments() -> pd.DataFrame:
