@@ -26,6 +26,7 @@ from tagrank.baselines.validation import (
     check_nonempty,
     check_same_length,
     check_texts,
+    label_at,
 )
 
 
@@ -147,7 +148,7 @@ class InteractionScorer(Scorer, ABC):
         for col in INTERACTION_COLUMNS:
             missing = interactions[col].isna().to_numpy()
             if missing.any():
-                row = interactions.index[int(np.argmax(missing))]
+                row = label_at(interactions.index, int(np.argmax(missing)))
                 raise TagrankInputError(f"interactions.{col}[{row!r}] is missing (got {interactions[col][row]!r})")
         users = pd.Index(pd.unique(interactions["user_id"]))
         items = pd.Index(pd.unique(interactions["item_id"]))

@@ -40,6 +40,7 @@ from tagrank.baselines.validation import (
     check_nonempty,
     check_same_length,
     has_content,
+    label_at,
 )
 
 EVENT_COLUMNS = ("user_id", "item_id", "tag")
@@ -56,12 +57,12 @@ def check_events(events: pd.DataFrame, field: str = "events") -> pd.DataFrame:
     for col in EVENT_COLUMNS:
         missing = events[col].isna().to_numpy()
         if missing.any():
-            raise TagrankInputError(f"{field}.{col}[{events.index[int(np.argmax(missing))]!r}] is missing")
+            raise TagrankInputError(f"{field}.{col}[{label_at(events.index, int(np.argmax(missing)))!r}] is missing")
     tags = events["tag"].astype(str).str.strip()
     blank = ~tags.map(has_content).to_numpy(dtype=bool)
     if blank.any():
         i = int(np.argmax(blank))
-        raise BlankTextError(f"{field}.tag[{events.index[i]!r}] is empty or blank (got {events['tag'].iat[i]!r})")
+        raise BlankTextError(f"{field}.tag[{label_at(events.index, i)!r}] is empty or blank (got {events['tag'].iat[i]!r})")
     out = events.copy()
     out["tag"] = tags.to_numpy()
     return out

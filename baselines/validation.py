@@ -105,6 +105,12 @@ def has_content(text: str) -> bool:
     return False
 
 
+def label_at(index: Any, i: int) -> Any:
+    """The row label at position ``i`` of a pandas index, as a plain Python value (``21``, not ``np.int64(21)``)."""
+    value = index[i]
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _row_labels(values: Any) -> list[Any] | None:
     """The pandas row labels of a Series (None for a plain sequence: positions then name the rows)."""
     index = getattr(values, "index", None)

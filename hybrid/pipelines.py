@@ -49,6 +49,7 @@ from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
     cap_k,
+    label_at,
     check_columns,
     check_k,
     check_texts,
@@ -862,10 +863,11 @@ class SearchPipeline(Params):
     def _judgments(self, frame: pd.DataFrame, field: str) -> pd.DataFrame:
         check_columns(frame, ["query", "item_id", "label"], field)
         j = frame[["query", "item_id", "label"]].copy()
-        check_texts(j["query"].tolist(), f"{field}.query")
+        check_texts(j["query"], f"{field}.query")  # a Series: errors name its row label
         y = pd.to_numeric(j["label"], errors="coerce")
         if y.isna().any():
-            raise TagrankInputError(f"{field}.label[{int(np.argmax(y.isna().to_numpy()))}] is not a number")
+            i = int(np.argmax(y.isna().to_numpy()))
+            raise TagrankInputError(f"{field}.label[{label_at(y.index, i)!r}] is not a number (got {j['label'].iat[i]!r})")
         j["label"] = y.astype(np.float64)
         unknown = ~j["item_id"].isin(self.catalog_.index)
         if unknown.any():

@@ -49,7 +49,7 @@ import pandas as pd
 
 from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
-from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_columns, check_k
+from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_columns, check_k, label_at
 from tagrank.hybrid.labels import GradeRule
 from tagrank.hybrid.persistence import load_booster, read_config, save_dir
 
@@ -230,7 +230,7 @@ class _LightGBMModel(Params):
         y = series.to_numpy(dtype=np.float64, na_value=np.nan)
         bad = ~np.isfinite(y)
         if bad.any():
-            row = frame.index[int(np.argmax(bad))]
+            row = label_at(frame.index, int(np.argmax(bad)))
             raise TagrankInputError(f"{field}.{label_col}[{row!r}] is not a finite label (got {y[bad][0]!r})")
         return y
 

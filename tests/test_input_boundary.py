@@ -435,3 +435,16 @@ def test_tag_recommender_with_a_huge_k_is_capped_at_the_tag_vocabulary():
                              ranker_params={"min_child_samples": 2, "n_estimators": 20}).fit(ev, items)
     tags, scores = rec.recommend(["u0"], ["m0"], k=10**6)  # was (1, 1_000_000), padded with None / -inf
     assert tags.shape == scores.shape == (1, ev["tag"].nunique())
+
+
+def test_search_judgments_errors_name_the_row_label():
+    from tagrank.hybrid.pipelines import SearchPipeline
+
+    ids = ["p0", "p1", "p2"]
+    judged = pd.DataFrame({"query": ["red shoe", "!!!", "red shoe"], "item_id": ids, "label": [3, 1, 2]},
+                          index=[20, 21, 22])
+    with pytest.raises(BlankTextError, match=r"judgments.query\[21\] is blank"):
+        SearchPipeline({"bm25": BM25Scorer()}).fit(ids, ["red shoe", "blue hat", "green bag"], judged)
+    judged = judged.assign(query="red shoe", label=[3, "high", 2])
+    with pytest.raises(TagrankInputError, match=r"judgments.label\[21\] is not a number \(got 'high'\)"):
+        SearchPipeline({"bm25": BM25Scorer()}).fit(ids, ["red shoe", "blue hat", "green bag"], judged)
