@@ -140,6 +140,8 @@ class TagClusterer(Params):
         if not hasattr(self, "model_"):
             raise NotFittedError("TagClusterer is not fitted: call fit() first")
         texts = check_texts(texts, "texts")
+        if not texts:  # nothing to place (sklearn refuses a 0-row matrix)
+            return np.zeros(0, dtype=np.int64)
         return self.model_.predict(_l2_rows(represent(self.representation_, texts))).astype(np.int64)
 
     def score(self, reference_labels: Sequence[Any]) -> dict[str, float]:
