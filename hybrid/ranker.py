@@ -59,6 +59,9 @@ MAX_GROUP_SIZE = 10_000
 _MATRIX_CELLS = 4_000_000
 _LGB_FORBIDDEN = re.compile(r"[\"',:\[\]{}\s]")
 
+#: at most this many rows predict on one LightGBM thread (see HybridRanker._predict_model)
+SMALL_PREDICT_ROWS = 2048
+
 
 def _check_present(cols: list[str], available: Any, field: str) -> None:
     """Every feature the model was trained on must be among ``available`` (frame columns or mapping keys)."""
@@ -284,7 +287,10 @@ class _LightGBMModel(Params):
         x = self._matrix(frame, self.feature_names_)
         if len(x) == 0:
             return np.zeros(0, dtype=np.float64)
-        return np.asarray(self.booster_.predict(x, num_iteration=-1), dtype=np.float64)
+        # a request-sized input (a query's candidates) predicts on one thread: OpenMP start-up and
+        # barriers cost more than its trees, most of all on a busy machine (issue 18)
+        threads = {"num_threads": 1} if len(x) <= SMALL_PREDICT_ROWS else {}
+        return np.asarray(self.booster_.predict(x, num_iteration=-1, **threads), dtype=np.float64)
 
     def _served_source(self) -> str | None:
         """The source column served instead of the model (``served_ = "source:<name>"``), or None."""

@@ -281,3 +281,24 @@ def test_int8_dynamic_quantisation_is_close_to_float32(encoder):
         TransformerEncoder(dtype="int8", backend="fused", device="cpu", show_progress=False).encode(["a"])
     with pytest.raises(TagrankInputError, match="CPU only"):
         encoder_module.resolve_dtype("int8", torch.device("cuda"))
+
+
+def test_small_request_runs_on_one_thread_and_restores_the_setting(encoder, monkeypatch):
+    seen = []
+    real = TransformerEncoder._forward
+
+    def spy(self, model, input_ids, mask):
+        seen.append((input_ids.numel(), torch.get_num_threads()))
+        return real(self, model, input_ids, mask)
+
+    monkeypatch.setattr(TransformerEncoder, "_forward", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        one = encoder.encode(["cordless drill"])
+        assert seen[-1][1] == 1 and torch.get_num_threads() == 2  # restored
+        big = encoder.encode(["cordless drill"] + [f"garden hose {i} ft long green" for i in range(60)])
+        assert seen[-1][0] > encoder_module.SMALL_BATCH_TOKENS and seen[-1][1] == 2
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_allclose(one[0], big[0], atol=1e-5)
