@@ -297,8 +297,10 @@ def test_small_request_runs_on_one_thread_and_restores_the_setting(encoder, monk
     try:
         one = encoder.encode(["cordless drill"])
         assert seen[-1][1] == 1 and torch.get_num_threads() == 2  # restored
-        big = encoder.encode(["cordless drill"] + [f"garden hose {i} ft long green" for i in range(60)])
-        assert seen[-1][0] > encoder_module.SMALL_BATCH_TOKENS and seen[-1][1] == 2
+        mark = len(seen)
+        big = encoder.encode(["cordless drill"] + [f"garden hose {i} ft long green" for i in range(60)],
+                             batch_size=64)
+        assert [threads for _, threads in seen[mark:]] == [2]  # one big batch: the caller's threads
     finally:
         torch.set_num_threads(before)
     np.testing.assert_allclose(one[0], big[0], atol=1e-5)
