@@ -338,3 +338,12 @@ def peer_ratios(times: dict[str, list[float]], library: str, peers: list[str], s
             med[f"seconds_vs_{peer}{suffix}"] = paired_ratio(times[library], times[peer], higher_is_better=False)
             best[f"seconds_vs_{peer}{suffix}"] = min(times[peer]) / min(times[library])
     return med, best
+
+
+def write_and_show(name: str, doc: dict[str, Any], out_dir: str | Path | None = None) -> int:
+    """:func:`write_perf`, then print the path, every ratio and every agreement figure; returns 0."""
+    path = write_perf(name, doc, out_dir)
+    print(f"wrote {path}")
+    for key, value in {**doc.get("ratios", {}), **doc.get("agreement", {})}.items():
+        print(f"{key}: {value}")
+    return 0

@@ -187,11 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             f"rank_bm25 queries are timed on the first {len(small)} queries and compared per query.",
         ],
     }
-    path = pc.write_perf("bm25", doc, a.out_dir)
-    print(f"wrote {path}")
-    for name, value in {**ratios, **agreement}.items():
-        print(f"{name}: {value}")
-    return 0
+    return pc.write_and_show("bm25", doc, a.out_dir)
 
 
 if __name__ == "__main__":

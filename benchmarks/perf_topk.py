@@ -25,7 +25,6 @@ one, freed heap pages serve later calls and hide their growth).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -161,11 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             "float64 brute force (score descending, ties by the lower id).",
         ],
     }
-    path = pc.write_perf("topk", doc, a.out_dir)
-    print(f"wrote {path}")
-    for name, value in {**ratios, **agreement}.items():
-        print(f"{name}: {value:.4g}")
-    return 0
+    return pc.write_and_show("topk", doc, a.out_dir)
 
 
 if __name__ == "__main__":
