@@ -136,3 +136,27 @@ def test_chinese_bm25():
 def test_max_scores_not_fitted():
     with pytest.raises(NotFittedError):
         BM25Scorer().max_scores(["a"])
+
+
+def test_top_k_equals_bm25s_lucene_on_the_same_tokens():
+    """bm25s's method='lucene' is the library's formula divided by (k1 + 1): same documents, same
+    order (ties aside: bm25s breaks them its own way), scores in the ratio k1 + 1."""
+    bm25s = pytest.importorskip("bm25s")
+    from tagrank.baselines.text import Tokenizer
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(60)]
+    docs = [" ".join(rng.choice(words, size=rng.integers(3, 12))) for _ in range(300)]
+    queries = [" ".join(rng.choice(words, size=rng.integers(1, 4))) for _ in range(40)]
+    tok = Tokenizer().words
+    index = bm25s.BM25(method="lucene", k1=1.2, b=0.75)
+    index.index([tok(d) for d in docs], show_progress=False)
+    their_idx, their_scores = index.retrieve([tok(q) for q in queries], k=10, show_progress=False)
+    scorer = BM25Scorer(k1=1.2, b=0.75, idf="lucene").fit(docs, list(range(len(docs))))
+    mine_idx, mine_scores = scorer.top_k(queries, 10)
+    mine_idx = mine_idx.astype(np.int64)
+    np.testing.assert_allclose(np.sort(mine_scores, axis=1), np.sort(their_scores * 2.2, axis=1), rtol=1e-5)
+    for q in range(len(queries)):
+        kth = mine_scores[q, -1]
+        for d in set(their_idx[q].tolist()) - set(mine_idx[q].tolist()):  # only ties at the cut differ
+            assert scorer.score_pairs([queries[q]], [docs[d]])[0] == pytest.approx(kth, rel=1e-9)
