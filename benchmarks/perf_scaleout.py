@@ -106,7 +106,7 @@ def encode_job(clients: dict[str, Any], texts: list[str], rounds: int) -> dict[s
     from tagrank.hybrid.encoder import TransformerEncoder
 
     enc = TransformerEncoder(device="cpu", show_progress=False, batch_size=64)
-    parts = 8
+    parts = 32  # small partitions: the scheduler balances them over the workers
     for c in clients.values():  # each worker loads the model once, outside the timings
         c.compute(encode_dask(enc, texts[:64], client=c, npartitions=4)).result()
     with _Threads(2):
@@ -293,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", default="topk,ranker,encode")
     parser.add_argument("--quick", action="store_true", help="small sizes (a trial run; not for the results file)")
     parser.add_argument("--out", default=None, help="results folder (default benchmarks/results/perf)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the other jobs' measurements of an existing results file (rerun some jobs only)")
     args = parser.parse_args(argv)
     if args.quick:
         args.encode_n, args.topk_n, args.topk_q, args.trees, args.max_queries, args.rounds = 600, 20_000, 100, 20, 800, 1
@@ -302,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     from tagrank.eval.distributed import connect, disconnect
 
     clients = {WAYS[0]: connect("local:1", activate=False), WAYS[1]: connect("local:2", activate=False)}
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = previous_results(args.out, jobs) if args.keep else {}
     try:
         for job in jobs:  # the file is rewritten after each job: a cut-short run keeps what it measured
             if job == "topk":
@@ -316,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["ranker"] = ranker_job(clients, train, test, args.rounds, args.trees)
             else:
                 raise SystemExit(f"unknown job {job!r}")
+            results[job]["rounds"] = args.rounds
             print(job, {w: round(median(v), 3) for w, v in results[job]["times"].items()}, flush=True)
             doc = build_doc(results, args)
             if args.quick and args.out is None:
@@ -326,6 +329,25 @@ def main(argv: list[str] | None = None) -> int:
         for c in clients.values():
             disconnect(c)
     return 0
+
+
+def previous_results(out: str | None, rerun: list[str]) -> dict[str, Any]:
+    """The jobs of an existing results file that this run does not redo (``--keep``)."""
+    import json
+
+    from _perf_common import RESULTS_DIR
+
+    path = (Path(out) if out else RESULTS_DIR) / "scaleout.json"
+    if not path.is_file():
+        return {}
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    kept = {}
+    for job, times in doc.get("times_per_round_s", {}).items():
+        if job in rerun:
+            continue
+        eq = {k: v for k, v in doc.get("equality", {}).items() if k.startswith(f"{job}_")}
+        kept[job] = {"times": times, "equality": eq, **doc.get("details", {}).get(job, {})}
+    return kept
 
 
 def build_doc(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -352,7 +374,6 @@ def build_doc(results: dict[str, Any], args: argparse.Namespace) -> dict[str, An
         "ratios": ratios,
         "goals": {k: v for k, v in GOALS.items() if k in ratios},
         "equality": equality,
-        "rounds": args.rounds,
         "details": {job: {k: v for k, v in res.items() if k not in ("times", "equality")} for job, res in results.items()},
         "times_per_round_s": {job: res["times"] for job, res in results.items()},
         "machine": machine("cpu", threads=2),
