@@ -397,6 +397,7 @@ NOTES = [
     "BLAS thread count (1); a 2-thread BLAS rounds some float32 scores differently.",
     "ranker: LightGBM data-parallel over the workers (tree_learner=data), fixed number of trees, no "
     "early stopping; ndcg@10 on held-out Home Depot queries (gain = relevance - 1).",
+    "sizing: workers = work / (measured per-worker rate x 3600 s), linear scaling assumed; the rate is the one measured here, so on a loaded shared machine (see machine.loadavg_1_5_15: a worker got only a fraction of a core) it understates a dedicated core and the worker counts are upper bounds. Memory per worker: encode = measured worker peak RSS; top-k = worker without shards + its shard (products x d x 4 B / workers) + one 1,024-query block.",
 ]
 
 
