@@ -53,8 +53,8 @@ def _summary(doc: dict[str, Any], inner: str, raw: dict[str, Any] | None) -> dic
         "hybrid": {m: hyb["metrics"].get(m) for m in METRICS},
         "served": hyb["params"].get("served"),
         "guard_scores": hyb["params"].get("guard", {}).get("scores"),
-        "best_single": {m: max(singles, key=lambda n: singles[n]["metrics"][m]) for m in METRICS},
-        "best_single_value": {m: max(s["metrics"][m] for s in singles.values()) for m in METRICS},
+        "best_single": {m: max(singles, key=lambda n: singles[n]["metrics"].get(m, -1.0)) for m in METRICS},
+        "best_single_value": {m: max(s["metrics"].get(m, -1.0) for s in singles.values()) for m in METRICS},
         "hybrid_vs_best": doc.get("hybrid_vs_best"),
         "hybrid_vs_best_by_metric": doc.get("hybrid_vs_best_by_metric"),
     }
