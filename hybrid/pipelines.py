@@ -340,8 +340,21 @@ class RecommendPipeline(Params):
             )
 
     # ------------------------------------------------------------------ fit
-    def fit(self, interactions: pd.DataFrame, items: pd.DataFrame | None = None) -> RecommendPipeline:
-        """Inner split (``inner_split``), generators on its train part, ranker on its held-out part, then refit on all."""
+    def fit(
+        self, interactions: pd.DataFrame, items: pd.DataFrame | None = None, *,
+        user_col: str = "user_id", item_col: str = "item_id", time_col: str = "timestamp", text_col: str = "text",
+    ) -> RecommendPipeline:
+        """Inner split (``inner_split``), generators on its train part, ranker on its held-out part, then refit on all.
+
+        ``user_col`` / ``item_col`` / ``time_col`` name the interactions' columns, ``item_col`` /
+        ``text_col`` the items' (defaults: the library's own names).
+        """
+        from tagrank.baselines.columns import with_columns
+
+        interactions = with_columns(
+            interactions, {"user_id": user_col, "item_id": item_col, "timestamp": time_col}, "interactions")
+        if items is not None:
+            items = with_columns(items, {"item_id": item_col, "text": text_col}, "items")
         from tagrank.hybrid.user_splits import describe_split, inner_user_split
 
         self._check_params()
@@ -755,8 +768,21 @@ class SearchPipeline(Params):
         catalog_texts: Sequence[str],
         judgments: pd.DataFrame,
         valid: pd.DataFrame | None = None,
+        *,
+        query_col: str = "query",
+        item_col: str = "item_id",
+        label_col: str = "label",
     ) -> SearchPipeline:
-        """Fit clones of the scorers on the catalogue, then the rankers (see :meth:`fit_fitted`)."""
+        """Fit clones of the scorers on the catalogue, then the rankers (see :meth:`fit_fitted`).
+
+        ``query_col`` / ``item_col`` / ``label_col`` name the judgments' (and ``valid``'s) columns.
+        """
+        from tagrank.baselines.columns import with_columns
+
+        names = {"query": query_col, "item_id": item_col, "label": label_col}
+        judgments = with_columns(judgments, names, "judgments")
+        if valid is not None:
+            valid = with_columns(valid, names, "valid")
         ids = list(catalog_ids)
         texts = check_texts(catalog_texts, "catalog_texts")
         fitted = {name: clone(est).fit(texts, ids) for name, est in self.scorers.items()}

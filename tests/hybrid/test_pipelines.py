@@ -523,3 +523,22 @@ def test_recommend_factory(interactions):
     json.dumps(est.get_params()) and json.dumps(params)
     # the ranker's generators were refitted on inner_train, the serving ones are ctx.fitted
     assert est.pipeline.generators_["pop"] is fitted["pop"]
+
+
+def test_pipelines_take_the_users_column_names():
+    """The same data under the user's own column names gives the same model as under the library's."""
+    from tagrank.baselines.bm25 import BM25Scorer
+    from tagrank.eval.datasets import load_dataset
+
+    sample = load_dataset("sample")
+    ids, titles = sample.items["item_id"].tolist(), sample.items["text"].tolist()
+    judged = sample.judgments.iloc[:300]
+    theirs = judged.rename(columns={"query": "search_term", "item_id": "product_uid", "label": "relevance"})
+    before = theirs.copy()
+    a = SearchPipeline({"bm25": BM25Scorer()}).fit(ids, titles, judged)
+    b = SearchPipeline({"bm25": BM25Scorer()}).fit(
+        ids, titles, theirs, query_col="search_term", item_col="product_uid", label_col="relevance")
+    pd.testing.assert_frame_equal(theirs, before)  # not mutated
+    pd.testing.assert_frame_equal(a.search(["red running shoes"], k=5), b.search(["red running shoes"], k=5))
+    with pytest.raises(TagrankInputError, match="no column 'search_trm'"):
+        SearchPipeline({"bm25": BM25Scorer()}).fit(ids, titles, theirs, query_col="search_trm")
