@@ -437,7 +437,7 @@ class SimilarityPipeline(Params):
     def refit_sources(self, corpus: Sequence[str], scorers: Mapping[str, Any] | None = None) -> SimilarityPipeline:
         """Refit the base scorers on ``corpus`` (clones with the same parameters, or the given fitted
         ``scorers``) and keep the learned combination; the feature columns must stay the same."""
-        from tagrank.hybrid.pipelines import clone
+        from tagrank.hybrid.pipeline_common import clone
 
         self._check_fitted()
         if scorers is None:
@@ -455,7 +455,7 @@ class SimilarityPipeline(Params):
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Directory: config.json + model_<i>/ (LightGBM text) + scorers/<name>/ (the scorers' own saves)."""
-        from tagrank.hybrid.pipelines import _jsonable_params, _save_scorers
+        from tagrank.hybrid.pipeline_common import _jsonable_params, _save_scorers
 
         self._check_fitted()
         path = Path(path)
@@ -476,7 +476,7 @@ class SimilarityPipeline(Params):
     def load(cls, path: str | Path, scorers: Mapping[str, Any] | None = None) -> SimilarityPipeline:
         """Load a saved pipeline; scorers come from their own saves, or pass the fitted ones."""
         from tagrank.hybrid.persistence import load_arrays
-        from tagrank.hybrid.pipelines import _load_scorers
+        from tagrank.hybrid.pipeline_common import _load_scorers
 
         path = Path(path)
         config = read_config(path, cls.__name__)

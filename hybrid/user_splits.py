@@ -81,7 +81,7 @@ def inner_user_split(
     """
     if isinstance(split, str):
         if split == "temporal":
-            from tagrank.hybrid.pipelines import temporal_user_split
+            from tagrank.hybrid.pipeline_common import temporal_user_split
 
             return temporal_user_split(interactions, fraction, min_positives)
         if split == "random":
