@@ -81,7 +81,7 @@ def main() -> None:
             scorers[spec.name] = est if hasattr(est, "ids_") else est.fit(data.item_texts, data.item_ids)
 
     def finetuned(path: str):
-        return _scorer_class()(model_name_or_path=path, pooling="mean", normalize=True, max_length=64, device="cpu",
+        return _scorer_class()(model=path, pooling="mean", normalize=True, max_length=64, device="cpu",
                                show_progress=False, cache_dir=args.cache_dir).fit(data.item_texts, data.item_ids)
 
     scorers["transformer_ft"] = finetuned(args.ft)

@@ -106,7 +106,7 @@ def main() -> None:
         scorers[spec.name] = build(chosen)
 
     def finetuned(path: str, texts: list[str]):
-        return _scorer_class()(model_name_or_path=path, pooling="mean", normalize=True, max_length=64, device="cpu",
+        return _scorer_class()(model=path, pooling="mean", normalize=True, max_length=64, device="cpu",
                                show_progress=False, cache_dir=args.cache_dir).fit(texts)
 
     scorers["transformer_ft"] = finetuned(args.ft, corpus)

@@ -151,11 +151,11 @@ def finetuned_scorer(tuner: Any, ctx: MethodContext, extra: dict[str, Any] | Non
     """An unfitted ``FineTunedTransformerScorer`` on ``tuner.best_dir_`` with the training record attached."""
     cls = _scorer_class()
     scorer = cls(
-        model_name_or_path=str(tuner.best_dir_), pooling=tuner.pooling, normalize=True,
+        model=str(tuner.best_dir_), pooling=tuner.pooling, normalize=True,
         max_length=int(tuner.max_length), device=ctx.device, show_progress=ctx.show_progress, **scorer_params,
     )
     hyper = {f"ft.{k}": v for k, v in tuner.get_params().items()
-             if k not in ("device", "show_progress", "output_dir", "model_name_or_path")}
+             if k not in ("device", "show_progress", "output_dir", "model", "model_name_or_path")}
     record = {**tuner.summary(), **hyper, **(extra or {})}
     record["model_name_or_path"] = tuner.summary()["base_model"]
     record["finetuned_dir"] = recorded_dir(tuner.best_dir_, ctx)

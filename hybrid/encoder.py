@@ -381,7 +381,7 @@ class TransformerEncoder(Params):
 
     def __init__(
         self,
-        model_name_or_path: str | os.PathLike | None = None,
+        model: str | os.PathLike | None = None,
         pooling: str = "mean",
         normalize: bool = True,
         max_length: int = 256,
@@ -393,8 +393,10 @@ class TransformerEncoder(Params):
         cache_dir: str | os.PathLike | None = None,
         show_progress: bool = True,
         backend: str = "auto",
+        *,
+        model_name_or_path: str | os.PathLike | None = None,
     ) -> None:
-        self.model_name_or_path = model_name_or_path
+        self.model = model
         self.pooling = pooling
         self.normalize = normalize
         self.max_length = max_length
@@ -406,6 +408,7 @@ class TransformerEncoder(Params):
         self.cache_dir = cache_dir
         self.show_progress = show_progress
         self.backend = backend
+        self.model_name_or_path = model_name_or_path  # deprecated alias of model
         self._check_params()
 
     # ------------------------------------------------------------------ params
@@ -424,13 +427,18 @@ class TransformerEncoder(Params):
             raise TagrankInputError(f"whiten_dim must be None or a positive integer, got {self.whiten_dim!r}")
 
     # ------------------------------------------------------------------ model
+    def _model_ref(self) -> Any:
+        from tagrank.hybrid.model_path import chosen_model
+
+        return chosen_model(self.model, self.model_name_or_path, type(self).__name__)
+
     @property
     def model_identity(self) -> dict[str, str]:
         """``{"name_or_path", "fingerprint"}`` (computed from the files, memoised on their stat)."""
-        return model_identity(self.model_name_or_path)
+        return model_identity(self._model_ref())
 
     def _model(self, device: torch.device) -> tuple[Any, Any, torch.dtype]:
-        name, local = resolve_model(self.model_name_or_path)
+        name, local = resolve_model(self._model_ref())
         dtype = resolve_dtype(self.dtype, device)
         _check_native(dtype, device)
         tokenizer, model = load_model(name, local, device, dtype)
@@ -646,7 +654,7 @@ class TransformerEncoder(Params):
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
         params = self.get_params()
-        for key in ("model_name_or_path", "cache_dir", "device", "dtype"):
+        for key in ("model", "model_name_or_path", "cache_dir", "device", "dtype"):
             if params[key] is not None and not isinstance(params[key], str | bool):
                 params[key] = str(params[key]).removeprefix("torch.")
         whitening = getattr(self, "whitening_", None)

@@ -26,7 +26,7 @@ the mean reciprocal rank of each positive among every valid positive for
 improvement; the best weights are kept in memory and written to ``best_dir_``
 (``output_dir`` or a fresh temporary directory) with
 ``save_pretrained(safe_serialization=True)`` + the tokenizer, a plain model
-directory that loads through ``TransformerEncoder(model_name_or_path=best_dir_)``.
+directory that loads through ``TransformerEncoder(model=best_dir_)``.
 LoRA (``lora=True``, needs ``peft``: the ``finetune`` extra) adapters are merged
 before saving, so the saved directory is a plain model as well.
 
@@ -399,7 +399,7 @@ class BiEncoderFineTuner(Params):
 
     def __init__(
         self,
-        model_name_or_path: str | os.PathLike | None = None,
+        model: str | os.PathLike | None = None,
         loss: str = "cosent",
         learning_rate: float = 2e-5,
         epochs: int = 1,
@@ -421,8 +421,11 @@ class BiEncoderFineTuner(Params):
         output_dir: str | os.PathLike | None = None,
         show_progress: bool = True,
         score_range: tuple[float, float] | None = None,
+        *,
+        model_name_or_path: str | os.PathLike | None = None,
     ) -> None:
-        self.model_name_or_path = model_name_or_path
+        self.model = model
+        self.model_name_or_path = model_name_or_path  # deprecated alias of model
         self.loss = loss
         self.learning_rate = learning_rate
         self.epochs = epochs
@@ -552,7 +555,9 @@ class BiEncoderFineTuner(Params):
         device = resolve_device(self.device)
         amp = autocast_dtype(self.mixed_precision, device)
         seed_everything(self.random_state)
-        tokenizer, model, name = load_trainable(self.model_name_or_path)
+        from tagrank.hybrid.model_path import chosen_model
+
+        tokenizer, model, name = load_trainable(chosen_model(self.model, self.model_name_or_path, type(self).__name__))
         model.to(device)
         if self.lora:
             model = apply_lora(model, self.lora_r, self.lora_alpha)

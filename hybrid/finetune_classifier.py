@@ -115,7 +115,7 @@ class TransformerClassifier(Params):
 
     def __init__(
         self,
-        model_name_or_path: str | os.PathLike | None = None,
+        model: str | os.PathLike | None = None,
         learning_rate: float = 5e-5,
         head_learning_rate: float = 1e-3,
         epochs: int = 2,
@@ -137,8 +137,11 @@ class TransformerClassifier(Params):
         device: str | torch.device = "auto",
         mixed_precision: str = "auto",
         show_progress: bool = True,
+        *,
+        model_name_or_path: str | os.PathLike | None = None,
     ) -> None:
-        self.model_name_or_path = model_name_or_path
+        self.model = model
+        self.model_name_or_path = model_name_or_path  # deprecated alias of model
         self.learning_rate = learning_rate
         self.head_learning_rate = head_learning_rate
         self.epochs = epochs
@@ -218,7 +221,9 @@ class TransformerClassifier(Params):
         device = resolve_device(self.device)
         amp = autocast_dtype(self.mixed_precision, device)
         seed_everything(self.random_state)
-        tokenizer, encoder, name = load_trainable(self.model_name_or_path)
+        from tagrank.hybrid.model_path import chosen_model
+
+        tokenizer, encoder, name = load_trainable(chosen_model(self.model, self.model_name_or_path, type(self).__name__))
         if self.lora:
             encoder = apply_lora(encoder, self.lora_r, self.lora_alpha)
         hidden = int(encoder.config.hidden_size)

@@ -109,3 +109,18 @@ def model_load_error(name: str, local: bool, exc: BaseException) -> ModelPathErr
 
 
 __all__ = ["check_model_path", "env_offline", "hub_options", "hub_reachable", "looks_local", "model_load_error"]
+
+
+def chosen_model(model: Any, model_name_or_path: Any, owner: str) -> Any:
+    """The model an estimator was given: ``model`` (the ecosystem's word, as in
+    sentence-transformers), or the deprecated ``model_name_or_path`` alias with a FutureWarning."""
+    if model_name_or_path is None:
+        return model
+    import warnings
+
+    if model is not None and str(model) != str(model_name_or_path):
+        raise ModelPathError(
+            f"{owner} got model={model!r} and model_name_or_path={model_name_or_path!r}: give only model="
+        )
+    warnings.warn(f"{owner}(model_name_or_path=...) is deprecated; use {owner}(model=...)", FutureWarning, stacklevel=3)
+    return model_name_or_path

@@ -63,7 +63,7 @@ class TransformerScorer(TextScorer):
 
     def __init__(
         self,
-        model_name_or_path: str | os.PathLike | None = None,
+        model: str | os.PathLike | None = None,
         pooling: str = "mean",
         normalize: bool = True,
         max_length: int = 256,
@@ -76,8 +76,10 @@ class TransformerScorer(TextScorer):
         show_progress: bool = False,
         backend: str = "auto",
         query_dtype: str | torch.dtype | None = None,
+        *,
+        model_name_or_path: str | os.PathLike | None = None,
     ) -> None:
-        self.model_name_or_path = model_name_or_path
+        self.model = model
         self.pooling = pooling
         self.normalize = normalize
         self.max_length = max_length
@@ -90,6 +92,7 @@ class TransformerScorer(TextScorer):
         self.show_progress = show_progress
         self.backend = backend
         self.query_dtype = query_dtype
+        self.model_name_or_path = model_name_or_path  # deprecated alias of model
 
     @property
     def name(self) -> str:  # type: ignore[override]

@@ -310,11 +310,11 @@ def test_a_missing_local_model_path_says_no_such_model_directory(tmp_path):
 
     for path in [tmp_path / "no-model", "./models/mine", "~/nothing/here/model"]:
         with pytest.raises(ModelPathError, match="no such model directory"):
-            TransformerEncoder(model_name_or_path=path, device="cpu").encode(["red shoe"])
+            TransformerEncoder(model=path, device="cpu").encode(["red shoe"])
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"\x00")
     with pytest.raises(ModelPathError, match="is a file, not a model directory"):
-        TransformerEncoder(model_name_or_path=weights, device="cpu").encode(["red shoe"])
+        TransformerEncoder(model=weights, device="cpu").encode(["red shoe"])
 
 
 def test_a_hub_id_offline_fails_at_once_saying_how(monkeypatch):
@@ -328,13 +328,13 @@ def test_a_hub_id_offline_fails_at_once_saying_how(monkeypatch):
     start = time.monotonic()
     with pytest.raises(ModelPathError, match=r"not in the Hugging Face cache, and HF_HUB_OFFLINE=1 is set.*"
                                              r"export HF_HUB_OFFLINE=1"):
-        TransformerEncoder(model_name_or_path="tagrank-test/not-a-model", device="cpu").encode(["x"])
+        TransformerEncoder(model="tagrank-test/not-a-model", device="cpu").encode(["x"])
     # the hub unreachable and no env setting: the one probe says so, then the cache only (no 45 s of retries)
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr(model_path, "_REACHABLE", {model_path.HUB_HOST: False})
     with pytest.raises(ModelPathError, match=r"the hub \(huggingface.co\) cannot be reached.*HF_HUB_OFFLINE=1"):
-        TransformerEncoder(model_name_or_path="tagrank-test/not-a-model", device="cpu").encode(["x"])
+        TransformerEncoder(model="tagrank-test/not-a-model", device="cpu").encode(["x"])
     assert time.monotonic() - start < 30  # behaviour: no retry loop (the hub's own backoff takes ~45 s)
 
 

@@ -304,3 +304,17 @@ def test_small_request_runs_on_one_thread_and_restores_the_setting(encoder, monk
     finally:
         torch.set_num_threads(before)
     np.testing.assert_allclose(one[0], big[0], atol=1e-5)
+
+
+def test_model_is_the_argument_and_model_name_or_path_a_deprecated_alias():
+    """``model=`` (sentence-transformers' word) is the argument; the old name still works, with a FutureWarning."""
+    from tagrank.baselines.validation import TagrankInputError
+    from tagrank.hybrid.encoder import default_model_path
+
+    path = default_model_path()
+    new = TransformerEncoder(model=path, device="cpu", show_progress=False).encode(["red shoe"])
+    with pytest.warns(FutureWarning, match="use TransformerEncoder\\(model=...\\)"):
+        old = TransformerEncoder(model_name_or_path=path, device="cpu", show_progress=False).encode(["red shoe"])
+    np.testing.assert_array_equal(new, old)
+    with pytest.raises(TagrankInputError, match="give only model="):
+        TransformerEncoder(model=path, model_name_or_path="other", device="cpu").encode(["x"])
