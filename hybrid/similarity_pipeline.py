@@ -193,11 +193,18 @@ class SimilarityPipeline(Params):
         return feats
 
     def fit(self, pairs: pd.DataFrame, valid: pd.DataFrame | None = None,
-            train_scorers: Mapping[str, Any] | None = None) -> SimilarityPipeline:
-        """Learn from ``pairs`` (columns left, right, score); ``valid`` (same columns) early-stops, chooses
-        the grid point and guards (default: a seeded ``valid_fraction`` of ``pairs``). ``train_scorers``
-        replaces some scorers for the training pairs' features only (e.g. cross-fitted ones)."""
+            train_scorers: Mapping[str, Any] | None = None, *,
+            left_col: str = "left", right_col: str = "right", score_col: str = "score") -> SimilarityPipeline:
+        """Learn from ``pairs`` (columns left, right, score, or the names given); ``valid`` (same columns)
+        early-stops, chooses the grid point and guards (default: a seeded ``valid_fraction`` of ``pairs``).
+        ``train_scorers`` replaces some scorers for the training pairs' features only (e.g. cross-fitted ones)."""
+        from tagrank.baselines.columns import with_columns
         from tagrank.hybrid.ablation import feature_groups, fit_ablations, fit_learning_curve
+
+        names = {"left": left_col, "right": right_col, "score": score_col}
+        pairs = with_columns(pairs, names, "pairs")
+        if valid is not None:
+            valid = with_columns(valid, names, "valid")
 
         self._check_params()
         train = _pairs(pairs, "pairs")

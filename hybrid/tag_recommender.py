@@ -208,9 +208,21 @@ class TagRecommender(Params):
         return frame
 
     # ------------------------------------------------------------------ fit
-    def fit(self, events: pd.DataFrame, items: pd.DataFrame | None = None) -> TagRecommender:
-        """Learn the ranker on held-out events (see the class docstring), then refit the signals on all events."""
+    def fit(
+        self, events: pd.DataFrame, items: pd.DataFrame | None = None, *, user_col: str = "user_id",
+        item_col: str = "item_id", tag_col: str = "tag", time_col: str = "timestamp", text_col: str = "text",
+    ) -> TagRecommender:
+        """Learn the ranker on held-out events (see the class docstring), then refit the signals on all events.
+
+        ``user_col`` / ``item_col`` / ``tag_col`` / ``time_col`` name the events' columns, ``item_col`` /
+        ``text_col`` the items' (defaults: the library's own names)."""
+        from tagrank.baselines.columns import with_columns
         from tagrank.baselines.tag_signals import check_events
+
+        events = with_columns(events, {"user_id": user_col, "item_id": item_col, "tag": tag_col,
+                                       "timestamp": time_col}, "events")
+        if items is not None:
+            items = with_columns(items, {"item_id": item_col, "text": text_col}, "items")
         from tagrank.hybrid.ranker import HybridRanker
 
         ev = check_events(events).reset_index(drop=True)

@@ -436,3 +436,17 @@ def test_dense_representation_paths(data):
         tuple(p) for p in paths}
     tagger = MultiLabelTagger(representation=_Dense()).fit(texts, tags, v_texts, v_tags)
     assert tagger.score(t_texts, t_tags)["micro_f1"] > 0.4
+
+
+def test_tag_recommender_takes_the_users_column_names():
+    from tagrank.eval.datasets import load_dataset
+    from tagrank.hybrid.taxonomy import TagRecommender
+
+    sample = load_dataset("sample")
+    events = sample.tag_events.iloc[:400]
+    theirs = events.rename(columns={"user_id": "uid", "item_id": "sku", "tag": "label", "timestamp": "ts"})
+    items = sample.items.rename(columns={"item_id": "sku"})
+    a = TagRecommender().fit(events, sample.items)
+    b = TagRecommender().fit(theirs, items, user_col="uid", item_col="sku", tag_col="label", time_col="ts")
+    u, i = [events["user_id"].iloc[0]], [events["item_id"].iloc[0]]
+    pd.testing.assert_frame_equal(a.suggest(u, i, k=3), b.suggest(u, i, k=3))
