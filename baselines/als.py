@@ -26,23 +26,18 @@ through :mod:`baselines.vectors` on ``device``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-
 from tagrank.baselines.base import InteractionScorer
+from tagrank.baselines.factors import FactorModelMixin
 from tagrank.baselines.interactions import (
     InteractionPersistenceMixin,
-    exclusion_mask,
     interaction_weights,
     seen_matrix,
-    self_mask,
     user_item_matrix,
 )
 from tagrank.baselines.validation import TagrankInputError
-from tagrank.baselines.vectors import pair_scores, top_k
 
 WEIGHTINGS = ("bm25", "tfidf", "raw")
 #: floor of a weighted confidence (see ``confidence_matrix``)
@@ -84,7 +79,7 @@ def confidence_matrix(
     return out
 
 
-class ALSScorer(InteractionPersistenceMixin, InteractionScorer):
+class ALSScorer(FactorModelMixin, InteractionPersistenceMixin, InteractionScorer):
     """Implicit ALS recommender.
 
     Parameters
@@ -189,44 +184,6 @@ class ALSScorer(InteractionPersistenceMixin, InteractionScorer):
             model.fit(conf, show_progress=False)
         if self.use_gpu:
             model = model.to_cpu()
-        user_factors = np.ascontiguousarray(np.asarray(model.user_factors, dtype=np.float32))
-        item_factors = np.ascontiguousarray(np.asarray(model.item_factors, dtype=np.float32))
-        # orientation guard: implicit 0.7 takes user x item; a transposed matrix would swap these
-        if user_factors.shape[0] != n_users or item_factors.shape[0] != n_items:
-            raise RuntimeError(
-                f"implicit returned {user_factors.shape[0]} user and {item_factors.shape[0]} item "
-                f"factors for {n_users} users and {n_items} items: the matrix orientation is wrong"
-            )
-        self.user_factors_ = user_factors
-        self.item_factors_ = item_factors
+        self._store_factors(model, n_users, n_items)
         self.seen_ = seen_matrix(user_rows, item_rows, n_users, n_items)
 
-    def _state_arrays(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
-
-    def _set_state(self, arrays: dict[str, Any]) -> None:
-        self.user_factors_ = np.asarray(arrays["user_factors"], dtype=np.float32)
-        self.item_factors_ = np.asarray(arrays["item_factors"], dtype=np.float32)
-
-    def _score_user_items(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        if len(user_rows) == 0:
-            return np.zeros(0)
-        return pair_scores(
-            self.user_factors_[user_rows], self.item_factors_[item_rows], metric="dot", device=self.device
-        )
-
-    def _recommend(self, user_rows: np.ndarray, k: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
-        exclude = exclusion_mask(self.seen_, user_rows) if exclude_seen else None
-        return top_k(
-            self.user_factors_[user_rows], self.item_factors_, k, metric="dot", device=self.device, exclude=exclude
-        )
-
-    def _similar_items(self, item_rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return top_k(
-            self.item_factors_[item_rows],
-            self.item_factors_,
-            k,
-            metric="cosine",
-            device=self.device,
-            exclude=self_mask(item_rows, len(self.item_ids_)),
-        )
