@@ -81,7 +81,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from tagrank.baselines.validation import TagrankInputError
 from tagrank.eval.methods import MethodContext, MethodSpec, register
 
@@ -159,6 +158,7 @@ def finetuned_scorer(tuner: Any, ctx: MethodContext, extra: dict[str, Any] | Non
     record = {**tuner.summary(), **hyper, **(extra or {})}
     record["model_name_or_path"] = tuner.summary()["base_model"]
     record["finetuned_dir"] = recorded_dir(tuner.best_dir_, ctx)
+    record["model"] = record["finetuned_dir"]  # the scorer's model= is that folder: never an absolute path
     scorer.training_params_ = record
     scorer.training_curve = list(tuner.history_)
     scorer.tuner_summary_ = tuner.summary()

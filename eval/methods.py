@@ -39,7 +39,7 @@ from tagrank.baselines.validation import TagrankInputError
 METHOD_ORDER = (
     "random", "popularity", "user_history", "item_cooccurrence", "jaccard", "tfidf", "bm25",
     "word2vec", "item2vec", "als", "bpr", "transformer_cls", "transformer", "transformer_whiten",
-    "transformer_ft", "hybrid",
+    "transformer_ft", "hybrid", "hybrid_no_prior",
 )
 TASKS = ("similarity", "search", "recommend", "taxonomy", "tagrec")
 

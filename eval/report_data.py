@@ -12,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from tagrank.baselines.validation import TagrankInputError
+from tagrank.eval.methods import METHOD_ORDER  # one order for runs and tables
 from tagrank.eval.results import REQUIRED_TOP, find_results, read_results
 
 TASK_ORDER = ("similarity", "search", "recommend", "taxonomy", "tagrec")
-METHOD_ORDER = (
-    "random", "popularity", "user_history", "item_cooccurrence", "jaccard", "tfidf", "bm25",
-    "word2vec", "item2vec", "als", "transformer_cls", "transformer", "transformer_whiten",
-    "transformer_ft", "hybrid",
-)
+
 # Datasets in the order the spec lists them; others follow alphabetically.
 DATASET_ORDER = (
     "wordsim353", "simlex999", "cos960", "stsb_en", "stsb_zh", "lcqmc", "homedepot",

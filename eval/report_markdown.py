@@ -130,6 +130,10 @@ def _markdown_text(res: _Results, results_dir: str | Path) -> str:
             out += [_md_table(ps.ratios), ""]
         for para in ps.paras:
             out += [_md_para(para), ""]
+        if name == "scaleout":
+            from tagrank.eval.report_scaleout import scaleout_markdown
+
+            out += [scaleout_markdown(doc), ""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -46,3 +46,19 @@ def pytest_collection_modifyitems(config, items):
 def _no_user_data_dir(monkeypatch):
     """Tests never read the user's TAGRANK_DATA unless they set it themselves."""
     monkeypatch.delenv("TAGRANK_DATA", raising=False)
+
+
+@pytest.fixture(scope="session")
+def readme_run(tmp_path_factory):
+    """The README's blocks run verbatim in a clean folder (with the checkout's .venv linked in, as
+    after the README's set-up command); returns (folder, outputs). Shared by the README and the
+    reproduction tests so the embedded bench runs once per test session."""
+    import sys
+    from pathlib import Path
+
+    from tests.docs_blocks import run_document
+
+    root = Path(__file__).resolve().parents[1]
+    workdir = tmp_path_factory.mktemp("readme")
+    (workdir / ".venv").symlink_to(root / ".venv")
+    return workdir, run_document(root / "README.md", workdir, Path(sys.executable).parent)
