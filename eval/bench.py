@@ -78,8 +78,31 @@ def run_bench(
     """Run the protocol for the chosen tasks and datasets; returns the files written.
 
     ``user_data`` (see :mod:`tagrank.eval.user_data`) runs the protocol of the task its
-    frames belong to on a user's own dataset instead of the built-in ones.
+    frames belong to on a user's own dataset instead of the built-in ones. NumPy's BLAS runs
+    on one thread throughout: a multi-threaded BLAS splits float sums by core count, and a
+    last-bit change in one feature can move a LightGBM split, so the tables would depend on
+    the machine's cores (torch and LightGBM set their own threads).
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_bench(tasks, datasets, methods, data_dir, device, out, random_state, cache_dir,
+                          show_progress, user_data, scheduler)
+
+
+def _run_bench(
+    tasks: list[str] | None,
+    datasets: list[str] | None,
+    methods: list[str] | None,
+    data_dir: str | os.PathLike | None,
+    device: str,
+    out: str | os.PathLike,
+    random_state: int,
+    cache_dir: str | os.PathLike | None,
+    show_progress: bool,
+    user_data: Dataset | None,
+    scheduler: str | None,
+) -> list[Path]:
     from tagrank.baselines.vectors import resolve_device
 
     resolve_device(device)  # fail early on cuda without a GPU

@@ -25,12 +25,16 @@ def fresh_run_dir(base: str | os.PathLike = RUNS_DIR) -> Path:
 
 
 def latest_run_dir(base: str | os.PathLike = RUNS_DIR) -> Path | None:
-    """The newest run folder under ``runs/`` that holds results, or None."""
+    """The run folder under ``runs/`` whose results were written last, or None.
+
+    Newest by the results files' modification time, not by name, so a run the user named
+    (``--out runs/myshop``) counts like a timestamped one."""
     root = Path(base)
     if not root.is_dir():
         return None
-    runs = sorted(p for p in root.iterdir() if p.is_dir() and any(p.glob("*/*.json")))
-    return runs[-1] if runs else None
+    written = {p: max(f.stat().st_mtime for f in p.glob("*/*.json"))
+               for p in root.iterdir() if p.is_dir() and any(p.glob("*/*.json"))}
+    return max(written, key=lambda p: (written[p], p.name)) if written else None
 
 
 def _bench(args: argparse.Namespace) -> int:

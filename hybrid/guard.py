@@ -31,6 +31,15 @@ prove it (the case this guard exists for), so the point estimate on as many
 held-out units as the data has (cross-fitted when valid is small) is the
 rule. Ties go to the model.
 
+**Evidence, where held-out scores are optimistic for the model** (``alpha``). Where the
+model is served on inputs that differ systematically from those it was measured on --
+:class:`~tagrank.hybrid.pipelines.RecommendPipeline` refits its generators on all
+interactions before serving, so every score feature shifts (more data, other scales)
+while each source's *ranking* is its own on either side -- the held-out comparison
+favours the model. There the model is served only when it beats the best source with a
+one-sided paired t-test p < ``alpha`` over the held-out units (queries, users); otherwise the best
+source is (recorded as ``p_value`` in ``guard_``).
+
 **Small data and constant models.** Below ``MIN_QUERIES`` informative training
 queries (or ``MIN_POSITIVES`` positive rows among them) for a ranker, or
 ``MIN_PAIRS`` training rows for a regressor, or when LightGBM learnt no split
@@ -220,12 +229,20 @@ def _check_sources(model: Any, sources: Sequence[str]) -> list[str]:
 
 
 def guard_model(model: Any, frame: pd.DataFrame, valid: pd.DataFrame | None, sources: Sequence[str],
-                random_state: int = 0, warn: bool = True) -> dict[str, Any]:
+                random_state: int = 0, warn: bool = True, alpha: float | None = None) -> dict[str, Any]:
     """Measure a fitted :class:`HybridRanker` / :class:`HybridRegressor` and each source on held-out units
     (see the module docstring), set what it serves (``served_``, ``guard_scores_``, ``guard_``) and warn
-    on a fallback. ``frame`` / ``valid``: the rows ``fit`` saw (same columns). Returns ``guard_``."""
+    on a fallback. ``frame`` / ``valid``: the rows ``fit`` saw (same columns). ``alpha`` (rankers only):
+    serve the model only where it beats the best source with a one-sided paired t-test p < ``alpha``
+    over the held-out units (see "Evidence" in the module docstring). Returns ``guard_``."""
     sources = _check_sources(model, sources)
     ranker = hasattr(model, "query_col_")
+    if alpha is not None and not ranker:
+        raise TagrankInputError("alpha (serve the model only on significant evidence) needs a ranker: "
+                                "a regressor's held-out units are pairs scored by one correlation")
+    if alpha is not None and not (isinstance(alpha, int | float) and 0 < float(alpha) < 1):
+        raise TagrankInputError(f"alpha must be None or in (0, 1), got {alpha!r}")
+    p_value = None
     evaluate = _ranking_evaluator(model) if ranker else _regression_evaluator(model)
     pooled, unit, folds_of = _pooled(model, frame, valid, ranker, random_state)
     n_train_units, n_positives = evaluate.size(frame)
@@ -275,11 +292,21 @@ def guard_model(model: Any, frame: pd.DataFrame, valid: pd.DataFrame | None, sou
         served = decide(scores)
         reason = "the best source beats it on held-out data"
         category = SourceFallbackWarning
+        if alpha is not None and served == MODEL and best_source(scores) is not None:
+            best = best_source(scores)
+            p_value = evaluate.paired_p(held, pred, source_values(held[best[len(SOURCE_PREFIX):]].to_numpy(np.float64)))
+            if not p_value < float(alpha):
+                served = best
+                reason = (f"its held-out gain over {best} is not significant (one-sided paired t-test over "
+                          f"held-out units, p = {p_value:.3g}, needs p < {alpha})")
     fill = {s: missing_fill(frame[s].to_numpy(np.float64)) for s in sources}
     model.served_ = served
     model.guard_scores_ = rounded(scores)
     model.guard_ = {"served": served, "scores": rounded(scores), "held_out": how, "metric": evaluate.name,
                     "constant_model": bool(constant), "small_data": bool(small),
+                    **({} if alpha is None else {"alpha": float(alpha),
+                                                 "p_value": None if p_value is None or not np.isfinite(p_value)
+                                                 else round(float(p_value), 6)}),
                     "reason": None if served == MODEL else reason,
                     "source_fill": {s: float(v) for s, v in fill.items()}}
     if served != MODEL and warn:
@@ -337,12 +364,26 @@ class _ranking_evaluator(_Evaluator):
         positives = pd.Series(grades > 0).groupby(codes).sum()[informative.to_numpy()]
         return int(informative.sum()), int(positives.sum())
 
-    def __call__(self, frame: pd.DataFrame, scores: np.ndarray, folds: np.ndarray | None) -> float:
+    def per_query(self, frame: pd.DataFrame, scores: np.ndarray) -> np.ndarray:
+        """NDCG of each informative query of ``frame`` (the same queries, in the same order, for any scores)."""
         grades, codes = self._grades(frame)
         gains = self.model.label_gain_
         grades = np.minimum(grades, len(gains) - 1)
-        values = ndcg_per_query(scores, grades, codes, gains, self.k)
+        return ndcg_per_query(scores, grades, codes, gains, self.k)
+
+    def __call__(self, frame: pd.DataFrame, scores: np.ndarray, folds: np.ndarray | None) -> float:
+        values = self.per_query(frame, scores)
         return float(values.mean()) if len(values) else float("nan")
+
+    def paired_p(self, frame: pd.DataFrame, model: np.ndarray, source: np.ndarray) -> float:
+        """One-sided paired t-test p-value of "the model's per-query NDCG is higher than the source's";
+        1.0 where the two never differ (no evidence either way)."""
+        from scipy.stats import ttest_rel
+
+        a, b = self.per_query(frame, model), self.per_query(frame, source)
+        if len(a) < 2 or np.allclose(a, b, rtol=0.0, atol=1e-12):
+            return 1.0
+        return float(ttest_rel(a, b, alternative="greater").pvalue)
 
 
 class _regression_evaluator(_Evaluator):

@@ -304,7 +304,7 @@ class _LightGBMModel(Params):
 
         self.served_, self.guard_scores_, self.guard_ = "model", {}, {}
         if sources is not None:
-            guard_model(self, frame, valid, sources, random_state=int(self.random_state))
+            guard_model(self, frame, valid, sources, int(self.random_state), alpha=getattr(self, "guard_alpha", None))
         elif is_constant(self.booster_):
             import warnings
 
@@ -432,6 +432,9 @@ class HybridRanker(_LightGBMModel):
         NaN features are LightGBM missing values (True) or an error (False).
     random_state, deterministic, n_jobs:
         Seed; LightGBM's deterministic mode; threads.
+    guard_alpha:
+        With ``fit(sources=...)``: serve the model only where its held-out gain over the best
+        source has a one-sided paired t-test p < ``guard_alpha`` (``None``: any gain; :mod:`hybrid.guard`).
     extra_params:
         Extra LightGBM parameters (override the above).
     """
@@ -457,6 +460,7 @@ class HybridRanker(_LightGBMModel):
         random_state: int = 0,
         deterministic: bool = True,
         n_jobs: int = 1,
+        guard_alpha: float | None = None,
         extra_params: dict[str, Any] | None = None,
     ):
         self.n_estimators = n_estimators
@@ -476,6 +480,7 @@ class HybridRanker(_LightGBMModel):
         self.random_state = random_state
         self.deterministic = deterministic
         self.n_jobs = n_jobs
+        self.guard_alpha = guard_alpha
         self.extra_params = extra_params
 
     # ------------------------------------------------------------------ grouping

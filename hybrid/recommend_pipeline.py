@@ -69,6 +69,13 @@ class RecommendPipeline(Params):
         not worse, else the best generator's ranking, with a
         ``SourceFallbackWarning``; recorded as ``served_`` (``"model"`` or
         ``"source:<generator>"``) and ``guard_``.
+    guard_alpha:
+        The ranker is served only where its held-out gain over the best generator
+        is significant (one-sided paired t-test over held-out users, p < ``guard_alpha``;
+        ``None``: any gain). Evidence is required here because the generators are
+        refitted on all interactions before serving: the ranker then scores features
+        from stronger generators than those it learned on, while each generator's own
+        ranking needs no such transfer, so held-out scores favour the ranker.
     ranker_valid_fraction:
         Share of the training users held out for early stopping.
     max_train_users:
@@ -104,6 +111,7 @@ class RecommendPipeline(Params):
         ablation: bool = False,
         inner_split: Any = "random",
         guard: bool = True,
+        guard_alpha: float | None = 0.05,
         random_state: int = 0,
     ):
         self.generators = generators
@@ -121,12 +129,14 @@ class RecommendPipeline(Params):
         self.ablation = ablation
         self.inner_split = inner_split
         self.guard = guard
+        self.guard_alpha = guard_alpha
         self.random_state = random_state
 
     def _ranker(self) -> HybridRanker:
         params = {
             "grade_rule": "binary", "n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31,
             "min_child_samples": 50, "early_stopping_rounds": 30, "eval_at": (10,), "random_state": self.random_state,
+            "guard_alpha": self.guard_alpha,
         }
         params.update(dict(self.ranker_params or {}))
         return HybridRanker(**params)

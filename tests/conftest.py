@@ -62,3 +62,11 @@ def readme_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("readme")
     (workdir / ".venv").symlink_to(root / ".venv")
     return workdir, run_document(root / "README.md", workdir, Path(sys.executable).parent)
+
+
+def default_runs(workdir):
+    """The run folders the README's default ``tagrank bench`` wrote (``runs/<timestamp>/``);
+    runs the README names itself (``--out runs/myshop``) are not among them."""
+    import re
+
+    return sorted(p for p in (workdir / "runs").iterdir() if re.fullmatch(r"\d{8}-\d{6}(-\d+)?", p.name))

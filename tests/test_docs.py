@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import default_runs
 from tests.docs_blocks import blocks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,8 +22,11 @@ def test_readme_runs_as_written(readme_run):
     workdir, outputs = readme_run
     assert outputs, "the README has no runnable block"
     # The main job wrote a fresh run folder and rendered it there; nothing else appeared.
-    runs = sorted((workdir / "runs").iterdir())
-    assert len(runs) == 1
+    runs = default_runs(workdir)
+    assert len(runs) == 1, runs
+    named = {p.name for p in (workdir / "runs").iterdir()} - {runs[0].name}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert all(f"--out runs/{name}" in readme for name in named), named
     assert (runs[0] / "report" / "report.html").is_file()
     assert not (workdir / "benchmarks").exists() and not (workdir / "docs").exists()
 

@@ -21,6 +21,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests.conftest import default_runs
+
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "benchmarks" / "results"
 EMBEDDED = ("sample", "gensim_wordsim353", "gensim_simlex999")
@@ -58,7 +60,7 @@ def _diff(a: Any, b: Any, where: str, out: list[str]) -> None:
 @pytest.fixture(scope="module")
 def run_dir(readme_run) -> Path:
     workdir, _ = readme_run
-    (run,) = sorted((workdir / "runs").iterdir())
+    (run,) = default_runs(workdir)
     return run
 
 

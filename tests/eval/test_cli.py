@@ -76,6 +76,22 @@ def test_defaults_write_a_fresh_run_folder_and_render_it_there(tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # nothing else written
 
 
+def test_newest_run_is_the_one_written_last_not_the_last_name(tmp_path):
+    import os
+
+    from tagrank.eval.cli import latest_run_dir
+
+    for name, mtime in (("20261204-073946", 2_000), ("myshop", 1_000), ("empty", 3_000)):
+        (tmp_path / name / "search").mkdir(parents=True)
+        if name != "empty":
+            f = tmp_path / name / "search" / "x.json"
+            f.write_text("{}")
+            os.utime(f, (mtime, mtime))
+    assert latest_run_dir(tmp_path).name == "20261204-073946"
+    os.utime(tmp_path / "myshop" / "search" / "x.json", (5_000, 5_000))
+    assert latest_run_dir(tmp_path).name == "myshop"
+
+
 def test_report_without_a_run_says_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["report"]) == 2

@@ -159,3 +159,59 @@ def test_similarity_pipeline_round_trip_refit_and_shift(tmp_path):
     with warnings.catch_warnings():  # in-distribution requests raise no shift warning
         warnings.simplefilter("error", g.DistributionShiftWarning)
         pipe.score_pairs(left[:50], right[:50])
+
+
+def _ranking_frame(n_queries: int, seed: int) -> pd.DataFrame:
+    """Queries of 12 candidates; the label needs both sources "a" and "b" (each alone is half the story)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for q in range(n_queries):
+        a, b = rng.normal(size=12), rng.normal(size=12)
+        score = a + b
+        label = (score >= np.sort(score)[-3]).astype(float)
+        rows.append(pd.DataFrame({"query": f"q{q}", "item_id": np.arange(12), "a": a, "b": b, "label": label}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_paired_p_is_the_one_sided_paired_t_test_of_per_query_ndcg():
+    from scipy import stats
+
+    frame = _ranking_frame(40, 0)
+    model = HybridRanker(n_estimators=5).fit(frame)
+    evaluate = g._ranking_evaluator(model)
+    x, y = frame["a"].to_numpy() + frame["b"].to_numpy(), frame["a"].to_numpy()
+    ndcg_x, ndcg_y = evaluate.per_query(frame, x), evaluate.per_query(frame, y)
+    d = ndcg_x - ndcg_y  # by hand: t = mean / (sd / sqrt(n)), p = P(T_{n-1} > t)
+    t = d.mean() / (d.std(ddof=1) / np.sqrt(len(d)))
+    assert evaluate.paired_p(frame, x, y) == pytest.approx(stats.t.sf(t, len(d) - 1), rel=1e-12)
+    assert evaluate.paired_p(frame, y, y) == 1.0  # never differ: no evidence
+
+
+def test_guard_alpha_serves_the_model_only_on_significant_evidence():
+    frame = _ranking_frame(300, 1)
+    train, valid = frame[frame["query"].str[1:].astype(int) < 240], frame[frame["query"].str[1:].astype(int) >= 240]
+    # the model combines a and b: far better than either source, so it is served with or without alpha
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", g.SourceFallbackWarning)
+        strong = HybridRanker(n_estimators=60, guard_alpha=0.05).fit(train, valid=valid, sources=["a", "b"])
+    assert strong.served_ == "model" and strong.guard_["p_value"] < 0.05 and strong.guard_["alpha"] == 0.05
+    # a model over "a" and a weak, noisy trace of "b": a held-out gain over "a" (served without alpha)
+    # that 60 held-out queries cannot tell from noise (p > 0.05: with alpha, "a" is served)
+    weak = frame.assign(weak=0.3 * frame["b"] + np.random.default_rng(4).normal(size=len(frame)))
+    kw = {"valid": weak.loc[valid.index], "feature_cols": ["a", "weak"], "sources": ["a"]}
+    plain = HybridRanker(n_estimators=60).fit(weak.loc[train.index], **kw)
+    assert plain.served_ == "model" and "p_value" not in plain.guard_
+    assert plain.guard_scores_["model"] > plain.guard_scores_["source:a"]
+    with pytest.warns(g.SourceFallbackWarning, match="not significant"):
+        strict = HybridRanker(n_estimators=60, guard_alpha=0.05).fit(weak.loc[train.index], **kw)
+    assert strict.served_ == "source:a" and strict.guard_["p_value"] >= 0.05
+    np.testing.assert_array_equal(strict.predict(weak), weak["a"].to_numpy())
+
+
+def test_guard_alpha_is_checked():
+    frame = _ranking_frame(30, 3)
+    with pytest.raises(TagrankInputError, match="alpha must be None or in"):
+        HybridRanker(n_estimators=5, guard_alpha=1.5).fit(frame, sources=["a"])
+    with pytest.raises(TagrankInputError, match="needs a ranker"):
+        g.guard_model(HybridRegressor(n_estimators=5).fit(_regression_frame(80, 2, False), "label", ["good", "bad"]),
+                      _regression_frame(80, 2, False), None, ["good"], alpha=0.05)

@@ -91,3 +91,11 @@ def test_guard_off_serves_the_model(interactions):
         warnings.simplefilter("error", SourceFallbackWarning)
         rec = pipeline(guard=False).fit(interactions)
     assert rec.served_ == "model" and rec.guard_ == {}
+
+
+def test_recommend_guard_asks_for_evidence_by_default(interactions):
+    assert RecommendPipeline({"g": GroupScorer()}).guard_alpha == 0.05
+    assert pipeline()._ranker().guard_alpha == 0.05
+    assert pipeline(guard_alpha=None)._ranker().guard_alpha is None
+    gens = {"g": GroupScorer()}
+    assert RecommendPipeline(gens, ranker_params={**FAST, "guard_alpha": 0.01})._ranker().guard_alpha == 0.01
