@@ -76,6 +76,12 @@ class TagRecommender(Params):
     of the last events; the default ``"temporal"`` matches the tagrec protocol
     (tags for the user's next items). Recorded as ``inner_split_``.
 
+    ``guard`` (default on) measures the ranker against each signal's own score on
+    the held-out units (:mod:`hybrid.guard`) and serves the best signal instead
+    where the ranker's gain is not significant (``guard_alpha``; the signals are
+    refitted on all events for serving, as in ``RecommendPipeline``), with a
+    ``SourceFallbackWarning``; recorded as ``served_`` and ``guard_``.
+
     ``suggest`` returns each suggestion with ``explanation``: the ``n_explain``
     features with the largest positive contributions
     (:meth:`hybrid.ranker.HybridRanker.explain`, SHAP values).
@@ -94,6 +100,8 @@ class TagRecommender(Params):
         random_state: int = 0,
         ablation: bool = False,
         inner_split: str = "temporal",
+        guard: bool = True,
+        guard_alpha: float | None = 0.05,
     ) -> None:
         self.text_scorers = text_scorers
         self.n_candidates = n_candidates
@@ -106,6 +114,8 @@ class TagRecommender(Params):
         self.random_state = random_state
         self.ablation = ablation
         self.inner_split = inner_split
+        self.guard = guard
+        self.guard_alpha = guard_alpha
 
     def results_params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"features": list(getattr(self, "feature_names_", []))}
@@ -118,6 +128,8 @@ class TagRecommender(Params):
             out["valid_macro_f1_by_balance"] = dict(self.balance_scores_)
         if hasattr(self, "ranker_"):
             out["ranker.best_iteration"] = self.ranker_.best_iteration_
+            out["served"] = self.served_
+            out["guard"] = dict(self.guard_)
         out["text_scorers"] = sorted(getattr(self, "text_scorers_", {}))
         return out
 
@@ -270,7 +282,8 @@ class TagRecommender(Params):
             [int(hashlib.sha1(k.encode("utf-8")).hexdigest(), 16) % 100 >= 80 for k in frame["unit"]], dtype=bool
         )
         params = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10,
-                  "early_stopping_rounds": 30, "grade_rule": "binary", "random_state": self.random_state}
+                  "early_stopping_rounds": 30, "grade_rule": "binary", "random_state": self.random_state,
+                  "guard_alpha": self.guard_alpha}
         params.update(self.ranker_params or {})
         ranker = HybridRanker(**params)
         train_part, valid_part = frame[~in_valid], frame[in_valid]
@@ -287,8 +300,10 @@ class TagRecommender(Params):
             )
         valid_used = valid_part if learnable(valid_part) else None
         ranker.fit(train_part, query_col="unit", candidate_col="tag", label_col="label", feature_cols=features,
-                   valid=valid_used)
+                   valid=valid_used, sources=features if self.guard else None)
         self.ranker_ = ranker
+        self.served_ = ranker.served_
+        self.guard_ = dict(ranker.guard_)
         self.ablation_: dict[str, Any] = {}
         if self.ablation:  # the ranker without each signal's feature: same rows, candidates, parameters, seed
             from tagrank.hybrid.ablation import fit_ablations

@@ -347,8 +347,10 @@ def test_holdout_last_events_rule():
 
 def test_tag_recommender_ranks_and_explains():
     ev, items = tag_events()
-    rec = TagRecommender(text_scorers="tfidf", n_candidates=10,
+    # guard=False: the learned ranker itself (on this little data the guard serves a signal; see below)
+    rec = TagRecommender(text_scorers="tfidf", n_candidates=10, guard=False,
                          ranker_params={"min_child_samples": 2, "n_estimators": 40}).fit(ev, items)
+    assert rec.served_ == "model" and rec.guard_ == {}
     assert rec.feature_names_ == ["popularity", "user_history", "item_cooccurrence", "tfidf"]
     tags, scores = rec.recommend(["u0", "u1"], ["m0", "m3"], k=3)
     assert tags.shape == (2, 3)
@@ -366,6 +368,21 @@ def test_tag_recommender_ranks_and_explains():
     assert "fav0" not in excl.tolist()
     # cold user and item still get suggestions (popular / text-similar tags)
     assert rec.recommend(["new"], ["new-item"], k=2)[0][0][0] is not None
+
+
+def test_tag_recommender_guard_serves_the_best_signal_on_too_little_data():
+    from tagrank.hybrid.guard import SourceFallbackWarning
+
+    ev, items = tag_events()
+    with pytest.warns(SourceFallbackWarning, match="too little training data"):
+        rec = TagRecommender(text_scorers="tfidf", n_candidates=10,
+                             ranker_params={"min_child_samples": 2, "n_estimators": 40}).fit(ev, items)
+    best = max((k for k in rec.guard_["scores"]), key=lambda k: rec.guard_["scores"][k])
+    assert rec.served_ == best and rec.results_params()["served"] == best
+    # what is served is that signal's own score of each candidate
+    ranked = rec._ranked(["u0", "u1"], ["m0", "m3"], None)
+    signal = best.split(":", 1)[1]
+    np.testing.assert_array_equal(ranked["score"], ranked[signal].fillna(rec.guard_["source_fill"][signal]))
 
 
 def test_tag_recommender_ablation_ranks_the_same_candidates_without_each_signal():
