@@ -219,9 +219,17 @@ def _sha256_file(path: Path, limit: int | None = None) -> str:
 _FINGERPRINTS: dict[tuple, str] = {}
 
 
+def _weight_files(root: Path) -> list[str]:
+    """The weight files of a model directory, sharded ones included, in a fixed order."""
+    names = {n for n in _WEIGHT_FILES if (root / n).is_file()}
+    for pattern in ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json"):
+        names.update(p.name for p in root.glob(pattern) if p.is_file())
+    return sorted(names)
+
+
 def _stat_signature(root: Path) -> tuple:
     sig = []
-    for name in (*_IDENTITY_FILES, *_WEIGHT_FILES):
+    for name in (*_IDENTITY_FILES, *_weight_files(root)):
         try:
             st = (root / name).stat()
         except OSError:
@@ -230,12 +238,18 @@ def _stat_signature(root: Path) -> tuple:
     return (str(root), tuple(sig))
 
 
-def model_fingerprint(directory: str | os.PathLike) -> str:
-    """A cheap identity of a model directory: sha256 over the config and tokenizer
-    files, the weight files' sizes and the sha256 of their first MiB. Memoised on
-    the files' size / mtime / inode, so a model rewritten in place gets a new one."""
+#: what ``fingerprint`` means in a saved config: 2 = every byte of every weight file (since 0.2.0);
+#: 1 = their sizes and first MiB, which missed fine-tuning runs that leave the first tensors unchanged
+FINGERPRINT_VERSION = 2
+
+
+def model_fingerprint(directory: str | os.PathLike, version: int = FINGERPRINT_VERSION) -> str:
+    """The identity of a model directory: sha256 over its config and tokenizer files and every byte
+    of its weight files (two fine-tuned models differ even where their first tensors agree).
+    ``version=1`` gives the older, partial fingerprint, to check saves written with it. Memoised
+    on the files' size / mtime / inode, so a model rewritten in place gets a new one."""
     root = Path(directory)
-    sig = _stat_signature(root)
+    sig = (_stat_signature(root), int(version))
     cached = _FINGERPRINTS.get(sig)
     if cached is not None:
         return cached
@@ -244,10 +258,11 @@ def model_fingerprint(directory: str | os.PathLike) -> str:
         p = root / name
         if p.is_file():
             h.update(f"{name}:{_sha256_file(p)}\n".encode())
-    for name in _WEIGHT_FILES:
+    for name in (_WEIGHT_FILES if version == 1 else _weight_files(root)):
         p = root / name
         if p.is_file():
-            h.update(f"{name}:{p.stat().st_size}:{_sha256_file(p, 1 << 20)}\n".encode())
+            digest = _sha256_file(p, 1 << 20) if version == 1 else _sha256_file(p)
+            h.update(f"{name}:{p.stat().st_size}:{digest}\n".encode())
     _FINGERPRINTS[sig] = h.hexdigest()
     return _FINGERPRINTS[sig]
 
@@ -262,8 +277,8 @@ def resolve_model(model_name_or_path: str | os.PathLike | None) -> tuple[str, bo
     return check_model_path(model_name_or_path)
 
 
-def model_identity(model_name_or_path: str | os.PathLike | None) -> dict[str, str]:
-    """``{"name_or_path", "fingerprint"}`` of a model, without loading its weights."""
+def model_identity(model_name_or_path: str | os.PathLike | None) -> dict[str, Any]:
+    """``{"name_or_path", "fingerprint", "fingerprint_version"}`` of a model, without loading it."""
     name, local = resolve_model(model_name_or_path)
     directory: str | None = name if local else None
     if directory is None:
@@ -276,8 +291,10 @@ def model_identity(model_name_or_path: str | os.PathLike | None) -> dict[str, st
         except Exception:  # noqa: BLE001 - not downloadable / not cached: fall back to the id
             directory = None
     if directory is None:
-        return {"name_or_path": name, "fingerprint": hashlib.sha256(name.encode()).hexdigest()}
-    return {"name_or_path": name, "fingerprint": model_fingerprint(directory)}
+        return {"name_or_path": name, "fingerprint": hashlib.sha256(name.encode()).hexdigest(),
+                "fingerprint_version": FINGERPRINT_VERSION}
+    return {"name_or_path": name, "fingerprint": model_fingerprint(directory),
+            "fingerprint_version": FINGERPRINT_VERSION}
 
 
 _MODELS: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
@@ -433,8 +450,8 @@ class TransformerEncoder(Params):
         return chosen_model(self.model, self.model_name_or_path, type(self).__name__)
 
     @property
-    def model_identity(self) -> dict[str, str]:
-        """``{"name_or_path", "fingerprint"}`` (computed from the files, memoised on their stat)."""
+    def model_identity(self) -> dict[str, Any]:
+        """``{"name_or_path", "fingerprint", ...}`` (computed from the files, memoised on their stat)."""
         return model_identity(self._model_ref())
 
     def _model(self, device: torch.device) -> tuple[Any, Any, torch.dtype]:
@@ -693,6 +710,9 @@ class TransformerEncoder(Params):
         if check_model:
             saved = config["model"]["fingerprint"]
             current = enc.model_identity["fingerprint"]
+            if config["model"].get("fingerprint_version", 1) == 1:  # saved before 0.2.0: the partial one
+                name, local = resolve_model(enc._model_ref())
+                current = model_fingerprint(name, version=1) if local else current
             if saved != current:
                 raise TagrankInputError(
                     f"the model {enc.model_identity['name_or_path']!r} differs from the one saved with {root} "

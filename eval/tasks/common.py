@@ -86,12 +86,21 @@ def params_of(estimator: Any, chosen: dict[str, Any]) -> dict[str, Any]:
             params.update(estimator.get_params())
         except Exception:  # noqa: BLE001 - params are informative only
             pass
-    for noisy in ("show_progress", "cache_dir", "device"):
-        params.pop(noisy, None)
+    params = _without_run_settings(params)
     if hasattr(estimator, "results_params"):
         params.update(estimator.results_params())
     params.update({f"selected.{k}": v for k, v in chosen.items()})
     return params
+
+
+#: how a run was shown or where it ran, not what it computed (a results file must not depend on them)
+RUN_SETTINGS = ("show_progress", "cache_dir", "device")
+
+
+def _without_run_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` without :data:`RUN_SETTINGS`, in nested parameter dicts too."""
+    return {k: (_without_run_settings(v) if isinstance(v, dict) else v)
+            for k, v in params.items() if k not in RUN_SETTINGS}
 
 
 def estimator_extras(estimator: Any) -> dict[str, Any]:

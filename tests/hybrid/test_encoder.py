@@ -239,6 +239,35 @@ def test_fingerprint_follows_the_files(tmp_path):
     assert model_fingerprint(tmp_path) != first
 
 
+def test_fingerprint_sees_a_change_past_the_first_mib_and_in_shards(tmp_path):
+    # two fine-tuned models can share their first tensors (embeddings of tokens never seen)
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, last in ((a, b"\0"), (b, b"\1")):
+        d.mkdir()
+        (d / "config.json").write_text('{"hidden_size": 8}')
+        (d / "model.safetensors").write_bytes(b"\0" * (3 << 20) + last)
+    assert model_fingerprint(a) != model_fingerprint(b)
+    assert model_fingerprint(a, version=1) == model_fingerprint(b, version=1)  # what 0.1 missed
+    (a / "model-00002-of-00002.safetensors").write_bytes(b"\2")
+    before = model_fingerprint(b)
+    (b / "model-00002-of-00002.safetensors").write_bytes(b"\3")
+    assert model_fingerprint(b) != before and model_fingerprint(a) != model_fingerprint(b)
+
+
+def test_a_save_with_the_older_fingerprint_still_loads(tmp_path):
+    path = TransformerEncoder(device="cpu").save(tmp_path / "enc")
+    config = json.loads((path / "config.json").read_text())
+    assert config["model"]["fingerprint_version"] == 2
+    del config["model"]["fingerprint_version"]
+    config["model"]["fingerprint"] = model_fingerprint(default_model_path(), version=1)
+    (path / "config.json").write_text(json.dumps(config))
+    assert TransformerEncoder.load(path).pooling == "mean"
+    config["model"]["fingerprint"] = "0" * 64
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TagrankInputError, match="differs"):
+        TransformerEncoder.load(path)
+
+
 # ---------------------------------------------------------------------- precision (issue 18)
 
 
