@@ -83,9 +83,10 @@ def run_bench(
     last-bit change in one feature can move a LightGBM split, so the tables would depend on
     the machine's cores (torch and LightGBM set their own threads).
     """
+    import scipy.linalg  # noqa: F401 - SciPy bundles its own BLAS: load it so the limit covers it too
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=1, user_api="blas"):  # only libraries loaded by now are limited
         return _run_bench(tasks, datasets, methods, data_dir, device, out, random_state, cache_dir,
                           show_progress, user_data, scheduler)
 

@@ -71,3 +71,27 @@ def test_each_task_pairs_its_own_primary_metric():
                                               "ndcg@10": np.array([0.2, 0.3, 0.4, 0.5])})
     assert recommend.paired_t(a, b)["delta"] == tagrec.paired_t(a, b)["delta"] == pytest.approx(0.625)
     assert search.paired_t(a, b)["p_value"] == 1.0  # identical NDCG
+
+
+def test_the_bench_runs_every_blas_on_one_thread(monkeypatch):
+    """NumPy's and SciPy's bundled BLAS both run on one thread inside run_bench (a multi-threaded BLAS
+    splits sums by core count, and a last-bit change can move a LightGBM split), and the caller's
+    setting is back afterwards; torch's OpenMP threads are left alone."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from tagrank.eval import bench
+
+    seen = {}
+
+    def fake(*args, **kwargs):
+        import scipy.optimize  # noqa: F401 - whatever a task imports later is limited too
+        seen["blas"] = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+        return []
+
+    monkeypatch.setattr(bench, "_run_bench", fake)
+    with threadpool_limits(limits=2, user_api="blas"):  # a caller with more threads (tests run on one)
+        before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+        assert bench.run_bench(tasks=["recommend"]) == []
+        after = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert seen["blas"] and set(seen["blas"]) == {1}
+    assert after == before  # the caller's setting is back
