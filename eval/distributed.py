@@ -8,6 +8,7 @@ optional extra ``tagrank[dask]`` (``dask[dataframe]``, ``distributed``).
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -27,12 +28,30 @@ def _require_dask() -> None:
 
 
 def local_cluster(n_workers: int, threads_per_worker: int = 1, **kwargs: Any) -> Any:
-    """A :class:`distributed.LocalCluster` of ``n_workers`` worker processes (one thread each by default)."""
+    """A :class:`distributed.LocalCluster` of ``n_workers`` worker processes (one thread each by default).
+
+    Dask's nannies write the workers' settings (``OMP_NUM_THREADS=1``, ``MKL_NUM_THREADS=1``,
+    ``OPENBLAS_NUM_THREADS=1``, ``PYTHONHASHSEED``, ...) into this process's ``os.environ`` and
+    leave them there; any process started afterwards (a ``tagrank bench`` subprocess) would then
+    run torch on one thread. The caller's environment is put back once the workers are up."""
     _require_dask()
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                        dashboard_address=None, **kwargs)
+    before = dict(os.environ)
+    try:
+        return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                            dashboard_address=None, **kwargs)
+    finally:
+        restore_environ(before)
+
+
+def restore_environ(before: dict[str, str]) -> None:
+    """Put ``os.environ`` back to ``before`` (keys added since removed, changed ones reset)."""
+    for key in set(os.environ) - set(before):
+        del os.environ[key]
+    for key, value in before.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 def connect(scheduler: str, activate: bool = True) -> Any:

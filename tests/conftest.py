@@ -8,6 +8,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+#: the environment as the session started: documentation subprocesses get this one, not what a
+#: library may have left in os.environ since (Dask's nannies leave OMP_NUM_THREADS=1 behind)
+SESSION_ENV = dict(os.environ)
 
 import pytest  # noqa: E402
 

@@ -50,7 +50,9 @@ def run_document(path: Path, workdir: Path, venv_bin: Path) -> list[tuple[Block,
                 exec(code, ns)  # noqa: S102 - our own documentation
                 done.append((block, ""))
             elif block.lang in ("bash", "sh", "shell", "console"):
-                env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"}
+                from tests.conftest import SESSION_ENV
+
+                env = {**SESSION_ENV, "PATH": f"{venv_bin}{os.pathsep}{SESSION_ENV['PATH']}"}
                 proc = subprocess.run(["bash", "-e", "-c", block.code], cwd=workdir, env=env,
                                       capture_output=True, text=True, timeout=1800)
                 assert proc.returncode == 0, (

@@ -6,6 +6,12 @@ from timing and environment fields. Floats are compared with ``rel_tol=1e-6``: t
 machine-dependent arithmetic left is float32 matrix products whose last bits depend on the
 CPU's SIMD width (AVX2 vs AVX-512 blocking); such a change moves a mean metric by far less
 than 1e-6 of its value, while any changed ranking, split, grid choice or seed moves it by more.
+The bench pins what it can: NumPy's and SciPy's BLAS run on one thread, LightGBM on one thread
+in deterministic mode, gensim on one worker. Torch keeps its default intra-op threads (one
+per core), and a fine-tuned model's last bits follow that count: the committed files were
+made on a 2-core machine, as CI's, and a run under ``OMP_NUM_THREADS=1`` moves the fine-tuned
+taxonomy tags' F1 by ~0.003 (Dask used to leave that variable behind; see
+:func:`tagrank.eval.distributed.local_cluster`).
 Any change that moves a number fails here until the results are regenerated with
 ``tagrank bench --out benchmarks/results`` (and ``tagrank report --results benchmarks/results
 --out docs --update-readme``).

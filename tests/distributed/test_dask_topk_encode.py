@@ -133,3 +133,19 @@ def test_session_client_runs_transformer_scorer_on_the_cluster(dask_client, sing
     assert np.abs(dist.embeddings_ - local.embeddings_).max() <= 1e-5
     np.testing.assert_array_equal(np.asarray(got[0]), np.asarray(want[0]))
     np.testing.assert_allclose(got[1], want[1], atol=1e-5)
+
+
+def test_a_local_cluster_leaves_the_callers_environment_as_it_was(monkeypatch):
+    """Dask's nannies write OMP_NUM_THREADS=1 and friends into os.environ; a process started later
+    (a bench subprocess) would run torch on one thread and compute other numbers."""
+    import os
+
+    from tagrank.eval.distributed import local_cluster
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = dict(os.environ)
+    cluster = local_cluster(1)
+    try:
+        assert dict(os.environ) == before
+    finally:
+        cluster.close()
