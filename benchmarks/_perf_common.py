@@ -195,7 +195,10 @@ def write_perf(name: str, doc: dict[str, Any], out_dir: str | Path | None = None
     root = Path(out_dir) if out_dir is not None else RESULTS_DIR
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{name}.json"
-    path.write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+    from tagrank.eval.results import portable
+
+    # the same path sanitising as the bench's results: no absolute machine path reaches a committed file
+    path.write_text(json.dumps(portable(full), indent=2) + "\n", encoding="utf-8")
     return path
 
 

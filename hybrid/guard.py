@@ -292,8 +292,8 @@ def guard_model(model: Any, frame: pd.DataFrame, valid: pd.DataFrame | None, sou
         served = decide(scores)
         reason = "the best source beats it on held-out data"
         category = SourceFallbackWarning
-        if alpha is not None and served == MODEL and best_source(scores) is not None:
-            best = best_source(scores)
+        best = best_source(scores)
+        if alpha is not None and served == MODEL and best is not None:
             p_value = evaluate.paired_p(held, pred, source_values(held[best[len(SOURCE_PREFIX):]].to_numpy(np.float64)))
             if not p_value < float(alpha):
                 served = best
