@@ -70,3 +70,19 @@ def test_numpy_params_become_json():
 
     doc = _doc(methods={"m": MethodResult({"map": np.float64(0.25)}, {}, 0, 0, "cpu", {"a": np.int64(3), "t": (1, 2)})})
     assert json.loads(json.dumps(doc))["methods"]["m"]["params"] == {"a": 3, "t": [1, 2]}
+
+
+def test_committed_results_carry_no_machine_paths(monkeypatch):
+    """Every committed results file, perf files included, is already what portable() makes of it."""
+    import json
+    from pathlib import Path
+
+    from tagrank.eval.results import portable
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    files = sorted((root / "benchmarks" / "results").glob("*/*.json"))
+    assert files
+    for path in files:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        assert portable(doc) == doc, path.name
