@@ -14,7 +14,8 @@ ratios medians of per-round ratios):
 * ``ranker``: LambdaRank on Home Depot pairwise features (BM25, TF-IDF, Jaccard
   and text statistics from :class:`hybrid.features.FeatureBuilder` for every judged
   (query, product) pair; 80% of the queries train, 20% test),
-  :func:`hybrid.dask_ranker.fit_ranker_dask` on a frame already on the workers vs
+  :func:`hybrid.dask_ranker.fit_ranker_dask` on a frame already on the workers, partitioned by
+  query (``--ranker-candidates K`` adds each query's BM25 top-K unjudged products, gain 0) vs
   ``HybridRanker.fit``; the same number of trees, no early stopping.
 
 Equality checks are recorded in the file: encode max abs difference (cluster vs
@@ -176,8 +177,11 @@ def topk_job(clients: dict[str, Any], n: int, q: int, d: int, rounds: int) -> di
             "worker_peak_rss_mb": {w: _worker_peaks(clients[w]) for w in WAYS[:2]}}
 
 
-def ranker_frames(data_dir: Path, max_queries: int | None) -> tuple[Any, Any]:
-    """Home Depot pairwise features of every judged (query, product) pair; 80/20 split by query."""
+def ranker_frames(data_dir: Path, max_queries: int | None, candidates: int = 0) -> tuple[Any, Any]:
+    """Home Depot pairwise features of every judged (query, product) pair; 80/20 split by query.
+
+    ``candidates`` > 0 adds each query's BM25 top-``candidates`` products that were not judged for it,
+    with the lowest label (gain 0), as the retrieve setting trains: a training set of realistic size."""
     import numpy as np
     from tagrank.baselines.bm25 import BM25Scorer
     from tagrank.baselines.jaccard import JaccardScorer
@@ -195,10 +199,22 @@ def ranker_frames(data_dir: Path, max_queries: int | None) -> tuple[Any, Any]:
     titles, ids = products["product_title"].astype(str).tolist(), products["product_uid"].tolist()
     scorers = {"bm25": BM25Scorer().fit(titles, ids), "tfidf": TfidfScorer().fit(titles, ids),
                "jaccard": JaccardScorer().fit(titles, ids)}
-    feats = FeatureBuilder(scorers, kind="text").fit().transform(hd["search_term"].astype(str).tolist(),
-                                                                   hd["product_title"].astype(str).tolist())
-    frame = feats.assign(query=hd["search_term"].astype(str).to_numpy(), item_id=hd["product_uid"].to_numpy(),
-                         label=hd["relevance"].astype(float).to_numpy())
+    pairs = hd[["search_term", "product_uid", "product_title", "relevance"]].astype({"search_term": str})
+    if candidates:
+        import pandas as pd
+
+        title_of = dict(zip(ids, titles, strict=True))
+        top_ids, _ = scorers["bm25"].top_k(queries, k=candidates)
+        extra = pd.DataFrame({"search_term": np.repeat(queries, top_ids.shape[1]), "product_uid": top_ids.ravel()})
+        extra = extra[pd.notna(extra["product_uid"])].astype({"product_uid": pairs["product_uid"].dtype})
+        extra = extra.merge(pairs[["search_term", "product_uid"]], how="left", indicator=True)
+        extra = extra[extra["_merge"] == "left_only"].drop(columns="_merge")
+        extra = extra.assign(product_title=extra["product_uid"].map(title_of), relevance=1.0)
+        pairs = pd.concat([pairs, extra], ignore_index=True)
+    feats = FeatureBuilder(scorers, kind="text").fit().transform(pairs["search_term"].tolist(),
+                                                                   pairs["product_title"].astype(str).tolist())
+    frame = feats.assign(query=pairs["search_term"].to_numpy(), item_id=pairs["product_uid"].to_numpy(),
+                         label=pairs["relevance"].astype(float).to_numpy())
     frame = frame.groupby(["query", "item_id"], as_index=False).first()  # one row per judged pair
     test_q = set(queries[: len(queries) // 5])
     return frame[~frame["query"].isin(test_q)].reset_index(drop=True), frame[frame["query"].isin(test_q)].reset_index(drop=True)
@@ -224,9 +240,15 @@ def ranker_job(clients: dict[str, Any], train: Any, test: Any, rounds: int, tree
     from tagrank.hybrid.ranker import HybridRanker
 
     params = {"n_estimators": trees, "early_stopping_rounds": None, "learning_rate": 0.05, "num_leaves": 31}
+    import numpy as np
+
+    # 8 partitions of whole queries, as a candidate-generation step partitioned by query writes them
+    # (fit_ranker_dask finds them whole and skips its shuffle)
+    keys = np.array_split(np.sort(train["query"].unique()), 8)
+    parts = [train[train["query"].isin(set(k))] for k in keys]
     frames = {}
     for way, c in clients.items():  # the training frame is on the workers before the timed fits
-        frames[way] = c.persist(dd.from_pandas(train.sample(frac=1.0, random_state=0), npartitions=8))
+        frames[way] = c.persist(dd.concat([dd.from_pandas(p, npartitions=1) for p in parts]))
     times: dict[str, list[float]] = {w: [] for w in WAYS}
     models: dict[str, Any] = {}
     for _ in range(rounds):
@@ -285,10 +307,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--encode-rounds", type=int, default=None,
+                        help="rounds of the encode job (default --rounds; it is the longest job)")
     parser.add_argument("--encode-n", type=int, default=20_000)
     parser.add_argument("--topk-n", type=int, default=200_000)
     parser.add_argument("--topk-q", type=int, default=1_000)
     parser.add_argument("--trees", type=int, default=200)
+    parser.add_argument("--ranker-candidates", type=int, default=0,
+                        help="add each query's BM25 top-K unjudged products (gain 0) to the ranker's rows")
     parser.add_argument("--max-queries", type=int, default=None, help="Home Depot queries for the ranker (default all)")
     parser.add_argument("--jobs", default="topk,ranker,encode")
     parser.add_argument("--quick", action="store_true", help="small sizes (a trial run; not for the results file)")
@@ -312,13 +338,13 @@ def main(argv: list[str] | None = None) -> int:
             elif job == "encode":
                 hd = _homedepot(data_dir)
                 texts = list(dict.fromkeys(hd["product_title"].astype(str)))[: args.encode_n]
-                results["encode"] = encode_job(clients, texts, args.rounds)
+                results["encode"] = encode_job(clients, texts, args.encode_rounds or args.rounds)
             elif job == "ranker":
-                train, test = ranker_frames(data_dir, args.max_queries)
+                train, test = ranker_frames(data_dir, args.max_queries, args.ranker_candidates)
                 results["ranker"] = ranker_job(clients, train, test, args.rounds, args.trees)
             else:
                 raise SystemExit(f"unknown job {job!r}")
-            results[job]["rounds"] = args.rounds
+            results[job]["rounds"] = len(next(iter(results[job]["times"].values())))
             print(job, {w: round(median(v), 3) for w, v in results[job]["times"].items()}, flush=True)
             doc = build_doc(results, args)
             if args.quick and args.out is None:

@@ -7,7 +7,10 @@ LightGBM text model) and ``HybridRanker.load`` serves it without Dask.
 
 How groups are kept whole: the frame is hash-shuffled on the query column
 (``DataFrame.shuffle(on=query_col)``), which sends every row of a query to the same
-partition; each partition is then prepared by the ranker's own single-machine code
+partition. A frame whose partitions already hold whole queries (written per query, or
+read back from a partitioned Parquet folder) is used as it is: one pass over the
+query column finds that out, and the shuffle, which moves every row between
+workers, is skipped (``shuffle="auto"``; ``True`` / ``False`` force it). Each partition is then prepared by the ranker's own single-machine code
 (:meth:`HybridRanker._group_data`: label and id checks, rows sorted by (query,
 candidate), grades, uninformative queries dropped), so within a partition each
 query's rows are contiguous and LightGBM's ``group`` sizes are exact. Before training
@@ -60,6 +63,36 @@ def _prepare_partition(part: pd.DataFrame, params: dict[str, Any], cols: list[st
     return out, dropped, keys
 
 
+def _unique_keys(keys: pd.Series) -> pd.Series:
+    """One partition's distinct query keys."""
+    return pd.Series(pd.unique(keys), dtype=object)
+
+
+def _key_hashes(keys: pd.Series) -> np.ndarray:
+    """One partition's distinct query keys as sorted 64-bit hashes (8 bytes a query travels, not the key)."""
+    distinct = pd.Series(pd.unique(keys), dtype=object)
+    return np.unique(pd.util.hash_pandas_object(distinct, index=False).to_numpy())
+
+
+def _split_query(parts: list[Any], client: Any) -> Any:
+    """A query key found in two of ``parts`` (delayed Series of keys, one per partition), or None.
+
+    The partitions' key hashes are compared on the client; only a repeated hash (a split query,
+    or a hash collision) pays for the exact count that names the key."""
+    import dask
+    import dask.dataframe as dd
+
+    hashes = client.compute([dask.delayed(_key_hashes)(p) for p in parts], sync=True)
+    _, counts = np.unique(np.concatenate(hashes) if hashes else np.zeros(0, np.uint64), return_counts=True)
+    if not (counts > 1).any():
+        return None
+    keys = dd.from_delayed([dask.delayed(_unique_keys)(p) for p in parts], meta=pd.Series(dtype=object),
+                           verify_meta=False)
+    counts = keys.value_counts()
+    split = client.compute(counts[counts > 1].head(1, npartitions=-1, compute=False)).result()
+    return split.index[0] if len(split) else None
+
+
 def _group_sizes(gid: pd.Series) -> pd.Series:
     """LightGBM's ``group`` of one partition: the row count of each (contiguous) query."""
     values = gid.to_numpy()
@@ -99,10 +132,13 @@ def fit_ranker_dask(
     feature_cols: Sequence[str] | None = None,
     client: Any = None,
     npartitions: int | None = None,
+    shuffle: bool | str = "auto",
 ) -> HybridRanker:
     """Fit ``ranker`` (LambdaRank) on the Dask DataFrame ``frame`` across the cluster; returns ``ranker``.
 
-    ``npartitions``: partitions after the shuffle on ``query_col`` (default: as many as ``frame``)."""
+    ``npartitions``: partitions after the shuffle on ``query_col`` (default: as many as ``frame``).
+    ``shuffle``: ``"auto"`` shuffles on ``query_col`` unless every query already lies in one
+    partition; ``False`` trusts that it does (still checked: a split query is an error)."""
     import dask
     import dask.dataframe as dd
     import lightgbm as lgb
@@ -135,7 +171,12 @@ def fit_ranker_dask(
         raise TagrankInputError(f"frame.{label_col} has {int(n_bad)} label(s) that are not finite (NaN or inf)")
     rule = GradeRule.coerce(ranker.grade_rule).fitted(np.array([float(lo), float(hi)]))
 
-    shuffled = frame.shuffle(on=query_col, npartitions=npartitions or frame.npartitions)
+    if shuffle not in ("auto", True, False):
+        raise TagrankInputError(f"shuffle must be 'auto', True or False, got {shuffle!r}")
+    if shuffle == "auto":
+        shuffle = bool(npartitions and npartitions != frame.npartitions) or _split_query(
+            frame[query_col].to_delayed(), client) is not None
+    shuffled = frame.shuffle(on=query_col, npartitions=npartitions or frame.npartitions) if shuffle else frame
     params = ranker.get_params()
     prepare = dask.delayed(_prepare_partition, nout=3, pure=True)
     parts = [prepare(p, params, cols, names, query_col, candidate_col, label_col, rule.to_dict())
@@ -145,14 +186,11 @@ def fit_ranker_dask(
     frames, dropped_parts, key_parts = parts[:n], parts[n:2 * n], parts[2 * n:]
 
     # the guarantee, checked: no query key in two partitions
-    keys = dd.from_delayed(list(key_parts), meta=pd.Series(dtype=object), verify_meta=False)
-    split = keys.value_counts()
-    split = split[split > 1].head(1, npartitions=-1, compute=False)
     lengths = [dask.delayed(len)(f) for f in frames]
     dropped_list, lengths = client.gather(client.compute([list(dropped_parts), lengths]))
-    split = client.compute(split).result()
-    if len(split):
-        raise TagrankInputError(f"query {split.index[0]!r} was split over partitions; groups must stay whole")
+    split = _split_query(list(key_parts), client)
+    if split is not None:
+        raise TagrankInputError(f"query {split!r} was split over partitions; groups must stay whole")
     dropped = {"single_candidate": sum(d["single_candidate"] for d in dropped_list),
                "equal_labels": sum(d["equal_labels"] for d in dropped_list)}
     kept = [f for f, m in zip(frames, lengths, strict=True) if m > 0]

@@ -44,8 +44,9 @@ def test_dask_ranker_quality_parity_and_saved_format(dask_client, tmp_path):
     train, test = _ranking_data(600, 1), _ranking_data(300, 2)
     params = {"n_estimators": 60, "early_stopping_rounds": None, "grade_rule": 1.0, "min_child_samples": 20}
     single = HybridRanker(**params).fit(train)
-    # shuffled rows in 4 partitions: the queries are spread over all of them before the shuffle on the key
-    ddf = dd.from_pandas(train.sample(frac=1.0, random_state=0), npartitions=4)
+    # shuffled rows in 4 partitions (a fresh index: from_pandas sorts by it): the queries are spread over all
+    # of them before the shuffle on the key
+    ddf = dd.from_pandas(train.sample(frac=1.0, random_state=0).reset_index(drop=True), npartitions=4)
     dist = fit_ranker_dask(HybridRanker(**params), ddf, client=dask_client)
     assert dist.n_queries_ == single.n_queries_ == 600
     assert dist.feature_names_ == single.feature_names_
@@ -56,6 +57,33 @@ def test_dask_ranker_quality_parity_and_saved_format(dask_client, tmp_path):
     np.testing.assert_array_equal(loaded.predict(test), dist.predict(test))
     assert sorted(p.name for p in (tmp_path / "ranker").iterdir()) == sorted(
         p.name for p in single.save(tmp_path / "single").iterdir())
+
+
+def test_dask_ranker_skips_the_shuffle_when_queries_are_already_whole(dask_client, monkeypatch):
+    import dask.dataframe as dd
+    from tagrank.hybrid.dask_ranker import fit_ranker_dask
+
+    train, test = _ranking_data(200, 4), _ranking_data(100, 5)
+    params = {"n_estimators": 30, "early_stopping_rounds": None, "grade_rule": 1.0}
+    # partitions cut at query boundaries (as a frame written per query would be read back)
+    chunks = [train.iloc[i:i + 20 * 50] for i in range(0, len(train), 20 * 50)]
+    whole = dd.concat([dd.from_pandas(c, npartitions=1) for c in chunks])
+    shuffled = dd.from_pandas(train.sample(frac=1.0, random_state=0).reset_index(drop=True), npartitions=4)
+
+    calls = []
+    real = dd.DataFrame.shuffle
+    monkeypatch.setattr(dd.DataFrame, "shuffle", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    dist = fit_ranker_dask(HybridRanker(**params), whole, client=dask_client)
+    assert calls == []  # already whole: no shuffle
+    assert dist.n_queries_ == 200
+    single = HybridRanker(**params).fit(train)
+    assert abs(_ndcg10(test, dist.predict(test)) - _ndcg10(test, single.predict(test))) <= 0.005
+    fit_ranker_dask(HybridRanker(**params), shuffled, client=dask_client)
+    assert calls == [1]  # split queries: shuffled on the key
+    with pytest.raises(TagrankInputError, match="split over partitions"):
+        fit_ranker_dask(HybridRanker(**params), shuffled, client=dask_client, shuffle=False)
+    with pytest.raises(TagrankInputError, match="shuffle must be"):
+        fit_ranker_dask(HybridRanker(**params), whole, client=dask_client, shuffle="yes")
 
 
 def test_dask_ranker_checks_input(dask_client):
@@ -181,3 +209,18 @@ def test_cli_batch_recommend_on_a_scheduler_address(dask_client, recommend_model
     pd.testing.assert_frame_equal(got, score_keys("recommend", pipe, users, 3), check_dtype=False)
     assert main(["batch", "search", "--model", str(path), "--input", str(tmp_path / "users.csv"),
                  "--output", str(tmp_path / "out2"), "--scheduler", "local:x"]) == 2
+
+
+def test_split_query_check_is_exact_on_a_hash_collision(dask_client, monkeypatch):
+    """Equal hashes from two partitions send the check to the exact key count, which names a real split only."""
+    import dask
+    import numpy as np
+    from tagrank.hybrid import dask_ranker
+
+    whole = [dask.delayed(pd.Series)(["a", "a", "b"]), dask.delayed(pd.Series)(["c"])]
+    split = [dask.delayed(pd.Series)(["a", "b"]), dask.delayed(pd.Series)(["b", "c"])]
+    assert dask_ranker._split_query(whole, dask_client) is None
+    assert dask_ranker._split_query(split, dask_client) == "b"
+    monkeypatch.setattr(dask_ranker, "_key_hashes", lambda keys: np.zeros(1, dtype=np.uint64))  # all collide
+    assert dask_ranker._split_query(whole, dask_client) is None
+    assert dask_ranker._split_query(split, dask_client) == "b"
