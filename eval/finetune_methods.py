@@ -271,7 +271,7 @@ def _recipe(full: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if not has_recipe(full) or "base_model" not in record:
         raise TagrankInputError(f"cross-fitting needs a scorer trained by transformer_ft; {type(full).__name__} "
                                 "records no fine-tuning recipe (ft.loss)")
-    hyper["model_name_or_path"] = record["base_model"]
+    hyper["model"] = record["base_model"]
     scorer = {k: v for k, v in full.get_params().items() if k in ("batch_size", "dtype")}
     return hyper, scorer
 
