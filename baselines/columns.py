@@ -14,6 +14,9 @@ def with_columns(frame: pd.DataFrame, mapping: Mapping[str, str], what: str) -> 
     the user's name); the input is not mutated. Fails naming the missing column and what exists."""
     if not isinstance(frame, pd.DataFrame):
         raise TagrankInputError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
+    repeated = frame.columns[frame.columns.duplicated()]
+    if len(repeated):
+        raise TagrankInputError(f"{what} has the column {repeated[0]!r} more than once; columns: {list(frame.columns)}")
     rename = {}
     for canonical, given in mapping.items():
         if given == canonical:

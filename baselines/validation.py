@@ -219,6 +219,19 @@ def check_known_ids(ids: Iterable[Any], index: dict[Any, int], field: str) -> np
     return np.asarray(out, dtype=np.int64)
 
 
+def check_unique_ids(ids: Iterable[Any], field: str) -> list[Any]:
+    """Ids that key a table (one row each): none missing, none repeated; fails naming the first offender."""
+    values = list(ids)
+    seen: set[Any] = set()
+    for i, key in enumerate(values):
+        if is_missing(key):
+            raise TagrankInputError(f"{field}[{i}] is missing")
+        if key in seen:
+            raise TagrankInputError(f"{field}[{i}] = {_preview(key)} is repeated: each id needs one row")
+        seen.add(key)
+    return values
+
+
 def check_columns(frame: Any, required: Sequence[str], field: str) -> None:
     """A DataFrame must carry the named columns."""
     missing = [c for c in required if c not in frame.columns]

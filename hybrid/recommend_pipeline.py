@@ -183,6 +183,9 @@ class RecommendPipeline(Params):
             raise TagrankInputError("interactions is empty")
         early, late = inner_user_split(interactions, self.inner_split, self.valid_fraction, self.min_positives,
                                        self.random_state)
+        if len(early) == 0:
+            raise TagrankInputError(f"the inner split ({describe_split(self.inner_split)}) held out every "
+                                    "interaction: nothing is left to fit the generators on")
         if len(late) == 0:
             raise TagrankInputError(
                 f"the inner split ({describe_split(self.inner_split)}) held out nothing: no user has >= "

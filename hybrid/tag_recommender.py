@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from tagrank.baselines.params import Params
 from tagrank.baselines.timeparse import to_seconds
 from tagrank.baselines.validation import (
@@ -21,6 +20,7 @@ from tagrank.baselines.validation import (
     check_k,
     check_same_length,
     check_texts,
+    check_unique_ids,
 )
 from tagrank.hybrid.representations import is_fitted, make_representation
 
@@ -74,7 +74,8 @@ class TagRecommender(Params):
     distinct items, a seeded random ``holdout_fraction`` of their (user, item)
     units with all their tags (:func:`hybrid.user_splits.random_holdout`) instead
     of the last events; the default ``"temporal"`` matches the tagrec protocol
-    (tags for the user's next items). Recorded as ``inner_split_``.
+    (tags for the user's next items). A boolean mask over the events' rows (True = held out; a
+    pandas Series is read by its index labels) is a split of the user's own. Recorded as ``inner_split_``.
 
     ``guard`` (default on) measures the ranker against each signal's own score on
     the held-out units (:mod:`hybrid.guard`) and serves the best signal instead
@@ -99,7 +100,7 @@ class TagRecommender(Params):
         item_cooccurrence: Any = None,
         random_state: int = 0,
         ablation: bool = False,
-        inner_split: str = "temporal",
+        inner_split: Any = "temporal",
         guard: bool = True,
         guard_alpha: float | None = 0.05,
     ) -> None:
@@ -237,7 +238,13 @@ class TagRecommender(Params):
             items = with_columns(items, {"item_id": item_col, "text": text_col}, "items")
         from tagrank.hybrid.ranker import HybridRanker
 
-        ev = check_events(events).reset_index(drop=True)
+        ev = check_events(events)
+        custom = None
+        if not isinstance(self.inner_split, str):  # a user's own held-out mask, read against the user's rows
+            from tagrank.hybrid.user_splits import split_mask
+
+            custom = split_mask(self.inner_split, ev, "events")
+        ev = ev.reset_index(drop=True)
         check_k(self.n_explain, "n_explain")
         if not 0 < float(self.holdout_fraction) < 1:
             raise TagrankInputError(f"holdout_fraction must be in (0, 1), got {self.holdout_fraction!r}")
@@ -246,21 +253,29 @@ class TagRecommender(Params):
             from tagrank.baselines.validation import check_columns
 
             check_columns(items, ["item_id", "text"], "items")
+            check_unique_ids(items["item_id"], "items.item_id")
             texts = check_texts(items["text"].tolist(), "items.text")
             self.item_text_ = dict(zip(items["item_id"].tolist(), texts, strict=True))
-        if self.inner_split == "temporal":
+        if custom is not None:
+            held = custom
+        elif self.inner_split == "temporal":
             held = holdout_last_events(ev, float(self.holdout_fraction), int(self.min_events))
         elif self.inner_split == "random":
             from tagrank.hybrid.user_splits import random_holdout
 
             held = random_holdout(ev, float(self.holdout_fraction), int(self.min_events), int(self.random_state))
         else:
-            raise TagrankInputError(f"inner_split must be 'temporal' or 'random', got {self.inner_split!r}")
-        self.inner_split_ = str(self.inner_split)
-        early, late = ev[~held], ev[held]
-        if len(late) == 0 or len(early) == 0:
             raise TagrankInputError(
-                f"no user has >= {self.min_events} events: the ranker has no held-out events to learn from"
+                f"inner_split must be 'temporal', 'random' or a boolean mask over the events, got {self.inner_split!r}")
+        self.inner_split_ = "mask" if custom is not None else str(self.inner_split)
+        early, late = ev[~held], ev[held]
+        if len(early) == 0:
+            raise TagrankInputError(f"the inner split ({self.inner_split_}) held out every event: "
+                                    "no earlier events are left to fit the signals on")
+        if len(late) == 0:
+            raise TagrankInputError(
+                "the inner split's mask holds out no event: the ranker has nothing to learn from" if custom is not None
+                else f"no user has >= {self.min_events} events: the ranker has no held-out events to learn from"
             )
         full_vocab = sorted(set(ev["tag"]))
         self.text_scorers_ = self._text_scorers(full_vocab) if self.item_text_ else {}
@@ -342,7 +357,10 @@ class TagRecommender(Params):
         self._check_fitted()
         users, items = list(user_ids), list(item_ids)
         check_same_length(user_ids=users, item_ids=items)
-        excl = [set(e or ()) for e in exclude] if exclude is not None else None
+        if isinstance(exclude, str):
+            raise TagrankInputError(f"exclude must hold one set of tags per (user, item) row, got the string {exclude!r}")
+        # a plain string in a row is one tag, not a set of characters
+        excl = [{e} if isinstance(e, str) else set(e or ()) for e in exclude] if exclude is not None else None
         if excl is not None:
             check_same_length(user_ids=users, exclude=excl)
         return self._candidates(self.signals_, self.text_scorers_, users, items, None, excl)
@@ -354,9 +372,11 @@ class TagRecommender(Params):
         """:meth:`recommend` of the model (key None) and of each ablation variant, candidates computed once."""
         self._check_fitted()
         k = cap_k(k, len(self.tags_))
+        user_ids, item_ids = list(user_ids), list(item_ids)  # read once: iterators and generators work too
+        exclude = list(exclude) if exclude is not None and not isinstance(exclude, str) else exclude
         frame = self._candidate_frame(user_ids, item_ids, exclude)
         rankers = {None: self.ranker_, **getattr(self, "ablation_", {})}
-        return {v: self._top(self._ranked(user_ids, item_ids, exclude, r, frame), len(list(user_ids)), k)
+        return {v: self._top(self._ranked(user_ids, item_ids, exclude, r, frame), len(user_ids), k)
                 for v, r in rankers.items()}
 
     def recommend(
@@ -367,7 +387,9 @@ class TagRecommender(Params):
         padded with None / -inf."""
         self._check_fitted()
         k = cap_k(k, len(self.tags_))  # never wider than the tag vocabulary
-        return self._top(self._ranked(user_ids, item_ids, exclude), len(list(user_ids)), k)
+        user_ids, item_ids = list(user_ids), list(item_ids)  # read once: iterators and generators work too
+        exclude = list(exclude) if exclude is not None and not isinstance(exclude, str) else exclude
+        return self._top(self._ranked(user_ids, item_ids, exclude), len(user_ids), k)
 
     @staticmethod
     def _top(frame: pd.DataFrame, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:

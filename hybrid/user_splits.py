@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from tagrank.baselines.validation import TagrankInputError, check_columns
 
 #: the named inner splits of the recommend pipeline
@@ -94,13 +93,30 @@ def inner_user_split(
         for name, frame in zip(("train", "valid"), out, strict=True):
             check_columns(frame, ["user_id", "item_id"], f"inner_split()[{name}]")
         return out
-    mask = np.asarray(split)
-    if mask.dtype != bool or mask.shape != (len(interactions),):
-        raise TagrankInputError(
-            f"inner_split as a mask must be a boolean array of {len(interactions)} entries (one per interaction), "
-            f"got dtype {mask.dtype} and shape {mask.shape}"
-        )
+    mask = split_mask(split, interactions, "interactions")
     return interactions[~mask].reset_index(drop=True), interactions[mask].reset_index(drop=True)
 
 
-__all__ = ["INNER_SPLITS", "describe_split", "inner_user_split", "random_holdout", "random_user_split"]
+def split_mask(split: Any, frame: pd.DataFrame, what: str) -> np.ndarray:
+    """A user's held-out mask as a boolean array over ``frame``'s rows (True = held out).
+
+    A pandas Series is read by its index labels, as pandas aligns it, never by position; an
+    array-like by position."""
+    if isinstance(split, pd.Series) and not split.index.equals(frame.index):
+        if split.index.has_duplicates or not split.index.sort_values().equals(frame.index.sort_values()):
+            raise TagrankInputError(
+                f"inner_split as a pandas Series must carry the {what}' index labels, each once "
+                f"(its index has {len(split)} labels, {int(split.index.isin(frame.index).sum())} of them "
+                f"in {what}.index of {len(frame)}); pass a Series indexed like {what} or an array"
+            )
+        split = split.reindex(frame.index)
+    mask = np.asarray(split)
+    if mask.dtype != bool or mask.shape != (len(frame),):
+        raise TagrankInputError(
+            f"inner_split as a mask must be a boolean array of {len(frame)} entries (one per row of {what}), "
+            f"got dtype {mask.dtype} and shape {mask.shape}"
+        )
+    return mask
+
+
+__all__ = ["INNER_SPLITS", "describe_split", "inner_user_split", "random_holdout", "random_user_split", "split_mask"]

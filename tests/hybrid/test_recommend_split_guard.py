@@ -99,3 +99,8 @@ def test_recommend_guard_asks_for_evidence_by_default(interactions):
     assert pipeline(guard_alpha=None)._ranker().guard_alpha is None
     gens = {"g": GroupScorer()}
     assert RecommendPipeline(gens, ranker_params={**FAST, "guard_alpha": 0.01})._ranker().guard_alpha == 0.01
+
+
+def test_a_mask_holding_out_everything_says_so(interactions):
+    with pytest.raises(TagrankInputError, match="held out every interaction"):
+        pipeline(inner_split=np.ones(len(interactions), dtype=bool)).fit(interactions)

@@ -98,3 +98,18 @@ def test_inner_user_split_kinds():
         inner_user_split(frame, np.ones(3, dtype=bool), 0.25, 5, 0)
     with pytest.raises(TagrankInputError, match="pair of DataFrames"):
         inner_user_split(frame, lambda f: f, 0.25, 5, 0)
+
+
+def test_a_mask_series_is_read_by_its_labels_not_its_positions():
+    frame = tiny().sample(frac=1.0, random_state=0)  # shuffled index labels, as after a user's own filtering
+    by_time = frame.sort_values("timestamp")  # a Series built on a reordered copy: same labels, other order
+    mask = by_time.groupby("user_id").cumcount(ascending=False) < 1  # each user's last interaction
+    train, valid = inner_user_split(frame, mask, 0.2, 1, 0)
+    want = frame[mask.reindex(frame.index).to_numpy()]
+    assert sorted(valid["timestamp"]) == sorted(want["timestamp"]) == [204, 303, 999]
+    assert len(train) + len(valid) == len(frame)
+    # labels that are not the interactions' own: an error, never a positional read
+    with pytest.raises(TagrankInputError, match="index labels"):
+        inner_user_split(frame, pd.Series(mask.to_numpy(), index=np.arange(len(frame)) + 100), 0.2, 1, 0)
+    with pytest.raises(TagrankInputError, match="index labels"):
+        inner_user_split(frame, pd.concat([mask, mask.iloc[:1]]), 0.2, 1, 0)
