@@ -36,7 +36,13 @@ import pandas as pd
 
 from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
-from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_columns, check_texts
+from tagrank.baselines.validation import (
+    NotFittedError,
+    TagrankInputError,
+    check_columns,
+    check_same_length,
+    check_texts,
+)
 from tagrank.hybrid import guard as g
 from tagrank.hybrid.features import FeatureBuilder
 from tagrank.hybrid.persistence import read_config, save_dir
@@ -362,14 +368,16 @@ class SimilarityPipeline(Params):
         texts' 1st-99th percentile range, the share of unknown words, the share of rows with a feature
         outside its training range, and ``shifted`` (with the reasons)."""
         self._check_fitted()
-        texts = list(left) + list(right)
+        left, right = check_texts(left, "left"), check_texts(right, "right")  # read once: iterators work too
+        check_same_length(left=left, right=right)
+        texts = left + right
         lengths, words = self._text_profile(texts)
         vocab = getattr(self, "_vocab_set", None)
         if vocab is None or len(vocab) != len(self.vocab_):
             vocab = self._vocab_set = set(self.vocab_)
         n_words = sum(len(w) for w in words)
         oov = sum(1 for ws in words for w in ws if w not in vocab) / n_words if n_words else 0.0
-        feats = (_features if _features is not None else self.builder_.transform(list(left), list(right)))
+        feats = (_features if _features is not None else self.builder_.transform(left, right))
         x = feats[self.feature_names_].to_numpy(np.float64)
         lo = np.asarray([-np.inf if v is None else v for v in self.shift_stats_["feature_min"]])
         hi = np.asarray([np.inf if v is None else v for v in self.shift_stats_["feature_max"]])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -139,10 +140,12 @@ class StackedCategoriser:
         ]
 
     def _posterior(self, base: Categoriser, texts: list[str]) -> np.ndarray:
-        """A base's posterior over the union of known paths."""
+        """A base's posterior over the union of the bases' paths (a fold clone can know a training path that
+        no base knows: the stacker can never serve it, so its mass is left out)."""
         post = np.zeros((len(texts), len(self.paths_)))
-        cols = np.asarray([self._path_row[p] for p in base.paths_], dtype=np.int64)
-        post[:, cols] = base.path_posterior(texts)
+        known = [j for j, p in enumerate(base.paths_) if p in self._path_row]
+        cols = np.asarray([self._path_row[base.paths_[j]] for j in known], dtype=np.int64)
+        post[:, cols] = base.path_posterior(texts)[:, known]
         return post
 
     def _frame(self, posts: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -189,6 +192,15 @@ class StackedCategoriser:
                 posts[name][out_rows] = self._posterior(clone, [texts[i] for i in out_rows])
         return self._frame(posts)
 
+    def _warn_unknown_paths(self, paths: list[tuple[str, ...]], field: str) -> None:
+        """Warn where true paths are unknown to every base: the stacker chooses among its bases' paths only."""
+        depth = len(self.levels_)
+        unknown = [p for p in paths if tuple(p) + (None,) * (depth - len(p)) not in self._path_row]
+        if unknown:
+            warnings.warn(f"{len(unknown)} of {len(paths)} {field} are unknown to every base (e.g. {unknown[0]!r}): "
+                          "the stacker chooses among its bases' paths only, so those texts count as misses; "
+                          "fit the bases on data that holds them", UserWarning, stacklevel=3)
+
     def _labels(self, frame: pd.DataFrame, paths: list[tuple[str, ...]]) -> pd.DataFrame:
         depth = len(self.levels_)
         truth = np.asarray([self._path_row.get(tuple(p) + (None,) * (depth - len(p)), -1) for p in paths])
@@ -207,9 +219,10 @@ class StackedCategoriser:
         if self.fit_on not in ("auto", "train", "valid"):
             raise TagrankInputError(f"fit_on must be 'auto', 'train' or 'valid', got {self.fit_on!r}")
         if self.balance not in (None, "valid") and (
-            isinstance(self.balance, bool) or not isinstance(self.balance, int | float) or self.balance < 0
+            isinstance(self.balance, bool) or not isinstance(self.balance, int | float)
+            or not np.isfinite(self.balance) or self.balance < 0
         ):
-            raise TagrankInputError(f"balance must be 'valid', None or a number >= 0, got {self.balance!r}")
+            raise TagrankInputError(f"balance must be 'valid', None or a finite number >= 0, got {self.balance!r}")
         supervised = any(getattr(b, "supervised", False) for b in (self.bases or {}).values())
         self.fit_on_ = self.fit_on if self.fit_on != "auto" else ("valid" if supervised else "train")
         n_folds = self.n_folds
@@ -221,6 +234,7 @@ class StackedCategoriser:
         check_nonempty(texts, "texts")
         path_list, _ = _paths_from(paths, self.levels_)
         check_same_length(texts=texts, paths=path_list)
+        self._warn_unknown_paths(path_list, "paths")
         if n_folds is not None and (isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2):
             raise TagrankInputError(f"n_folds must be None or an integer >= 2, got {n_folds!r}")
         if n_folds is not None and supervised:

@@ -159,6 +159,12 @@ def test_similarity_pipeline_round_trip_refit_and_shift(tmp_path):
     with warnings.catch_warnings():  # in-distribution requests raise no shift warning
         warnings.simplefilter("error", g.DistributionShiftWarning)
         pipe.score_pairs(left[:50], right[:50])
+    # the shift report reads its texts once (iterators give the same report) and checks them
+    assert pipe.shift_report(iter(["red"] * 5), iter(["blue boot"] * 5)) == pipe.shift_report(["red"] * 5, ["blue boot"] * 5)
+    with pytest.raises(TagrankInputError, match=r"left\[0\] is missing"):
+        pipe.shift_report([None], ["a"])
+    with pytest.raises(TagrankInputError, match="left has 1, right has 2"):
+        pipe.shift_report(["a"], ["a", "b"])
 
 
 def _ranking_frame(n_queries: int, seed: int) -> pd.DataFrame:

@@ -42,3 +42,19 @@ def test_stacked_categoriser_below_the_minimum_serves_a_base():
                                    ranker_params={"min_child_samples": 2, "n_estimators": 10}).fit(texts, paths)
     assert stack.ranker_.served_ == "source:lr.posterior"
     assert np.isfinite(stack.score_scale_)
+
+
+def test_stacked_categoriser_balance_must_be_finite_and_unknown_paths_warn():
+    texts, paths, _ = toy(12, seed=0)
+    bases = {"lr": Categoriser().fit(texts, paths)}
+    params = {"min_child_samples": 2, "n_estimators": 20}
+    for bad in (float("nan"), float("inf"), -1.0, "x"):
+        with pytest.raises(TagrankInputError, match="balance must be"):
+            StackedCategoriser(bases, n_candidates=3, balance=bad, ranker_params=params).fit(texts, paths)
+    # training paths no base knows (a fold clone learns them): a warning, not a KeyError from a fold
+    renamed = [tuple(p) for p in paths]
+    renamed[:4] = [(p[0], "brand-new", *p[2:]) for p in renamed[:4]]
+    with pytest.warns(UserWarning, match="4 of .* paths are unknown to every base"):
+        stack = StackedCategoriser(bases, n_candidates=3, ranker_params=params).fit(texts, renamed)
+    assert all(("brand-new" not in p) for p in stack.paths_)
+    assert len(stack.predict(texts[:3])) == 3
