@@ -18,6 +18,7 @@ from tagrank.baselines.validation import (
     cap_k,
     check_columns,
     check_k,
+    check_number,
 )
 from tagrank.hybrid.ablation import feature_groups, fit_ablations
 from tagrank.hybrid.candidates import CandidateGenerator
@@ -149,11 +150,25 @@ class RecommendPipeline(Params):
             raise TagrankInputError("generators must be a non-empty dict name -> recommender")
         check_k(self.candidates_per_generator, "candidates_per_generator")
         if self.mmr_lambda is not None and not (
-            isinstance(self.mmr_lambda, int | float) and 0 <= self.mmr_lambda <= 1
+            isinstance(self.mmr_lambda, int | float) and not isinstance(self.mmr_lambda, bool)
+            and 0 <= self.mmr_lambda <= 1
         ):
             raise TagrankInputError(f"mmr_lambda must be None or in [0, 1], got {self.mmr_lambda!r}")
-        if not 0 <= self.ranker_valid_fraction < 1:
+        check_number(self.ranker_valid_fraction, "ranker_valid_fraction", 0.0)
+        if not self.ranker_valid_fraction < 1:
             raise TagrankInputError(f"ranker_valid_fraction must be in [0, 1), got {self.ranker_valid_fraction!r}")
+        check_number(self.valid_fraction, "valid_fraction", 0.0, 1.0)
+        check_k(self.min_positives, "min_positives")
+        check_k(self.batch_users, "batch_users")
+        check_k(self.mmr_depth, "mmr_depth")
+        check_k(self.history_window, "history_window")
+        if self.max_train_users is not None:
+            check_k(self.max_train_users, "max_train_users")
+        for flag in ("guard", "cooc", "ablation"):
+            if not isinstance(getattr(self, flag), bool | np.bool_):
+                raise TagrankInputError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        if isinstance(self.random_state, bool) or not isinstance(self.random_state, int | np.integer):
+            raise TagrankInputError(f"random_state must be an integer seed (every run is seeded), got {self.random_state!r}")
         if isinstance(self.inner_split, str) and self.inner_split not in ("temporal", "random"):
             raise TagrankInputError(
                 f"inner_split must be 'temporal', 'random', a callable or a boolean mask, got {self.inner_split!r}"

@@ -18,6 +18,7 @@ from tagrank.baselines.validation import (
     TagrankInputError,
     cap_k,
     check_k,
+    check_number,
     check_same_length,
     check_texts,
     check_unique_ids,
@@ -246,8 +247,16 @@ class TagRecommender(Params):
             custom = split_mask(self.inner_split, ev, "events")
         ev = ev.reset_index(drop=True)
         check_k(self.n_explain, "n_explain")
-        if not 0 < float(self.holdout_fraction) < 1:
+        check_k(self.n_candidates, "n_candidates")
+        check_k(self.min_events, "min_events")
+        check_number(self.holdout_fraction, "holdout_fraction", 0.0, 1.0)
+        if not 0 < self.holdout_fraction < 1:
             raise TagrankInputError(f"holdout_fraction must be in (0, 1), got {self.holdout_fraction!r}")
+        for flag in ("guard", "ablation"):
+            if not isinstance(getattr(self, flag), bool | np.bool_):
+                raise TagrankInputError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        if isinstance(self.random_state, bool) or not isinstance(self.random_state, int | np.integer):
+            raise TagrankInputError(f"random_state must be an integer seed (every run is seeded), got {self.random_state!r}")
         self.item_text_: dict[Any, str] = {}
         if items is not None:
             from tagrank.baselines.validation import check_columns

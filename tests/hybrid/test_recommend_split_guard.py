@@ -104,3 +104,13 @@ def test_recommend_guard_asks_for_evidence_by_default(interactions):
 def test_a_mask_holding_out_everything_says_so(interactions):
     with pytest.raises(TagrankInputError, match="held out every interaction"):
         pipeline(inner_split=np.ones(len(interactions), dtype=bool)).fit(interactions)
+
+
+@pytest.mark.parametrize("param, value", [
+    ("batch_users", 0), ("batch_users", -5), ("max_train_users", -1), ("max_train_users", 2.5),
+    ("min_positives", 0), ("min_positives", 2.5), ("ranker_valid_fraction", "0.2"), ("valid_fraction", float("nan")),
+    ("guard", "no"), ("mmr_lambda", True), ("random_state", None),
+])
+def test_bad_parameters_fail_at_fit_naming_them(interactions, param, value):
+    with pytest.raises(TagrankInputError, match=param):
+        pipeline(**{param: value}).fit(interactions)

@@ -73,3 +73,13 @@ def test_items_with_a_repeated_or_missing_id_are_refused():
     missing.loc[0, "item_id"] = None
     with pytest.raises(TagrankInputError, match=r"items.item_id\[0\] is missing"):
         TagRecommender(n_candidates=10, ranker_params=PARAMS).fit(ev, missing)
+
+
+@pytest.mark.parametrize("param, value", [
+    ("holdout_fraction", "abc"), ("holdout_fraction", None), ("min_events", 2.7), ("min_events", "5"),
+    ("n_candidates", 0), ("guard", "no"), ("random_state", None),
+])
+def test_bad_parameters_fail_at_fit_naming_them(param, value):
+    ev, items = tag_events()
+    with pytest.raises(TagrankInputError, match=param):
+        TagRecommender(**{param: value}).fit(ev, items)
