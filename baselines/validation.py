@@ -219,6 +219,14 @@ def check_known_ids(ids: Iterable[Any], index: dict[Any, int], field: str) -> np
     return np.asarray(out, dtype=np.int64)
 
 
+def id_list(ids: Iterable[Any], field: str) -> list[Any]:
+    """``ids`` as a new list; a bare string is refused (it would be read as one id per character)."""
+    if isinstance(ids, str | bytes):
+        raise TagrankInputError(f"{field} must be a sequence of ids, got a single string {_preview(ids)}: "
+                                f"wrap it in a list")
+    return list(ids)
+
+
 def check_unique_ids(ids: Iterable[Any], field: str) -> list[Any]:
     """Ids that key a table (one row each): none missing, none repeated; fails naming the first offender."""
     values = list(ids)

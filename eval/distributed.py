@@ -17,6 +17,19 @@ from tagrank.baselines.validation import TagrankInputError
 _LOCAL = re.compile(r"^local:(\d+)$")
 
 
+def local_workers(scheduler: str) -> int | None:
+    """N of a ``local:N`` scheduler, or None for an address (only ``local`` / ``local:...`` is the local form)."""
+    text = scheduler.strip()
+    if text != "local" and not text.startswith("local:"):
+        return None  # an address, e.g. localhost:8786 or tcp://host:8786
+    m = _LOCAL.match(text)
+    if not m:
+        raise TagrankInputError(f"scheduler {scheduler!r}: write local:N with N the number of workers, e.g. local:2")
+    if int(m.group(1)) < 1:
+        raise TagrankInputError(f"scheduler {scheduler!r}: local:N needs N >= 1 workers")
+    return int(m.group(1))
+
+
 def _require_dask() -> None:
     try:
         import dask  # noqa: F401
@@ -64,14 +77,9 @@ def connect(scheduler: str, activate: bool = True) -> Any:
     _require_dask()
     from distributed import Client
 
-    m = _LOCAL.match(scheduler.strip())
-    if m:
-        n = int(m.group(1))
-        if n < 1:
-            raise TagrankInputError(f"scheduler {scheduler!r}: local:N needs N >= 1 workers")
+    n = local_workers(scheduler)
+    if n is not None:
         client = Client(local_cluster(n))
-    elif scheduler.startswith("local"):
-        raise TagrankInputError(f"scheduler {scheduler!r}: write local:N with N the number of workers, e.g. local:2")
     else:
         try:
             client = Client(scheduler.strip(), timeout="20s")
@@ -130,4 +138,4 @@ def run_batch(args: Any) -> int:
     return 0
 
 
-__all__ = ["add_batch_parser", "connect", "disconnect", "local_cluster", "run_batch"]
+__all__ = ["add_batch_parser", "connect", "disconnect", "local_cluster", "local_workers", "run_batch"]

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tagrank.baselines.validation import TagrankInputError, check_k
+from tagrank.baselines.validation import TagrankInputError, check_k, check_texts
 
 KINDS = {"recommend": ("RecommendPipeline", "user_id"), "search": ("SearchPipeline", "query")}
 
@@ -49,19 +49,26 @@ def score_keys(kind: str, pipe: Any, keys: list[Any], k: int, exclude_seen: bool
     if kind == "recommend":
         ids, scores = pipe.recommend(keys, k=k, exclude_seen=exclude_seen)
     else:
-        ids, scores = pipe.top_k([str(q) for q in keys], k=k)
+        ids, scores = pipe.top_k(keys, k=k)  # its own check: a missing query is an error, never "nan"
     return long_frame(kind, keys, ids, scores)
 
 
 def _score_partition(part: pd.Series, kind: str, payload: dict[str, bytes], key: str, k: int,
-                     exclude_seen: bool, out_dir: str, partition_info: dict | None = None) -> pd.DataFrame:
+                     exclude_seen: bool, out_dir: str, offsets: list[int],
+                     partition_info: dict | None = None) -> pd.DataFrame:
     """Runs on a worker: the shipped pipeline (loaded once per process) scores one partition and
-    writes it to ``part.<number>.parquet`` (atomically: a rerun replaces the file, never adds one)."""
+    writes it to ``part.<number>.parquet`` (atomically: a rerun replaces the file, never adds one).
+
+    ``offsets``: each partition's first row in the whole input, so that a bad query names its row there."""
+    from tagrank.hybrid.dask_encode import check_texts_from
     from tagrank.hybrid.dask_ship import load_shipped
 
-    pipe = load_shipped(KINDS[kind][0], payload, key)
-    out = score_keys(kind, pipe, part.tolist(), k, exclude_seen)
     number = int(partition_info["number"]) if partition_info else 0
+    keys = part.tolist()
+    if kind == "search":
+        keys = check_texts_from(keys, "query_texts", offsets[number])
+    pipe = load_shipped(KINDS[kind][0], payload, key)
+    out = score_keys(kind, pipe, keys, k, exclude_seen)
     path = Path(out_dir) / f"part.{number:05d}.parquet"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     out.to_parquet(tmp, index=False)
@@ -69,11 +76,16 @@ def _score_partition(part: pd.Series, kind: str, payload: dict[str, bytes], key:
     return pd.DataFrame({"part": [number], "rows": [len(out)], "keys": [len(part)]})
 
 
-def read_keys(source: Any, column: str, npartitions: int | None = None) -> Any:
+def read_keys(source: Any, column: str, npartitions: int | None = None, field: str | None = None) -> Any:
     """A Dask Series of user ids / query texts: a Dask Series or DataFrame, a list / pandas
-    Series, or a CSV / Parquet file or folder (``column`` names the column)."""
+    Series / DataFrame, or a CSV / Parquet file or folder (``column`` names a frame's column).
+
+    ``field``: in-memory keys are checked here as texts named ``field`` (the queries of ``search``),
+    so a bad one fails before anything runs; keys read lazily are checked in their partition."""
     import dask.dataframe as dd
 
+    if npartitions is not None:
+        check_k(npartitions, "npartitions")
     if isinstance(source, dd.Series):
         return source
     if isinstance(source, dd.DataFrame):
@@ -91,7 +103,11 @@ def read_keys(source: Any, column: str, npartitions: int | None = None) -> Any:
             raise TagrankInputError(f"input {path} has no column {column!r}; columns: {list(ddf.columns)}")
         keys = ddf[column]
         return keys.repartition(npartitions=npartitions) if npartitions else keys
-    values = pd.Series(list(source), dtype=object, name=column)
+    if isinstance(source, pd.DataFrame):
+        if column not in source.columns:
+            raise TagrankInputError(f"input has no column {column!r}; columns: {list(source.columns)}")
+        source = source[column]
+    values = pd.Series(check_texts(source, field) if field else list(source), dtype=object, name=column)
     if len(values) == 0:
         raise TagrankInputError("input has no users / queries")
     return dd.from_pandas(values, npartitions=max(1, min(npartitions or 4, len(values))), sort=False)
@@ -112,26 +128,31 @@ def batch_score(
     pipeline ``model`` on the cluster and write Parquet under ``output``; returns ``output``.
 
     ``output`` must not exist yet, or be an empty folder (a rerun never mixes with old parts)."""
+    import dask
     from distributed import default_client
     from tagrank.hybrid.dask_ship import directory_files, shipped
 
     if kind not in KINDS:
         raise TagrankInputError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     k = check_k(k)
+    if npartitions is not None:
+        check_k(npartitions, "npartitions")
     out = Path(output)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise TagrankInputError(f"output {out} already exists and is not an empty folder")
     client = client or default_client()
     files = directory_files(model)
     _check_kind(kind, files, model)
-    series = read_keys(keys, column or KINDS[kind][1], npartitions)
+    series = read_keys(keys, column or KINDS[kind][1], npartitions, "query_texts" if kind == "search" else None)
     payload, key = shipped(KINDS[kind][0], files)
+    lengths = client.compute([dask.delayed(len, pure=True)(part) for part in series.to_delayed()], sync=True)
+    offsets = np.r_[0, np.cumsum(lengths, dtype=np.int64)[:-1]].tolist()
     out.mkdir(parents=True, exist_ok=True)
     meta = pd.DataFrame({"part": pd.Series(dtype=np.int64), "rows": pd.Series(dtype=np.int64),
                          "keys": pd.Series(dtype=np.int64)})
     written = client.compute(series.map_partitions(_score_partition, kind, payload, key, k, exclude_seen, str(out),
-                                                   meta=meta, align_dataframes=False)).result()
-    if written["part"].nunique() != len(written) or int(written["keys"].sum()) != int(client.compute(series.size).result()):
+                                                   offsets, meta=meta, align_dataframes=False)).result()
+    if written["part"].nunique() != len(written) or int(written["keys"].sum()) != int(sum(lengths)):
         raise TagrankInputError(f"batch {kind}: the parts written do not cover the input once")  # pragma: no cover
     return out
 

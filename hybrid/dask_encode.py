@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tagrank.baselines.validation import TagrankInputError
+from tagrank.baselines.validation import TagrankInputError, check_k, check_texts
 
 
 def _worker_copy(encoder: Any) -> Any:
@@ -39,10 +39,13 @@ def _worker_copy(encoder: Any) -> Any:
 
 
 def as_text_series(texts: Any, column: str = "text", npartitions: int | None = None, client: Any = None) -> Any:
-    """A Dask Series of texts from a Dask Series / DataFrame column, a Parquet folder or file, or a list."""
+    """A Dask Series of texts from a Dask Series / DataFrame column, a Parquet folder or file, or an
+    in-memory list / Series / DataFrame column (checked here as ``encode`` checks it, so it fails at once)."""
     import dask.dataframe as dd
     import pandas as pd
 
+    if npartitions is not None:
+        check_k(npartitions, "npartitions")
     if isinstance(texts, dd.Series):
         return texts
     if isinstance(texts, dd.DataFrame):
@@ -55,13 +58,25 @@ def as_text_series(texts: Any, column: str = "text", npartitions: int | None = N
             raise TagrankInputError(f"texts: {path} does not exist (expected a Parquet folder or file)")
         return dd.read_parquet(str(path), columns=[column])[column]
     if isinstance(texts, pd.DataFrame):
-        texts = texts[column] if column in texts.columns else None
-        if texts is None:
-            raise TagrankInputError(f"texts has no column {column!r}")
-    values = list(texts)
+        if column not in texts.columns:
+            raise TagrankInputError(f"texts has no column {column!r}; columns: {list(texts.columns)}")
+        texts = texts[column]
+    values = check_texts(texts, "texts")  # what encode rejects, with its message
     n = npartitions or default_partitions(client, len(values))
     return dd.from_pandas(pd.Series(values, dtype=object, name=column), npartitions=max(1, min(n, len(values) or 1)),
                           sort=False)
+
+
+def check_texts_from(values: list[Any], field: str, offset: int) -> list[str]:
+    """:func:`check_texts` of one partition whose first row is row ``offset`` of the whole input
+    (an error names the row as the caller numbers it, not its place in the partition)."""
+    import pandas as pd
+
+    try:
+        return check_texts(values, field)
+    except TagrankInputError:
+        pass  # checked again with the rows numbered from offset: raises with the row the caller knows
+    return check_texts(pd.Series(values, index=pd.RangeIndex(offset, offset + len(values)), dtype=object), field)
 
 
 def default_partitions(client: Any, n_rows: int, per_worker: int = 2, min_rows: int = 256) -> int:
@@ -75,14 +90,14 @@ def default_partitions(client: Any, n_rows: int, per_worker: int = 2, min_rows: 
     return max(1, min(per_worker * threads, max(1, n_rows // min_rows)))
 
 
-def _encode_partition(part: Any, payload: dict[str, bytes], key: str, batch_size: int | None,
+def _encode_partition(part: Any, offset: int, payload: dict[str, bytes], key: str, batch_size: int | None,
                       raw: bool, device: str | None) -> np.ndarray:
-    """Runs on a worker: the shipped encoder (loaded once per process) encodes one partition."""
-    from tagrank.baselines.validation import check_texts
+    """Runs on a worker: the shipped encoder (loaded once per process) encodes one partition
+    (``offset``: its first row in the whole input, for the row an error names)."""
     from tagrank.hybrid.dask_ship import load_shipped
 
     enc = load_shipped("TransformerEncoder", payload, key)
-    texts = check_texts(list(part), "texts")
+    texts = check_texts_from(list(part), "texts", offset)
     fn = enc.encode_raw if raw else enc.encode
     return fn(texts, batch_size=batch_size, device=device, show_progress=False)
 
@@ -112,10 +127,24 @@ def encode_dask(
     payload, key = shipped("TransformerEncoder", saved_files(worker_enc))
     fn = dask.delayed(_encode_partition, pure=True)
     blocks = [
-        da.from_delayed(fn(part, payload, key, batch_size, raw, device), shape=(np.nan, dim), dtype=np.float32)
-        for part in series.to_delayed()
+        da.from_delayed(fn(part, offset, payload, key, batch_size, raw, device), shape=(np.nan, dim), dtype=np.float32)
+        for part, offset in partition_offsets(series)
     ]
     return da.concatenate(blocks, axis=0) if blocks else da.zeros((0, dim), dtype=np.float32)
+
+
+def partition_offsets(series: Any) -> list[tuple[Any, Any]]:
+    """(partition, its first row in the whole series) as Delayed pairs: the offsets are a lazy running
+    sum of the partitions' lengths, so a partition's checks can name the row as the caller numbers it."""
+    import operator
+
+    import dask
+
+    out, start = [], 0
+    for part in series.to_delayed():
+        out.append((part, start))
+        start = dask.delayed(operator.add, pure=True)(start, dask.delayed(len, pure=True)(part))
+    return out
 
 
 def _driver_device(encoder: Any) -> Any:
@@ -147,4 +176,5 @@ def _save_npy(block: np.ndarray, path: str) -> str:
     return path
 
 
-__all__ = ["as_text_series", "default_partitions", "encode_dask", "encode_to_npy"]
+__all__ = ["as_text_series", "check_texts_from", "default_partitions", "encode_dask", "encode_to_npy",
+           "partition_offsets"]

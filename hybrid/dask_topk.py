@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from tagrank.baselines.validation import TagrankInputError, check_k
+from tagrank.baselines.validation import TagrankInputError, check_k, check_nonempty
 
 
 @dataclass
@@ -53,6 +53,35 @@ def _client(client: Any) -> Any:
 
 def _as_float32(block: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(block, dtype=np.float32))
+
+
+def _check_matrix(x: np.ndarray, field: str, offset: int = 0, rows: int = 16384) -> np.ndarray:
+    """A numeric 2-D matrix without NaN / inf (what ``top_k`` accepts); an error names the row as
+    ``offset + `` its row here (``offset``: the block's first row in the caller's whole matrix)."""
+    if x.ndim != 2:
+        raise TagrankInputError(f"{field} must be a 2-D matrix, got shape {x.shape}")
+    if x.dtype.kind not in "fiub":
+        raise TagrankInputError(f"{field} must be a numeric matrix, got dtype {x.dtype}")
+    if x.dtype.kind == "f":
+        for a in range(0, x.shape[0], rows):  # in row slices, as top_k checks (no N x d mask)
+            part = x[a:a + rows]
+            if np.isfinite(np.sum(part, dtype=np.float64)):
+                continue
+            bad = ~np.isfinite(part)
+            if bad.any():
+                row = offset + a + int(np.argwhere(bad)[0, 0])
+                raise TagrankInputError(f"{field} row {row} contains NaN or inf")
+    return x
+
+
+def _checked_float32(block: Any, offset: int) -> np.ndarray:
+    """Runs on a worker: a block of a Dask items matrix checked (rows named from ``offset``), as float32."""
+    return _as_float32(_check_matrix(np.asarray(block), "items", offset))
+
+
+def _check_size(value: int | None, field: str) -> int | None:
+    """None (the default) or a positive integer: 0 or less is an error, never clamped."""
+    return None if value is None else check_k(value, field)
 
 
 def default_item_chunk() -> int:
@@ -86,6 +115,7 @@ def shard_items(items: Any, client: Any = None, n_shards: int | None = None,
     (exact as well when they are multiples of the block size)."""
     import dask.array as da
 
+    n_shards, item_chunk = _check_size(n_shards, "n_shards"), _check_size(item_chunk, "item_chunk")
     client = _client(client)
     workers = sorted(client.scheduler_info()["workers"])
     if not workers:
@@ -95,17 +125,21 @@ def shard_items(items: Any, client: Any = None, n_shards: int | None = None,
     if isinstance(items, da.Array):
         if items.ndim != 2:
             raise TagrankInputError(f"items must be a 2-D matrix, got shape {items.shape}")
+        if items.dtype.kind not in "fiub":
+            raise TagrankInputError(f"items must be a numeric matrix, got dtype {items.dtype}")
         if items.numblocks[1] != 1:
             items = items.rechunk({1: -1})
         blocks = list(items.to_delayed().ravel())
         futures = client.compute([b for b in blocks])
         sizes = [int(s) for s in client.gather(client.map(_rows, futures, pure=False))]
-        futures = client.map(_as_float32, futures)
+        if sum(sizes) == 0:
+            check_nonempty([], "items")
+        starts = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64).tolist()
+        futures = client.map(_checked_float32, futures, starts)
         dim = int(items.shape[1])
     else:
-        arr = np.asarray(items)
-        if arr.ndim != 2:
-            raise TagrankInputError(f"items must be a 2-D matrix, got shape {arr.shape}")
+        arr = _check_matrix(np.asarray(items), "items")
+        check_nonempty(arr, "items")
         n = arr.shape[0]
         nthreads = max(1, sum(client.nthreads().values()))
         chunk = int(item_chunk or default_item_chunk())
@@ -184,16 +218,14 @@ def dask_top_k(
     client = _client(client)
     if metric not in ("cosine", "dot"):
         raise TagrankInputError(f"metric must be 'cosine' or 'dot', got {metric!r}")
-    q = np.asarray(queries)
-    if q.ndim != 2:
-        raise TagrankInputError(f"queries must be a 2-D matrix, got shape {q.shape}")
-    if not np.isfinite(q).all():
-        row = int(np.argwhere(~np.isfinite(q))[0, 0])
-        raise TagrankInputError(f"queries row {row} contains NaN or inf")
+    n_shards, item_chunk = _check_size(n_shards, "n_shards"), _check_size(item_chunk, "item_chunk")
+    q = _check_matrix(np.asarray(queries), "queries")
     sharded = shard_items(items, client, n_shards, item_chunk)
     if q.shape[1] != sharded.dim:
         raise TagrankInputError(f"queries have dimension {q.shape[1]} but items have {sharded.dim}")
     n_items = sharded.n_items
+    if n_items == 0:
+        check_nonempty([], "items")  # a ShardedItems of no rows
     k = min(check_k(k), n_items)
     if exclude is not None:
         exclude = sp.csr_matrix(exclude)

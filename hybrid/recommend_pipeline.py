@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
@@ -19,13 +18,12 @@ from tagrank.baselines.validation import (
     check_columns,
     check_k,
     check_number,
+    id_list,
 )
 from tagrank.hybrid.ablation import feature_groups, fit_ablations
 from tagrank.hybrid.candidates import CandidateGenerator
 from tagrank.hybrid.features import FeatureBuilder
 from tagrank.hybrid.persistence import load_arrays, read_config, save_dir
-from tagrank.hybrid.ranker import HybridRanker
-
 from tagrank.hybrid.pipeline_common import (
     _jsonable_params,
     _known_to_all,
@@ -36,6 +34,7 @@ from tagrank.hybrid.pipeline_common import (
     fit_recommender,
     top_lists,
 )
+from tagrank.hybrid.ranker import HybridRanker
 
 
 class RecommendPipeline(Params):
@@ -340,7 +339,7 @@ class RecommendPipeline(Params):
                     f"known: {sorted(self.ablation_)}"
                 )
             rankers[v] = self.ranker_ if v is None else self.ablation_[v]
-        users = list(user_ids)
+        users = id_list(user_ids, "user_ids")
         out = {v: (np.full((len(users), k), None, dtype=object), np.full((len(users), k), -np.inf)) for v in rankers}
         distinct = list(dict.fromkeys(users))
         for start in range(0, len(distinct), int(self.batch_users)):

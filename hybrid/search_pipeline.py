@@ -9,25 +9,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
 from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
     cap_k,
-    label_at,
     check_columns,
     check_k,
     check_texts,
+    id_list,
+    label_at,
 )
 from tagrank.hybrid.ablation import feature_groups, fit_ablations, fit_learning_curve
 from tagrank.hybrid.candidates import CandidateGenerator
 from tagrank.hybrid.features import FeatureBuilder
 from tagrank.hybrid.persistence import decode_keys, encode_keys, load_arrays, read_config, save_dir
-from tagrank.hybrid.ranker import HybridRanker
-
 from tagrank.hybrid.pipeline_common import (
     _jsonable_params,
     _load_scorers,
@@ -36,6 +34,7 @@ from tagrank.hybrid.pipeline_common import (
     clone,
     top_lists,
 )
+from tagrank.hybrid.ranker import HybridRanker
 
 
 class SearchPipeline(Params):
@@ -445,7 +444,7 @@ class SearchPipeline(Params):
         """:meth:`rerank` under several rankers (default: the model and every ablation), features computed once."""
         self._check_fitted()
         queries = check_texts(query_texts, "query_texts")
-        items = list(item_ids)
+        items = id_list(item_ids, "item_ids")
         if len(items) != len(queries):
             raise TagrankInputError(f"query_texts has {len(queries)} entries but item_ids has {len(items)}")
         if self.rerank_ranker_ is None:

@@ -22,6 +22,7 @@ from tagrank.baselines.validation import (
     check_same_length,
     check_texts,
     check_unique_ids,
+    id_list,
 )
 from tagrank.hybrid.representations import is_fitted, make_representation
 
@@ -364,7 +365,7 @@ class TagRecommender(Params):
     def _candidate_frame(self, user_ids: Sequence[Any], item_ids: Sequence[Any],
                          exclude: Sequence[set[str] | None] | None) -> pd.DataFrame:
         self._check_fitted()
-        users, items = list(user_ids), list(item_ids)
+        users, items = id_list(user_ids, "user_ids"), id_list(item_ids, "item_ids")
         check_same_length(user_ids=users, item_ids=items)
         if isinstance(exclude, str):
             raise TagrankInputError(f"exclude must hold one set of tags per (user, item) row, got the string {exclude!r}")
@@ -381,7 +382,7 @@ class TagRecommender(Params):
         """:meth:`recommend` of the model (key None) and of each ablation variant, candidates computed once."""
         self._check_fitted()
         k = cap_k(k, len(self.tags_))
-        user_ids, item_ids = list(user_ids), list(item_ids)  # read once: iterators and generators work too
+        user_ids, item_ids = id_list(user_ids, "user_ids"), id_list(item_ids, "item_ids")  # read once
         exclude = list(exclude) if exclude is not None and not isinstance(exclude, str) else exclude
         frame = self._candidate_frame(user_ids, item_ids, exclude)
         rankers = {None: self.ranker_, **getattr(self, "ablation_", {})}
@@ -396,7 +397,7 @@ class TagRecommender(Params):
         padded with None / -inf."""
         self._check_fitted()
         k = cap_k(k, len(self.tags_))  # never wider than the tag vocabulary
-        user_ids, item_ids = list(user_ids), list(item_ids)  # read once: iterators and generators work too
+        user_ids, item_ids = id_list(user_ids, "user_ids"), id_list(item_ids, "item_ids")  # read once
         exclude = list(exclude) if exclude is not None and not isinstance(exclude, str) else exclude
         return self._top(self._ranked(user_ids, item_ids, exclude), len(user_ids), k)
 
@@ -418,7 +419,7 @@ class TagRecommender(Params):
         """Top-k suggestions with explanations: columns user_id, item_id, rank, tag, score,
         explanation (e.g. ``"item_cooccurrence +1.21, user_history +0.40"``), contributions (dict)."""
         k = check_k(k)
-        users, items = list(user_ids), list(item_ids)
+        users, items = id_list(user_ids, "user_ids"), id_list(item_ids, "item_ids")
         frame = self._ranked(users, items, exclude)
         top = frame[frame["rank"] <= k].reset_index(drop=True)
         contrib = self.ranker_.explain(top) if len(top) else pd.DataFrame(columns=[*self.feature_names_, "bias"])

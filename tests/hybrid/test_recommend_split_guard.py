@@ -114,3 +114,10 @@ def test_a_mask_holding_out_everything_says_so(interactions):
 def test_bad_parameters_fail_at_fit_naming_them(interactions, param, value):
     with pytest.raises(TagrankInputError, match=param):
         pipeline(**{param: value}).fit(interactions)
+
+
+def test_a_bare_string_of_user_ids_is_refused(interactions):
+    pipe = pipeline().fit(interactions)
+    user = interactions["user_id"].iloc[0]
+    with pytest.raises(TagrankInputError, match="user_ids must be a sequence of ids, got a single string"):
+        pipe.recommend(str(user), k=3)

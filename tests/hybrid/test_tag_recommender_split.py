@@ -83,3 +83,12 @@ def test_bad_parameters_fail_at_fit_naming_them(param, value):
     ev, items = tag_events()
     with pytest.raises(TagrankInputError, match=param):
         TagRecommender(**{param: value}).fit(ev, items)
+
+
+def test_a_bare_string_of_ids_is_refused():
+    ev, items = tag_events()
+    t = TagRecommender(n_candidates=10, ranker_params=PARAMS).fit(ev, items)
+    with pytest.raises(TagrankInputError, match="user_ids must be a sequence of ids, got a single string"):
+        t.recommend("u0", ["m1"], k=3)
+    with pytest.raises(TagrankInputError, match="item_ids must be a sequence of ids"):
+        t.suggest(["u0"], "m1", k=3)
