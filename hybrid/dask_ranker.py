@@ -171,6 +171,8 @@ def fit_ranker_dask(
         raise TagrankInputError(f"frame.{label_col} has {int(n_bad)} label(s) that are not finite (NaN or inf)")
     rule = GradeRule.coerce(ranker.grade_rule).fitted(np.array([float(lo), float(hi)]))
 
+    if npartitions is not None:
+        check_k(npartitions, "npartitions")
     if shuffle not in ("auto", True, False):
         raise TagrankInputError(f"shuffle must be 'auto', True or False, got {shuffle!r}")
     if shuffle == "auto":

@@ -87,7 +87,7 @@ def inner_user_split(
             return random_user_split(interactions, fraction, min_positives, random_state)
         raise TagrankInputError(f"inner_split must be one of {INNER_SPLITS}, a callable or a boolean mask, got {split!r}")
     if callable(split):
-        out = split(interactions)
+        out = split(interactions.copy())  # the user's function may change its argument: never the caller's frame
         if not (isinstance(out, tuple) and len(out) == 2 and all(isinstance(f, pd.DataFrame) for f in out)):
             raise TagrankInputError("inner_split callable must return a (train, valid) pair of DataFrames")
         for name, frame in zip(("train", "valid"), out, strict=True):

@@ -82,6 +82,8 @@ def test_dask_ranker_skips_the_shuffle_when_queries_are_already_whole(dask_clien
     assert calls == [1]  # split queries: shuffled on the key
     with pytest.raises(TagrankInputError, match="split over partitions"):
         fit_ranker_dask(HybridRanker(**params), shuffled, client=dask_client, shuffle=False)
+    with pytest.raises(TagrankInputError, match="npartitions must be a positive integer, got -1"):
+        fit_ranker_dask(HybridRanker(**params), whole, client=dask_client, npartitions=-1)
     with pytest.raises(TagrankInputError, match="shuffle must be"):
         fit_ranker_dask(HybridRanker(**params), whole, client=dask_client, shuffle="yes")
 

@@ -113,3 +113,15 @@ def test_a_mask_series_is_read_by_its_labels_not_its_positions():
         inner_user_split(frame, pd.Series(mask.to_numpy(), index=np.arange(len(frame)) + 100), 0.2, 1, 0)
     with pytest.raises(TagrankInputError, match="index labels"):
         inner_user_split(frame, pd.concat([mask, mask.iloc[:1]]), 0.2, 1, 0)
+
+
+def test_a_split_function_that_changes_its_argument_leaves_the_callers_frame_alone():
+    frame = tiny()
+    before = frame.copy()
+
+    def rude(f):
+        f["user_id"] = "x"  # a user's function that writes into what it is given
+        return f.iloc[:10], f.iloc[10:]
+
+    inner_user_split(frame, rude, 0.2, 1, 0)
+    pd.testing.assert_frame_equal(frame, before)
