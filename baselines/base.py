@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from tagrank.baselines.params import Params
 from tagrank.baselines.validation import (
     NotFittedError,
@@ -26,6 +25,8 @@ from tagrank.baselines.validation import (
     check_nonempty,
     check_same_length,
     check_texts,
+    check_unique_ids,
+    id_list,
     label_at,
 )
 
@@ -63,10 +64,8 @@ class TextScorer(Scorer, ABC):
         check_nonempty(texts, "corpus")
         if ids is None:
             ids = list(range(len(texts)))
-        ids = list(ids)
+        ids = check_unique_ids(id_list(ids, "ids"), "ids")  # no bare string, None or repeat
         check_same_length(corpus=texts, ids=ids)
-        if len(set(ids)) != len(ids):
-            raise TagrankInputError("ids contain duplicates: each corpus row needs its own id")
         self.ids_ = np.asarray(ids, dtype=object)
         self.id_index_ = {key: i for i, key in enumerate(ids)}
         text_rows: dict[str, int] = {}

@@ -211,7 +211,7 @@ def check_finite(values: np.ndarray, field: str) -> np.ndarray:
 def check_known_ids(ids: Iterable[Any], index: dict[Any, int], field: str) -> np.ndarray:
     """Map ids to row positions via ``index``; an unknown id fails naming it."""
     out = []
-    for i, key in enumerate(ids):
+    for i, key in enumerate(id_list(ids, field)):
         pos = index.get(key)
         if pos is None:
             raise TagrankInputError(f"{field}[{i}] = {_preview(key)} is not a known id (not seen in fit)")

@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from tagrank.baselines.validation import (
     TagrankInputError,
@@ -70,6 +71,14 @@ def _check_relevant_set(relevant_set: Any, field: str = "relevant_set") -> list[
         raise TagrankInputError(
             f"{field} must be a collection of item ids, got {_preview(relevant_set)}"
         )
+    if isinstance(relevant_set, pd.Series | pd.DataFrame) or (
+        isinstance(relevant_set, np.ndarray) and relevant_set.dtype == bool
+    ):
+        # a Series of flags or gains keyed by item reads as its values ({0, 1}), not as item ids
+        raise TagrankInputError(
+            f"{field} must be a collection of relevant item ids, got a {type(relevant_set).__name__} "
+            f"(of flags? pass its relevant ids, e.g. set(s.index[s > 0]), or the id column)"
+        )
     return list(dict.fromkeys(relevant_set))
 
 
@@ -78,6 +87,15 @@ def _check_ranked(ranked: Any, k: int | None, field: str = "ranked") -> list[Any
     if isinstance(ranked, str | bytes) or not isinstance(ranked, Iterable):
         raise TagrankInputError(
             f"{field} must be a sequence of item ids in ranked order, got {_preview(ranked)}"
+        )
+    if isinstance(ranked, Mapping | pd.Series | pd.DataFrame | set | frozenset) or (
+        isinstance(ranked, np.ndarray) and ranked.ndim != 1
+    ):
+        # {item: score} is not a ranking (its order is not the scores'); a set has no order at all
+        raise TagrankInputError(
+            f"{field} must be a sequence of item ids in ranked order, got a {type(ranked).__name__}"
+            + (f" of shape {ranked.shape}" if isinstance(ranked, np.ndarray) else "")
+            + "; rank scores first with rank_by_scores(item_ids, scores)"
         )
     out = list(ranked) if k is None else list(ranked)[:k]
     seen: set[Any] = set()

@@ -245,7 +245,7 @@ class TextScorerSuite:
             self.make_scorer().fit(list(self.corpus), ids=self.ids()[:-1])
 
     def test_duplicate_ids(self):
-        with pytest.raises(TagrankInputError, match="duplicates"):
+        with pytest.raises(TagrankInputError, match="is repeated"):
             self.make_scorer().fit(list(self.corpus[:2]), ids=["a", "a"])
 
     @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])

@@ -21,3 +21,20 @@ def test_mapping_renames_without_touching_the_input():
     assert list(out.columns) == ["user_id", "item_id"] and list(frame.columns) == ["u", "i"]
     with pytest.raises(TagrankInputError, match="no column 'x'"):
         with_columns(frame, {"user_id": "x"}, "interactions")
+
+
+def test_ids_are_never_read_character_by_character():
+    from tagrank.baselines.bm25 import BM25Scorer
+    from tagrank.baselines.popularity import PopularityScorer
+
+    with pytest.raises(TagrankInputError, match="ids must be a sequence of ids, got a single string"):
+        BM25Scorer().fit(["red cotton shirt", "blue denim jeans"], ids="ab")
+    with pytest.raises(TagrankInputError, match=r"ids\[0\] is missing"):
+        BM25Scorer().fit(["red cotton shirt", "blue denim jeans"], ids=[None, "x"])
+    with pytest.raises(TagrankInputError, match=r"ids\[1\] = 'x' is repeated"):
+        BM25Scorer().fit(["red cotton shirt", "blue denim jeans"], ids=["x", "x"])
+    inter = pd.DataFrame({"user_id": ["a", "b", "b"], "item_id": ["i1", "i1", "i2"]})
+    pop = PopularityScorer().fit(inter)
+    with pytest.raises(TagrankInputError, match="user_ids must be a sequence of ids, got a single string"):
+        pop.recommend("ab", 1)
+    assert pop.recommend(["a", "b"], 1)[0].shape == (2, 1)

@@ -418,3 +418,23 @@ def test_bad_correlation_and_label_inputs():
         M.ari([float("nan"), 1.0], [1, 2])
     with pytest.raises(TagrankInputError, match="pred is empty"):
         M.nmi([], [])
+
+
+def test_flags_and_score_maps_are_not_read_as_ids_or_rankings():
+    """A Series of relevance flags is not a set of ids; {item: score} and sets are not rankings."""
+    import pandas as pd
+
+    from tagrank.baselines.validation import TagrankInputError
+    from tagrank.eval.metrics import average_precision, ndcg_at_k, recall_at_k
+
+    flags = pd.Series({"a": 1, "b": 0, "c": 1})
+    for bad in (flags, np.array([True, False, True])):
+        with pytest.raises(TagrankInputError, match="collection of relevant item ids"):
+            recall_at_k(["a", "b", "c"], bad, 3)
+        with pytest.raises(TagrankInputError, match="collection of relevant item ids"):
+            average_precision(["a", "b", "c"], bad)
+    assert recall_at_k(["a", "b", "c"], set(flags.index[flags > 0]), 3) == 1.0
+    for bad in (pd.Series({"b": 0.1, "a": 0.9}), {"b": 0.1, "a": 0.9}, {"a", "b"}, np.array([["a", "b"]])):
+        with pytest.raises(TagrankInputError, match="ranked order"):
+            ndcg_at_k(bad, {"a": 1}, 2)
+    assert ndcg_at_k(np.array(["a", "b"], dtype=object), {"a": 1}, 2) == 1.0
