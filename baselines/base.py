@@ -19,6 +19,7 @@ from tagrank.baselines.params import Params
 from tagrank.baselines.validation import (
     NotFittedError,
     TagrankInputError,
+    check_aligned,
     check_columns,
     check_k,
     check_known_ids,
@@ -90,6 +91,7 @@ class TextScorer(Scorer, ABC):
     def score_pairs(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
         """Similarity of each aligned pair (left[i], right[i]) as a float64 array."""
         self._check_fitted("ids_")
+        check_aligned(left=left, right=right)
         lt = check_texts(left, "left")
         rt = check_texts(right, "right")
         check_same_length(left=lt, right=rt)

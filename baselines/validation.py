@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 
 class TagrankInputError(ValueError):
@@ -217,6 +218,20 @@ def check_known_ids(ids: Iterable[Any], index: dict[Any, int], field: str) -> np
             raise TagrankInputError(f"{field}[{i}] = {_preview(key)} is not a known id (not seen in fit)")
         out.append(pos)
     return np.asarray(out, dtype=np.int64)
+
+
+def check_aligned(**named: Any) -> None:
+    """pandas Series given side by side are paired by position; where their indexes share labels in
+    other places (one is a reordered or filtered copy of the other), a pandas user would expect pairing
+    by label, so that is refused. Disjoint indexes (Series from different frames) pair by position."""
+    series = [(name, v) for name, v in named.items() if isinstance(v, pd.Series)]
+    for name, s in series[1:]:
+        first_name, first = series[0]
+        if not s.index.equals(first.index) and len(s.index.intersection(first.index)):
+            raise TagrankInputError(
+                f"{first_name} and {name} are pandas Series whose indexes share labels in other places: they "
+                f"are paired by position, not label; align them first (e.g. {name}.reindex({first_name}.index)) or pass arrays"
+            )
 
 
 def id_list(ids: Iterable[Any], field: str) -> list[Any]:

@@ -67,10 +67,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from tagrank.baselines.validation import (
     TagrankInputError,
     _preview,
+    check_aligned,
     check_nonempty,
     check_same_length,
     is_missing,
@@ -148,6 +148,7 @@ def _numeric_1d(values: Any, field: str) -> np.ndarray:
 def _correlation_inputs(pred: Any, truth: Any, on_constant: str) -> tuple[np.ndarray, np.ndarray] | None:
     if on_constant not in ("raise", "nan"):
         raise TagrankInputError(f"on_constant must be 'raise' or 'nan', got {_preview(on_constant)}")
+    check_aligned(pred=pred, truth=truth)
     p = _numeric_1d(pred, "pred")
     t = _numeric_1d(truth, "truth")
     check_same_length(pred=p, truth=t)
@@ -237,6 +238,7 @@ def _labels(values: Any, field: str, allow_2d: bool = False) -> np.ndarray:
 
 
 def _pair(pred: Any, truth: Any, allow_2d: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    check_aligned(pred=pred, truth=truth)
     p = _labels(pred, "pred", allow_2d)
     t = _labels(truth, "truth", allow_2d)
     if p.ndim != t.ndim:

@@ -46,10 +46,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from tagrank.baselines.saved import load_guard
 from tagrank.baselines.params import Params
-from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_columns, check_k, label_at
+from tagrank.baselines.saved import load_guard
+from tagrank.baselines.validation import (
+    NotFittedError,
+    TagrankInputError,
+    check_aligned,
+    check_columns,
+    check_k,
+    label_at,
+)
 from tagrank.hybrid.labels import GradeRule
 from tagrank.hybrid.persistence import load_booster, read_config, save_dir
 
@@ -194,6 +200,7 @@ class _LightGBMModel(Params):
             raise TagrankInputError(f"{field} must be a DataFrame or a mapping of feature columns, "
                                     f"got {type(columns).__name__}")
         _check_present(cols, columns, field)
+        check_aligned(**{f"{field}[{c!r}]": columns[c] for c in cols})
         arrays = [np.asarray(columns[c]) for c in cols]
         n = len(arrays[0]) if arrays else 0
         for col, a in zip(cols, arrays, strict=True):

@@ -38,3 +38,22 @@ def test_ids_are_never_read_character_by_character():
     with pytest.raises(TagrankInputError, match="user_ids must be a sequence of ids, got a single string"):
         pop.recommend("ab", 1)
     assert pop.recommend(["a", "b"], 1)[0].shape == (2, 1)
+
+
+def test_series_side_by_side_are_paired_by_label_or_refused():
+    from tagrank.baselines.jaccard import JaccardScorer
+    from tagrank.eval.metrics import accuracy, spearman
+
+    left = pd.Series(["red shirt", "blue jeans", "green hat"], index=[0, 1, 2])
+    right = pd.Series(["green hat", "blue jeans", "red shirt"], index=[2, 1, 0])  # same labels, other order
+    scorer = JaccardScorer().fit(list(left))
+    with pytest.raises(TagrankInputError, match="share labels in other places"):
+        scorer.score_pairs(left, right)
+    assert list(scorer.score_pairs(left, right.reindex(left.index))) == [1.0, 1.0, 1.0]
+    with pytest.raises(TagrankInputError, match="share labels in other places"):
+        spearman(pd.Series([1.0, 2.0, 3.0]), pd.Series([1.0, 2.0, 3.0], index=[2, 1, 0]))
+    with pytest.raises(TagrankInputError, match="share labels in other places"):
+        accuracy(pd.Series(["a", "b"]), pd.Series(["a", "b"], index=[1, 0]))
+    assert spearman(pd.Series([1.0, 2.0, 3.0]), pd.Series([1.0, 2.0, 3.0])) == 1.0
+    # Series from different frames (disjoint labels) pair by position
+    assert list(JaccardScorer().fit(list(left)).score_pairs(left, pd.Series(list(left), index=[7, 8, 9]))) == [1.0] * 3

@@ -354,3 +354,19 @@ def test_regressor_early_stops_on_a_correlation():
         frame.iloc[:300].assign(label=(x[:300] > 0.5).astype(float)),
         valid=frame.iloc[300:].assign(label=(x[300:] > 0.5).astype(float)))
     assert auc.best_score_["auc"] > 0.95
+
+
+def test_predict_refuses_feature_series_reordered_against_each_other():
+    import numpy as np
+    import pandas as pd
+    from tagrank.baselines.validation import TagrankInputError
+    from tagrank.hybrid.ranker import HybridRanker
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"query": np.repeat(np.arange(30), 8), "item_id": np.tile(np.arange(8), 30),
+                          "f1": rng.normal(size=240), "f2": rng.normal(size=240)})
+    frame["label"] = (frame["f1"] + frame["f2"] > 0.5).astype(float)
+    r = HybridRanker(n_estimators=10, min_child_samples=2, early_stopping_rounds=None).fit(frame)
+    with pytest.raises(TagrankInputError, match="share labels in other places"):
+        r.predict({"f1": frame["f1"], "f2": frame["f2"][::-1]})
+    np.testing.assert_array_equal(r.predict({"f1": frame["f1"], "f2": frame["f2"]}), r.predict(frame))
