@@ -6,11 +6,14 @@ the same metrics behind column names a user chooses (``query_col=``, ...).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from tagrank.baselines.validation import TagrankInputError, check_columns
+from tagrank.baselines.validation import TagrankInputError, _preview, check_columns, check_nonempty, label_at
 from tagrank.eval.metrics import per_query_ranking_metrics
 
 
@@ -22,10 +25,83 @@ def _qrels(frame: pd.DataFrame, unit_col: str, item_col: str, gain_col: str | No
     return out
 
 
+def _plain(value: Any) -> Any:
+    """``np.int64(3)`` -> ``3``, for messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_ids(frame: pd.DataFrame, cols: Sequence[str], what: str) -> None:
+    """No id is None / NaN; fails naming the frame, column and row label."""
+    for col in cols:
+        missing = frame[col].isna().to_numpy()
+        if missing.any():
+            i = int(missing.argmax())
+            raise TagrankInputError(
+                f"{what}[{col!r}] at row {label_at(frame.index, i)!r} is missing (got {frame[col].iat[i]!r}); "
+                f"every row needs an id"
+            )
+
+
+def _id_kind(ids: pd.Series) -> str | None:
+    """``"numbers"`` or ``"strings"`` when every id is of that kind (the two never compare equal), else None."""
+    kind = pd.api.types.infer_dtype(ids, skipna=True)
+    if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
+        return "numbers"
+    return "strings" if kind == "string" else None
+
+
+def _check_same_kind(left: pd.Series, right: pd.Series, left_name: str, right_name: str) -> None:
+    """Numeric ids on one side and string ids on the other can never match: an error naming both."""
+    kinds = (_id_kind(left), _id_kind(right))
+    if set(kinds) == {"numbers", "strings"}:
+        raise TagrankInputError(
+            f"{left_name} holds {kinds[0]} ({left.dtype}) but {right_name} holds {kinds[1]} ({right.dtype}): "
+            f"no id can match (1 != '1'); convert one of them, e.g. with .astype(str)"
+        )
+
+
+def _check_unique_pairs(frame: pd.DataFrame, cols: list[str], what: str, need: str) -> None:
+    """No (unit, item) pair twice; fails naming the pair and its rows."""
+    repeated = frame.duplicated(cols, keep=False).to_numpy()
+    if repeated.any():
+        first = int(repeated.argmax())
+        pair = tuple(_plain(frame[c].iat[first]) for c in cols)
+        same = np.logical_and.reduce([(frame[c] == v).to_numpy() for c, v in zip(cols, pair, strict=True)])
+        rows = [label_at(frame.index, i) for i in np.flatnonzero(same & repeated)]
+        raise TagrankInputError(f"{what} repeats ({', '.join(cols)}) = {pair!r} at rows {rows}: {need}")
+
+
+def _finite_numbers(frame: pd.DataFrame, col: str, what: str, rule: str, unit_col: str) -> pd.Series:
+    """A column as float; a missing, non-numeric or infinite value fails naming the row and its unit."""
+    values = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    bad = ~np.isfinite(values.to_numpy())
+    if bad.any():
+        i = int(bad.argmax())
+        raise TagrankInputError(
+            f"{what}[{col!r}] at row {label_at(frame.index, i)!r} ({unit_col} {_plain(frame[unit_col].iat[i])!r}) "
+            f"is {_preview(_plain(frame[col].iat[i]))}; {rule}"
+        )
+    return values
+
+
+def _warn_if_nothing_judged(frame: pd.DataFrame, qrels: dict, unit: str, names: tuple[str, str]) -> None:
+    """Warn when no (unit, item) of the run is judged: every metric is then 0, usually from ids that differ."""
+    if any(item in qrels.get(qid, ()) for qid, item in zip(frame["qid"], frame["item"], strict=True)):
+        return
+    run_units = sum(qid in qrels for qid in frame["qid"].unique())
+    plural = "queries" if unit == "query" else f"{unit}s"
+    warnings.warn(
+        f"no ({unit}, item) of {names[0]} is judged in {names[1]}: all {len(qrels)} judged {plural} have no judged "
+        f"item in {names[0]} ({run_units} of them appear in {names[0]} at all), so every metric is 0; "
+        f"check that both use the same ids",
+        UserWarning, stacklevel=3,
+    )
+
+
 def evaluate_ranking(
     run: pd.DataFrame,
     judgments: pd.DataFrame,
-    metrics: Sequence[str] = ("ndcg@10", "map@10", "mrr@10", "recall@10"),
+    metrics: str | Sequence[str] = ("ndcg@10", "map@10", "mrr@10", "recall@10"),
     relevance_threshold: float = 1.0,
     query_col: str = "query",
     item_col: str = "item_id",
@@ -34,42 +110,72 @@ def evaluate_ranking(
 ) -> pd.DataFrame:
     """Per-query metrics of a scored ``run`` against graded ``judgments`` (gain = label).
 
-    A judged query missing from ``run`` scores 0 (it retrieved nothing). Returns a frame
-    indexed by query with one column per metric; ``.mean()`` gives the averages.
+    A judged query missing from ``run`` scores 0 (it retrieved nothing); a warning says so
+    when no (query, item) of ``run`` is judged at all. Each (query, item) may appear once in
+    each frame. ``metrics`` is a name or a list of names. Returns a frame indexed by query
+    with one column per metric; ``.mean()`` gives the averages.
     """
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     check_columns(run, [query_col, item_col, score_col], "run")
     check_columns(judgments, [query_col, item_col, label_col], "judgments")
-    labels = pd.to_numeric(judgments[label_col], errors="coerce")
-    if labels.isna().any() or (labels < 0).any():
-        row = judgments.index[(labels.isna() | (labels < 0)).to_numpy()][0]
+    check_nonempty(judgments, "judgments")
+    _check_ids(run, [query_col, item_col], "run")
+    _check_ids(judgments, [query_col, item_col], "judgments")
+    for col in dict.fromkeys([query_col, item_col]):
+        _check_same_kind(run[col], judgments[col], f"run[{col!r}]", f"judgments[{col!r}]")
+    scores = _finite_numbers(run, score_col, "run", "scores must be finite numbers", query_col)
+    labels = _finite_numbers(judgments, label_col, "judgments", "gains must be finite numbers >= 0", query_col)
+    if (labels < 0).any():
+        i = int((labels < 0).to_numpy().argmax())
         raise TagrankInputError(
-            f"judgments[{label_col!r}] at row {row!r} is {judgments.loc[row, label_col]!r}; gains must be numbers >= 0"
+            f"judgments[{label_col!r}] at row {label_at(judgments.index, i)!r} is {_plain(judgments[label_col].iat[i])!r}; "
+            f"gains must be finite numbers >= 0"
         )
-    frame = pd.DataFrame({"qid": run[query_col], "item": run[item_col], "score": run[score_col]})
+    pair = list(dict.fromkeys([query_col, item_col]))
+    _check_unique_pairs(judgments, pair, "judgments", "give one label per (query, item)")
+    _check_unique_pairs(run, pair, "run", "give one score per (query, item)")
+    frame = pd.DataFrame({"qid": run[query_col], "item": run[item_col], "score": scores.to_numpy()})
     qrels = _qrels(judgments.assign(**{label_col: labels}), query_col, item_col, label_col)
-    return per_query_ranking_metrics(frame, qrels, list(metrics), relevance_threshold, on_missing_query="zero")
+    _warn_if_nothing_judged(frame, qrels, "query", ("run", "judgments"))
+    return per_query_ranking_metrics(frame, qrels, metrics, relevance_threshold, on_missing_query="zero")
 
 
 def evaluate_recommendations(
     recommendations: pd.DataFrame,
     held_out: pd.DataFrame,
-    metrics: Sequence[str] = ("ndcg@10", "precision@10", "recall@10", "map@10"),
+    metrics: str | Sequence[str] = ("ndcg@10", "precision@10", "recall@10", "map@10"),
     user_col: str = "user_id",
     item_col: str = "item_id",
     rank_col: str = "rank",
 ) -> pd.DataFrame:
     """Per-user metrics of ranked ``recommendations`` against the ``held_out`` interactions.
 
-    ``recommendations`` holds one row per (user, item) with its ``rank`` (1 = best); every
-    held-out item counts as relevant with gain 1. Returns a frame indexed by user.
+    ``recommendations`` holds one row per (user, item) with its ``rank`` (1 = best, one item
+    per rank of a user); every held-out item counts as relevant with gain 1. A warning says
+    when no recommended (user, item) is held out. Returns a frame indexed by user.
     """
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     check_columns(recommendations, [user_col, item_col, rank_col], "recommendations")
     check_columns(held_out, [user_col, item_col], "held_out")
-    ranks = pd.to_numeric(recommendations[rank_col], errors="coerce")
-    if ranks.isna().any():
-        raise TagrankInputError(f"recommendations[{rank_col!r}] must be numeric ranks")
-    frame = pd.DataFrame(
-        {"qid": recommendations[user_col], "item": recommendations[item_col], "score": -ranks.to_numpy(float)}
-    )
+    check_nonempty(held_out, "held_out")
+    _check_ids(recommendations, [user_col, item_col], "recommendations")
+    _check_ids(held_out, [user_col, item_col], "held_out")
+    for col in dict.fromkeys([user_col, item_col]):
+        _check_same_kind(recommendations[col], held_out[col], f"recommendations[{col!r}]", f"held_out[{col!r}]")
+    ranks = _finite_numbers(recommendations, rank_col, "recommendations", "ranks must be finite numbers", user_col)
+    pair = list(dict.fromkeys([user_col, item_col]))
+    _check_unique_pairs(recommendations, pair, "recommendations", "give one rank per (user, item)")
+    by_rank = pd.DataFrame({"user": recommendations[user_col], "rank": ranks})
+    tied = by_rank.duplicated(["user", "rank"], keep=False).to_numpy()
+    if tied.any():
+        i = int(tied.argmax())
+        user, rank = _plain(by_rank["user"].iat[i]), _plain(by_rank["rank"].iat[i])
+        rows = [label_at(by_rank.index, r) for r in np.flatnonzero(
+            tied & (by_rank["user"] == user).to_numpy() & (by_rank["rank"] == rank).to_numpy())]
+        raise TagrankInputError(
+            f"recommendations give user {user!r} rank {rank:g} twice (rows {rows}): each of a user's items needs its own rank"
+        )
+    frame = pd.DataFrame({"qid": recommendations[user_col], "item": recommendations[item_col], "score": -ranks.to_numpy()})
     qrels = _qrels(held_out.drop_duplicates([user_col, item_col]), user_col, item_col, None)
-    return per_query_ranking_metrics(frame, qrels, list(metrics), 1.0, on_missing_query="zero")
+    _warn_if_nothing_judged(frame, qrels, "user", ("recommendations", "held_out"))
+    return per_query_ranking_metrics(frame, qrels, metrics, 1.0, on_missing_query="zero")

@@ -6,16 +6,25 @@ so ``tagrank bench --judgments ...`` runs the same protocol and tables as on the
 built-in datasets. A split file assigns each unit to ``train`` / ``valid`` /
 ``test`` and replaces the protocol's own split: a query (search), a pair
 (similarity), or a (user, item) interaction (recommend: ``train`` / ``test``).
+
+Id and text columns are read as text (``007`` stays ``"007"``; only an empty cell is
+missing). A missing id, query or text, a missing or non-numeric label, score or
+weight, and a split file naming a unit the data lacks are errors naming the file,
+column and row. Repeated (query, item) judgments are merged by averaging their labels,
+as ``SearchPipeline`` does; ``Dataset.counts["merged_duplicate_judgments"]`` says how
+many rows were merged, and a warning says so too.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from tagrank.baselines.validation import TagrankInputError, check_columns
+from tagrank.eval.dataset_io import _floats, _ids, _row, _texts
 
 #: the library's column names, and the user-facing keys of a column mapping
 CANONICAL = {"query": "query", "item": "item_id", "label": "label", "user": "user_id", "time": "timestamp",
@@ -40,8 +49,8 @@ def parse_columns(spec: str | None) -> dict[str, str]:
     return out
 
 
-def read_table(path: str | os.PathLike, what: str) -> pd.DataFrame:
-    """A CSV, TSV or Parquet file as a frame; a clear error when it is missing or unreadable."""
+def read_table(path: str | os.PathLike, what: str, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A CSV, TSV or Parquet file as a frame (``text_columns`` of a CSV read as str, only empty cells missing)."""
     p = Path(path)
     if not p.exists():
         raise TagrankInputError(f"{what} file {p}: no such file")
@@ -50,7 +59,8 @@ def read_table(path: str | os.PathLike, what: str) -> pd.DataFrame:
     try:
         if p.suffix.lower() in (".parquet", ".pq") or p.is_dir():
             return pd.read_parquet(p)
-        return pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",")
+        return pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",",
+                           dtype={c: str for c in text_columns}, keep_default_na=False, na_values=[""])
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise TagrankInputError(f"{what} file {p} could not be read: {exc}") from None
 
@@ -60,6 +70,22 @@ def rename_columns(frame: pd.DataFrame, columns: dict[str, str], needed: tuple[s
     mapping = {columns.get(field, CANONICAL[field]): CANONICAL[field] for field in needed}
     check_columns(frame, list(mapping), what)
     return frame.rename(columns=mapping)
+
+
+def _col(columns: dict[str, str], field: str) -> str:
+    """The user's name of a field's column."""
+    return columns.get(field, CANONICAL[field])
+
+
+def _split_table(path: str | os.PathLike, columns: dict[str, str], fields: tuple[str, ...]) -> pd.DataFrame:
+    """The split file with its key columns (``fields``) and split column checked and renamed to the library's."""
+    names = {_col(columns, f): CANONICAL[f] for f in (*fields, "split")}
+    raw = read_table(path, "split", tuple(names))
+    check_columns(raw, list(names), "split file")
+    out = raw[list(names)].rename(columns=names)
+    for user_col, col in names.items():
+        out[col] = (_ids if col in ("user_id", "item_id") else _texts)(raw, user_col, Path(path))
+    return out
 
 
 def _apply_split(frame: pd.DataFrame, split: pd.DataFrame, keys: tuple[str, ...], what: str) -> pd.DataFrame:
@@ -76,6 +102,16 @@ def _apply_split(frame: pd.DataFrame, split: pd.DataFrame, keys: tuple[str, ...]
         row = int(missing.to_numpy().nonzero()[0][0])
         raise TagrankInputError(
             f"split file assigns no split to {what} row {row} ({merged.loc[row, list(keys)].tolist()})"
+        )
+    known = set(frame[list(keys)].itertuples(index=False, name=None))
+    unknown = [i for i, key in enumerate(split[list(keys)].itertuples(index=False, name=None)) if key not in known]
+    if unknown:
+        rows = split[list(keys)].iloc[unknown[:5]].itertuples(index=False, name=None)
+        shown = [key[0] if len(keys) == 1 else key for key in rows]
+        unit = keys[0] if len(keys) == 1 else f"({', '.join(keys)})"
+        raise TagrankInputError(
+            f"split file: {len(unknown)} row(s) name a {unit} that is not in the {what} file, first at "
+            f"{_row(split.index[unknown[0]])}: {shown}{' ...' if len(unknown) > 5 else ''}"
         )
     return merged
 
@@ -112,58 +148,66 @@ def user_dataset(
     if len(given) != 1:
         raise TagrankInputError(f"give exactly one of judgments, interactions or pairs, got {given or 'none'}")
     columns = dict(columns or {})
-    split_frame = None
-    if split is not None:
-        split_frame = read_table(split, "split")
-        split_frame = split_frame.rename(columns={columns.get(f, CANONICAL[f]): CANONICAL[f]
-                                                 for f in ("query", "user", "left", "right", "split")})
     frames: dict[str, pd.DataFrame] = {}
+    counts: dict[str, int] = {}
     if items is not None:
-        it = rename_columns(read_table(items, "items"), columns, ("item", "text"), "items file")
-        it = it.assign(item_id=it["item_id"].astype(str), text=it["text"].astype(str))
+        raw = read_table(items, "items", (_col(columns, "item"), _col(columns, "text")))
+        it = rename_columns(raw, columns, ("item", "text"), "items file")
+        it = it.assign(item_id=_ids(raw, _col(columns, "item"), Path(items)),
+                       text=_texts(raw, _col(columns, "text"), Path(items)))
         it["tags"] = [[] for _ in range(len(it))]
         frames["items"] = it[["item_id", "text", "tags"]].reset_index(drop=True)
     if judgments is not None:
-        j = rename_columns(read_table(judgments, "judgments"), columns, ("query", "item", "label"), "judgments file")
-        j = j.assign(query=j["query"].astype(str), item_id=j["item_id"].astype(str),
-                     label=pd.to_numeric(j["label"], errors="coerce"))
-        if j["label"].isna().any():
-            raise TagrankInputError(f"judgments file: label at row {int(j['label'].isna().to_numpy().argmax())} is not a number")
+        path = Path(judgments)
+        raw = read_table(judgments, "judgments", (_col(columns, "query"), _col(columns, "item"),
+                                                     _col(columns, "label")))
+        j = rename_columns(raw, columns, ("query", "item", "label"), "judgments file")
+        j = j.assign(query=_texts(raw, _col(columns, "query"), path), item_id=_ids(raw, _col(columns, "item"), path),
+                     label=_floats(raw, _col(columns, "label"), path))
         j = j.assign(label=rescale_labels(j["label"]))
-        if split_frame is not None:
-            split_frame = split_frame.assign(query=split_frame["query"].astype(str))
-            j = _apply_split(j, split_frame, ("query",), "judgments")
+        if split is not None:
+            j = _apply_split(j, _split_table(split, columns, ("query",)), ("query",), "judgments")
+        # one label per (query, item): repeats are averaged, as SearchPipeline does (a query has one split)
+        n_rows = len(j)
+        j = j.groupby([c for c in ("query", "item_id", "split") if c in j.columns], sort=False, as_index=False)[
+            "label"].mean()
+        if len(j) < n_rows:
+            counts["merged_duplicate_judgments"] = n_rows - len(j)
+            warnings.warn(f"judgments file {path}: {n_rows - len(j)} row(s) repeat an earlier (query, item) and "
+                          f"were merged into it, averaging the labels", UserWarning, stacklevel=2)
         if "items" not in frames:
             raise TagrankInputError("a search dataset needs --items (item id and text of every judged item)")
         keep = [c for c in ("query", "item_id", "label", "split") if c in j.columns]
         frames["judgments"] = j[keep].reset_index(drop=True)
     if interactions is not None:
         needed = ("user", "item", "time")
-        raw = read_table(interactions, "interactions")
+        path = Path(interactions)
+        raw = read_table(interactions, "interactions", (_col(columns, "user"), _col(columns, "item"),
+                                                           _col(columns, "weight")))
         i = rename_columns(raw, columns, needed, "interactions file")
-        weight_col = columns.get("weight", "weight")
-        weight = pd.to_numeric(raw[weight_col], errors="coerce") if weight_col in raw.columns else 1.0
-        i = i.assign(user_id=i["user_id"].astype(str), item_id=i["item_id"].astype(str), weight=weight)
-        if split_frame is not None:
-            item_col = columns.get("item", "item_id")
-            split_frame = split_frame.rename(columns={item_col: "item_id"})
-            split_frame = split_frame.assign(user_id=split_frame["user_id"].astype(str),
-                                             item_id=split_frame["item_id"].astype(str))
-            i = _apply_split(i, split_frame, ("user_id", "item_id"), "interactions")
+        weight_col = _col(columns, "weight")
+        weight = _floats(raw, weight_col, path) if weight_col in raw.columns else 1.0
+        i = i.assign(user_id=_ids(raw, _col(columns, "user"), path), item_id=_ids(raw, _col(columns, "item"), path),
+                     weight=weight)
+        if split is not None:
+            i = _apply_split(i, _split_table(split, columns, ("user", "item")), ("user_id", "item_id"), "interactions")
         keep = [c for c in ("user_id", "item_id", "timestamp", "weight", "split") if c in i.columns]
         frames["interactions"] = i[keep].reset_index(drop=True)
         if "items" not in frames:
             ids = sorted(frames["interactions"]["item_id"].unique())
             frames["items"] = pd.DataFrame({"item_id": ids, "text": ids, "tags": [[] for _ in ids]})
     if pairs is not None:
-        p = rename_columns(read_table(pairs, "pairs"), columns, ("left", "right", "score"), "pairs file")
-        p = p.assign(left=p["left"].astype(str), right=p["right"].astype(str),
-                     score=pd.to_numeric(p["score"], errors="coerce"))
-        if split_frame is not None:
-            p = _apply_split(p, split_frame, ("left", "right"), "pairs")
+        path = Path(pairs)
+        raw = read_table(pairs, "pairs", (_col(columns, "left"), _col(columns, "right"),
+                                             _col(columns, "score")))
+        p = rename_columns(raw, columns, ("left", "right", "score"), "pairs file")
+        p = p.assign(left=_texts(raw, _col(columns, "left"), path), right=_texts(raw, _col(columns, "right"), path),
+                     score=_floats(raw, _col(columns, "score"), path))
+        if split is not None:
+            p = _apply_split(p, _split_table(split, columns, ("left", "right")), ("left", "right"), "pairs")
         keep = [c for c in ("left", "right", "score", "split") if c in p.columns]
         frames["pairs"] = p[keep].reset_index(drop=True)
-    return Dataset(name=name, source="user files", licence="the user's", language=language, **frames)
+    return Dataset(name=name, source="user files", licence="the user's", language=language, counts=counts, **frames)
 
 
 def task_of(dataset) -> str:

@@ -82,3 +82,54 @@ def test_bench_on_a_users_files_with_their_split(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path, capsys):
     assert main(["bench", "--judgments", str(tmp_path / "none.csv"), "--items", "x.csv", "--out", str(tmp_path)]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def _search_files(tmp_path, judgments: str, items: str = "pid,text\n1,red shirt\n2,blue jeans\n007,green hat\n"):
+    (tmp_path / "j.csv").write_text(judgments)
+    (tmp_path / "items.csv").write_text(items)
+    return {"judgments": tmp_path / "j.csv", "items": tmp_path / "items.csv",
+            "columns": {"query": "q", "item": "pid", "label": "grade"}}
+
+
+def test_ids_keep_their_text(tmp_path):
+    ds = user_dataset(**_search_files(tmp_path, "q,pid,grade\nred,1,3\nred,007,0\nblue,2,3\nblue,1,1\n"))
+    assert ds.judgments["item_id"].tolist() == ["1", "007", "2", "1"]
+    assert ds.items["item_id"].tolist() == ["1", "2", "007"]
+
+
+@pytest.mark.parametrize("judgments,where", [
+    ("q,pid,grade\nred,1,3\nred,,0\nblue,2,3\n", r"data row 1 .*column 'pid': id is missing"),
+    ("q,pid,grade\nred,1,3\n,2,0\nblue,2,3\n", r"data row 1 .*column 'q': text is missing"),
+    ("q,pid,grade\nred,1,3\nred,2,\nblue,2,3\n", r"data row 1 .*column 'grade': value is missing"),
+    ("q,pid,grade\nred,1,3\nred,2,high\nblue,2,3\n", r"data row 1 .*column 'grade': value is not a finite number"),
+])
+def test_missing_ids_queries_and_labels_name_file_column_and_row(tmp_path, judgments, where):
+    with pytest.raises(TagrankInputError, match=r"j\.csv: " + where):
+        user_dataset(**_search_files(tmp_path, judgments))
+
+
+def test_repeated_judgments_are_averaged_like_the_search_pipeline(tmp_path):
+    with pytest.warns(UserWarning, match="1 row.* repeat an earlier .query, item. and were merged"):
+        ds = user_dataset(**_search_files(tmp_path, "q,pid,grade\nred,1,3\nred,1,0\nblue,2,3\nblue,1,0\n"))
+    assert len(ds.judgments) == 3 and ds.counts == {"merged_duplicate_judgments": 1}
+    assert ds.judgments["label"].tolist() == [2.0, 3.0, 1.0]  # red/1: mean of 3 and 1 on the 1..3 scale
+
+
+def test_missing_pair_score_and_interaction_weight_are_errors(tmp_path):
+    (tmp_path / "p.csv").write_text("left,right,score\na b,c d,1\ne f,g h,\n")
+    with pytest.raises(TagrankInputError, match=r"p\.csv: data row 1 .*column 'score': value is missing"):
+        user_dataset(pairs=tmp_path / "p.csv")
+    (tmp_path / "i.csv").write_text("user_id,item_id,timestamp,weight\nu1,1,1,x\nu1,2,2,1\n")
+    with pytest.raises(TagrankInputError, match=r"i\.csv: data row 0 .*column 'weight': value is not a finite number"):
+        user_dataset(interactions=tmp_path / "i.csv")
+
+
+def test_split_file_naming_unknown_units_is_an_error(tmp_path):
+    files = _search_files(tmp_path, "q,pid,grade\nred,1,3\nred,2,0\nblue,2,3\nblue,1,1\n")
+    (tmp_path / "split.csv").write_text("q,split\nred,train\nblue,test\nrde,valid\n")
+    with pytest.raises(TagrankInputError, match=r"1 row\(s\) name a query that is not in the judgments file.*\['rde'\]"):
+        user_dataset(**files, split=tmp_path / "split.csv")
+    (tmp_path / "i.csv").write_text("user_id,item_id,timestamp\nu1,1,1\nu1,2,2\n")
+    (tmp_path / "isplit.csv").write_text("user_id,item_id,split\nu1,1,train\nu1,2,test\nu2,1,test\n")
+    with pytest.raises(TagrankInputError, match=r"name a \(user_id, item_id\) that is not in the interactions file"):
+        user_dataset(interactions=tmp_path / "i.csv", split=tmp_path / "isplit.csv")
