@@ -240,6 +240,11 @@ def blas_info() -> list[dict[str, Any]]:
     return [{k: lib.get(k) for k in keep if lib.get(k) is not None} for lib in threadpool_info()]
 
 
+#: what the load averages mean for the figures (the machine is not reserved for a benchmark)
+SHARED_NOTE = ("other jobs may have shared these cores while this ran (loadavg_1_5_15, read at the end, shows how "
+               "busy the machine was): absolute times are noisy, ratios come from interleaved rounds in one process")
+
+
 def cpu_machine(threads: list[int], shared_note: bool = True) -> dict[str, Any]:
     """Where CPU numbers were taken: model, flags, cores, the thread counts timed, BLAS kernels, load."""
     import torch
@@ -258,8 +263,7 @@ def cpu_machine(threads: list[int], shared_note: bool = True) -> dict[str, Any]:
         "openblas_env_unset": not any(k in os.environ for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")),
     }
     if shared_note:
-        info["shared_machine"] = ("up to 5 other jobs shared these cores while this ran: absolute times are "
-                                  "noisy, ratios come from interleaved rounds in one process")
+        info["shared_machine"] = SHARED_NOTE
     return info
 
 
