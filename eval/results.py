@@ -217,7 +217,8 @@ def read_units(results_file: str | Path):
 
 def portable(value: Any) -> Any:
     """Replace absolute machine paths in a results document: installed packages by
-    ``<site-packages>/...``, the working directory's by relative paths, the home by ``~``."""
+    ``<site-packages>/...``, the working directory's by relative paths, the temporary folder's by
+    ``<tmp>/...``, the parent folder's by ``../...``, the home by ``~``."""
     if isinstance(value, dict):
         return {k: portable(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -245,6 +246,13 @@ def _portable_path(path: str) -> str:
         if path == prefix or path.startswith(prefix + "/"):
             return "<site-packages>" + path[len(prefix):]
     rel = os.path.relpath(path, os.getcwd())
+    if not rel.startswith("../"):
+        return rel  # inside the working directory
+    import tempfile
+
+    tmp = os.path.realpath(tempfile.gettempdir()).rstrip("/")
+    if tmp not in ("", "/") and (path == tmp or path.startswith(tmp + "/")):
+        return "<tmp>" + path[len(tmp):]  # a scratch folder: the same text wherever the checkout lives
     if not rel.startswith("../../"):
         return rel
     home = os.path.expanduser("~").rstrip("/")

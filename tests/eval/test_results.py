@@ -86,3 +86,26 @@ def test_committed_results_carry_no_machine_paths(monkeypatch):
     for path in files:
         doc = json.loads(path.read_text(encoding="utf-8"))
         assert portable(doc) == doc, path.name
+
+
+def test_portable_paths_do_not_depend_on_where_the_checkout_lives(monkeypatch, tmp_path):
+    """A scratch folder is written as <tmp>/... from any working directory (the committed files must
+    read the same from a checkout under the temporary folder, as CI's, or anywhere else)."""
+    import os
+    import tempfile
+
+    from tagrank.eval.results import portable
+
+    tmp = os.path.realpath(tempfile.gettempdir())
+    doc = {"command": f"tagrank bench --out {tmp}/real --cache-dir {tmp}/cache", "home": os.path.expanduser("~/x")}
+    checkout = tmp_path / "clone"
+    checkout.mkdir()
+    from pathlib import Path
+
+    for cwd in (checkout, Path(__file__).resolve().parents[2]):  # under the temporary folder, and this checkout
+        monkeypatch.chdir(cwd)
+        out = portable(doc)
+        assert out["command"] == "tagrank bench --out <tmp>/real --cache-dir <tmp>/cache"
+        assert portable(out) == out
+    monkeypatch.chdir(checkout)
+    assert portable({"p": str(checkout / "runs" / "a.json")}) == {"p": "runs/a.json"}
