@@ -60,6 +60,19 @@ def _check_same_kind(left: pd.Series, right: pd.Series, left_name: str, right_na
         )
 
 
+def _check_pair_frames(run: pd.DataFrame, truth: pd.DataFrame, keys: list[str], run_col: str,
+                       truth_col: str | None, names: tuple[str, str]) -> None:
+    """The checks a run and its ground truth share: columns, a non-empty truth, no missing id, and id
+    columns whose kinds can match."""
+    check_columns(run, [*keys, run_col], names[0])
+    check_columns(truth, keys if truth_col is None else [*keys, truth_col], names[1])
+    check_nonempty(truth, names[1])
+    _check_ids(run, keys, names[0])
+    _check_ids(truth, keys, names[1])
+    for col in dict.fromkeys(keys):
+        _check_same_kind(run[col], truth[col], f"{names[0]}[{col!r}]", f"{names[1]}[{col!r}]")
+
+
 def _check_unique_pairs(frame: pd.DataFrame, cols: list[str], what: str, need: str) -> None:
     """No (unit, item) pair twice; fails naming the pair and its rows."""
     repeated = frame.duplicated(cols, keep=False).to_numpy()
@@ -116,13 +129,7 @@ def evaluate_ranking(
     with one column per metric; ``.mean()`` gives the averages.
     """
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    check_columns(run, [query_col, item_col, score_col], "run")
-    check_columns(judgments, [query_col, item_col, label_col], "judgments")
-    check_nonempty(judgments, "judgments")
-    _check_ids(run, [query_col, item_col], "run")
-    _check_ids(judgments, [query_col, item_col], "judgments")
-    for col in dict.fromkeys([query_col, item_col]):
-        _check_same_kind(run[col], judgments[col], f"run[{col!r}]", f"judgments[{col!r}]")
+    _check_pair_frames(run, judgments, [query_col, item_col], score_col, label_col, ("run", "judgments"))
     scores = _finite_numbers(run, score_col, "run", "scores must be finite numbers", query_col)
     labels = _finite_numbers(judgments, label_col, "judgments", "gains must be finite numbers >= 0", query_col)
     if (labels < 0).any():
@@ -155,13 +162,7 @@ def evaluate_recommendations(
     when no recommended (user, item) is held out. Returns a frame indexed by user.
     """
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    check_columns(recommendations, [user_col, item_col, rank_col], "recommendations")
-    check_columns(held_out, [user_col, item_col], "held_out")
-    check_nonempty(held_out, "held_out")
-    _check_ids(recommendations, [user_col, item_col], "recommendations")
-    _check_ids(held_out, [user_col, item_col], "held_out")
-    for col in dict.fromkeys([user_col, item_col]):
-        _check_same_kind(recommendations[col], held_out[col], f"recommendations[{col!r}]", f"held_out[{col!r}]")
+    _check_pair_frames(recommendations, held_out, [user_col, item_col], rank_col, None, ("recommendations", "held_out"))
     ranks = _finite_numbers(recommendations, rank_col, "recommendations", "ranks must be finite numbers", user_col)
     pair = list(dict.fromkeys([user_col, item_col]))
     _check_unique_pairs(recommendations, pair, "recommendations", "give one rank per (user, item)")
