@@ -37,6 +37,8 @@ def resolve_device(device: Device = "auto") -> torch.device:
 
 
 def _as_matrix(x: np.ndarray | torch.Tensor, field: str, check: bool = True) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) and np.asarray(x).dtype.kind not in "fiub":
+        raise TagrankInputError(f"{field} must be a numeric matrix, got dtype {np.asarray(x).dtype}")
     t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
     if t.ndim != 2:
         raise TagrankInputError(f"{field} must be a 2-D matrix, got shape {tuple(t.shape)}")
@@ -139,8 +141,9 @@ def _chunk_top_k(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     return _order_rows(vals, idx)
 
 
-def _check_finite(t: torch.Tensor, field: str, rows: int = 16384) -> None:
-    """NaN / inf check in row slices (a full-size boolean mask would be N x d bytes).
+def _check_finite(t: torch.Tensor, field: str, rows: int = 16384, offset: int = 0) -> None:
+    """NaN / inf check in row slices (a full-size boolean mask would be N x d bytes); an error names
+    the row as ``offset +`` its row in ``t`` (``offset``: ``t``'s first row in the caller's whole matrix).
 
     On CPU each slice is first summed in float64 by numpy (one vectorised pass, no
     thread pool: a NaN or inf anywhere makes the sum non-finite); only a slice
@@ -152,7 +155,7 @@ def _check_finite(t: torch.Tensor, field: str, rows: int = 16384) -> None:
         if cpu and np.isfinite(np.sum(part.numpy(), dtype=np.float64)):
             continue
         if not bool(torch.isfinite(part).all()):
-            row = a + int(torch.nonzero(~torch.isfinite(part))[0, 0])
+            row = offset + a + int(torch.nonzero(~torch.isfinite(part))[0, 0])
             raise TagrankInputError(f"{field} row {row} contains NaN or inf")
 
 

@@ -55,22 +55,12 @@ def _as_float32(block: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(block, dtype=np.float32))
 
 
-def _check_matrix(x: np.ndarray, field: str, offset: int = 0, rows: int = 16384) -> np.ndarray:
-    """A numeric 2-D matrix without NaN / inf (what ``top_k`` accepts); an error names the row as
-    ``offset + `` its row here (``offset``: the block's first row in the caller's whole matrix)."""
-    if x.ndim != 2:
-        raise TagrankInputError(f"{field} must be a 2-D matrix, got shape {x.shape}")
-    if x.dtype.kind not in "fiub":
-        raise TagrankInputError(f"{field} must be a numeric matrix, got dtype {x.dtype}")
-    if x.dtype.kind == "f":
-        for a in range(0, x.shape[0], rows):  # in row slices, as top_k checks (no N x d mask)
-            part = x[a:a + rows]
-            if np.isfinite(np.sum(part, dtype=np.float64)):
-                continue
-            bad = ~np.isfinite(part)
-            if bad.any():
-                row = offset + a + int(np.argwhere(bad)[0, 0])
-                raise TagrankInputError(f"{field} row {row} contains NaN or inf")
+def _check_matrix(x: np.ndarray, field: str, offset: int = 0) -> np.ndarray:
+    """What ``top_k`` accepts (a numeric 2-D matrix without NaN / inf), checked by its own helpers;
+    an error names the row from ``offset`` (the block's first row in the caller's whole matrix)."""
+    from tagrank.baselines.vectors import _as_matrix, _check_finite
+
+    _check_finite(_as_matrix(x, field, check=False), field, offset=offset)
     return x
 
 

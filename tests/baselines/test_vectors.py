@@ -287,3 +287,9 @@ def test_top_k_memory_is_bounded_by_the_chunks(monkeypatch):
     assert max(r for r, _ in shapes) <= 16 and max(c for _, c in shapes) <= 700 + vectors._GROUP
     assert len(shapes) == 4 * 5 and len(buffers) == 1  # 4 query chunks x 5 item blocks, one block buffer
     np.testing.assert_array_equal(idx, brute_top_k(q, m, 5)[0])
+
+
+def test_top_k_refuses_non_numeric_matrices_by_name():
+    items = np.array([["a", "b"], ["c", "d"]], dtype=object)
+    with pytest.raises(TagrankInputError, match="items must be a numeric matrix, got dtype object"):
+        top_k(np.ones((1, 2), dtype=np.float32), items, k=1)
