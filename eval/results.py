@@ -139,6 +139,8 @@ def build_results(
 
 def validate_results(doc: dict[str, Any], source: str = "results") -> None:
     """Check a document against the spec's format; raises naming the missing or bad field."""
+    if not isinstance(doc, dict):
+        raise TagrankInputError(f"{source}: must hold a JSON object, got {type(doc).__name__}")
     for key in REQUIRED_TOP:
         if key not in doc:
             raise TagrankInputError(f"{source}: missing field {key!r}")
@@ -147,19 +149,33 @@ def validate_results(doc: dict[str, Any], source: str = "results") -> None:
     if not isinstance(doc["methods"], dict):
         raise TagrankInputError(f"{source}: methods must be an object")
     for name, m in doc["methods"].items():
+        if not isinstance(m, dict):
+            raise TagrankInputError(f"{source}: methods.{name} must be an object, got {m!r}")
         for key in REQUIRED_METHOD:
             if key not in m:
                 raise TagrankInputError(f"{source}: methods.{name} is missing {key!r}")
+        for key in ("metrics", "ci95"):
+            if not isinstance(m[key], dict):
+                raise TagrankInputError(f"{source}: methods.{name}.{key} must be an object, got {m[key]!r}")
         for metric, value in m["metrics"].items():
+            if value is not None and not _is_number(value):
+                raise TagrankInputError(f"{source}: methods.{name}.metrics.{metric} = {value!r} is not a number")
             if value is not None and not (-1.0 - 1e-9 <= value <= 1.0 + 1e-9):
                 raise TagrankInputError(f"{source}: methods.{name}.metrics.{metric} = {value} is outside [-1, 1]")
         for metric, ci in m["ci95"].items():
-            if len(ci) != 2:
-                raise TagrankInputError(f"{source}: methods.{name}.ci95.{metric} must be [low, high]")
+            if not isinstance(ci, list) or len(ci) != 2 or not all(v is None or _is_number(v) for v in ci):
+                raise TagrankInputError(f"{source}: methods.{name}.ci95.{metric} must be [low, high], got {ci!r}")
     split = doc["split"]
+    if not isinstance(split, dict):
+        raise TagrankInputError(f"{source}: split must be an object, got {split!r}")
     for key in ("unit", "train", "valid", "test"):
         if key not in split:
             raise TagrankInputError(f"{source}: split is missing {key!r}")
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number (a bool is not one)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def write_results(doc: dict[str, Any], out_dir: str | Path) -> Path:

@@ -3,7 +3,8 @@
 Layout of a saved model directory::
 
     config.json   {"format_version": 1, "kind": "<class name>", ...}   (JSON, sorted keys)
-    model.txt     LightGBM's text model (Booster.save_model), when there is one
+    model.txt     LightGBM's text model (Booster.save_model), when there is one; its sha256 is
+                  config.json's ``model_sha256``, checked before LightGBM reads the file
     arrays.npz    numeric arrays (np.savez, read with allow_pickle=False), when there are any
 
 ``load_dir`` checks the ``format_version`` and the ``kind`` and fails with a
@@ -12,6 +13,7 @@ clear :class:`TagrankInputError` otherwise.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -63,6 +65,7 @@ def save_dir(
     doc = {"format_version": FORMAT_VERSION, "kind": kind, **jsonable(config)}
     if booster is not None:
         booster.save_model(str(path / MODEL_FILE), num_iteration=-1)
+        doc["model_sha256"] = hashlib.sha256((path / MODEL_FILE).read_bytes()).hexdigest()
     if arrays:
         for key, arr in arrays.items():
             if np.asarray(arr).dtype == object:
@@ -91,13 +94,22 @@ def read_config(path: str | Path, kind: str | tuple[str, ...]) -> dict[str, Any]
     return config
 
 
-def load_booster(path: str | Path) -> Any:
-    """The LightGBM booster saved in ``path/model.txt``."""
+def load_booster(path: str | Path, sha256: str | None = None) -> Any:
+    """The LightGBM booster saved in ``path/model.txt``, checked against ``sha256`` (from config.json)
+    when given and for LightGBM's end markers always: a cut file can crash LightGBM or load fewer trees."""
     import lightgbm as lgb
 
     model_file = Path(path) / MODEL_FILE
     if not model_file.is_file():
         raise SavedModelError(f"{path} has no {MODEL_FILE}")
+    data = model_file.read_bytes()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise SavedModelError(
+            f"{MODEL_FILE} of the saved model at {path} does not match the model_sha256 of its {CONFIG_FILE}: "
+            "the file is truncated or was changed after save()"
+        )
+    if b"\nend of trees" not in data or (b"\nparameters:" in data and b"\nend of parameters" not in data):
+        raise SavedModelError(f"{MODEL_FILE} of the saved model at {path} is truncated: LightGBM's end markers are missing")
     try:
         return lgb.Booster(model_file=str(model_file))
     except (lgb.basic.LightGBMError, OSError, ValueError) as exc:

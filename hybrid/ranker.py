@@ -394,7 +394,7 @@ class _LightGBMModel(Params):
             if key in params and isinstance(params[key], list):
                 params[key] = tuple(params[key])
         obj = cls(**params)
-        booster = load_booster(path)
+        booster = load_booster(path, config.get("model_sha256"))
         names = list(config["feature_names"])
         if booster.feature_name() != list(config["booster_feature_names"]) or booster.num_feature() != len(names):
             raise TagrankInputError(

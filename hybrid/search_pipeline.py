@@ -508,7 +508,7 @@ class SearchPipeline(Params):
         obj.builder_ = obj._builder().fit()
         obj.builder_.feature_names_ = list(obj.feature_names_)
         obj.rerank_ranker_ = None
-        if (path / "rerank_ranker").is_dir():
+        if obj.train_rerank:  # by the saved parameter: a rerank_ranker/ left by an older save is not this model's
             obj.rerank_ranker_ = HybridRanker.load(path / "rerank_ranker")
             obj.rerank_builder_ = obj._builder().fit()
             obj.rerank_feature_names_ = list(obj.rerank_ranker_.feature_names_)

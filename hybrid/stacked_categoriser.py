@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tagrank.baselines.saved import load_guard
 from tagrank.baselines.validation import (
     NotFittedError,
+    SavedModelError,
     TagrankInputError,
     check_k,
     check_nonempty,
@@ -362,6 +364,7 @@ class StackedCategoriser:
         return save_dir(path, type(self).__name__, config, arrays={"log_prior": np.asarray(self.log_prior_)})
 
     @classmethod
+    @load_guard
     def load(cls, path: str | Path, bases: Mapping[str, Categoriser]) -> StackedCategoriser:
         """Load a saved StackedCategoriser over ``bases`` (the same names and known paths as at ``fit``)."""
         from tagrank.hybrid.persistence import load_arrays, read_config
@@ -384,5 +387,8 @@ class StackedCategoriser:
         obj.balance_ = float(config["balance"])
         obj.balance_scores_ = dict(config["balance_scores"])
         obj.score_scale_ = float(config["score_scale"])
-        obj.log_prior_ = load_arrays(path)["log_prior"]
+        obj.log_prior_ = load_arrays(path).get("log_prior")
+        if obj.log_prior_ is None or obj.log_prior_.shape != (len(obj.paths_),):
+            raise SavedModelError(f"{path}: arrays.npz must hold log_prior with one value per path "
+                                  f"({len(obj.paths_)}), got {None if obj.log_prior_ is None else obj.log_prior_.shape}")
         return obj

@@ -270,7 +270,7 @@ def test_corrupt_lightgbm_model_names_model_txt(tmp_path):
 
     path = _fitted_ranker().save(tmp_path / "ranker")
     (path / "model.txt").write_text("tree\nnot a model at all\n", encoding="utf-8")
-    with pytest.raises(SavedModelError, match=r"model.txt of the saved model at .* is not a valid LightGBM model"):
+    with pytest.raises(SavedModelError, match=r"model.txt of the saved model at .* does not match the model_sha256"):
         HybridRanker.load(path)
 
 

@@ -56,6 +56,33 @@ def test_out_of_range_metric_is_rejected():
         validate_results(doc)
 
 
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["methods"]["bm25"]["metrics"].update({"ndcg@10": "high"}), r"metrics.ndcg@10 = 'high' is not a number"),
+    (lambda d: d["methods"]["bm25"]["metrics"].update({"ndcg@10": True}), r"metrics.ndcg@10 = True is not a number"),
+    (lambda d: d["methods"].update({"bm25": 5}), r"methods.bm25 must be an object, got 5"),
+    (lambda d: d["methods"]["bm25"].update({"metrics": [0.5]}), r"methods.bm25.metrics must be an object"),
+    (lambda d: d["methods"]["bm25"]["ci95"].update({"ndcg@10": 7}), r"ci95.ndcg@10 must be \[low, high\], got 7"),
+    (lambda d: d["methods"]["bm25"]["ci95"].update({"ndcg@10": ["a", "b"]}), r"ci95.ndcg@10 must be \[low, high\]"),
+    (lambda d: d.update({"split": ["unit", "train", "valid", "test"]}), r"split must be an object"),
+])
+def test_hand_edited_values_of_the_wrong_type_are_named(tmp_path, edit, message):
+    """A string metric was a raw TypeError from a comparison in ``tagrank report``; a list for
+    split passed by its members' names."""
+    doc = json.loads(json.dumps(_doc()))
+    edit(doc)
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(TagrankInputError, match=message):
+        read_results(path)
+
+
+def test_a_results_file_that_is_not_an_object_says_so(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(TagrankInputError, match=r"x.json: must hold a JSON object, got list"):
+        read_results(path)
+
+
 def test_missing_field_is_named(tmp_path):
     doc = _doc()
     del doc["split"]

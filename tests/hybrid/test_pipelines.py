@@ -259,6 +259,28 @@ def test_search_save_load(tmp_path, search):
     pd.testing.assert_frame_equal(loaded.search(["red shoe", "black sock"], 5), pipe.search(["red shoe", "black sock"], 5))
 
 
+def test_search_load_follows_train_rerank_not_a_left_over_folder(tmp_path, search):
+    """A pipeline without a rerank ranker saved over one with it used to load the old
+    rerank_ranker/ (other rerank scores); one whose rerank_ranker/ is lost loaded without it."""
+    from tagrank.baselines.validation import SavedModelError
+
+    pipe, ids, texts, judged = search
+    plain = SearchPipeline(dict(pipe.scorers_), ranker_params=FAST, candidates_per_scorer=8, language="en",
+                           train_rerank=False).fit(ids, texts, judged)
+    path = pipe.save(tmp_path / "search")
+    plain.save(path)
+    loaded = SearchPipeline.load(path, scorers=pipe.scorers_)
+    assert loaded.rerank_ranker_ is None
+    pairs = (["red shoe", "red shoe", "blue hat"], [ids[0], ids[1], ids[2]])
+    assert np.array_equal(loaded.rerank(*pairs), plain.rerank(*pairs))
+    with_rerank = pipe.save(tmp_path / "again")
+    import shutil
+
+    shutil.rmtree(with_rerank / "rerank_ranker")
+    with pytest.raises(SavedModelError, match=r"rerank_ranker: no such directory"):
+        SearchPipeline.load(with_rerank, scorers=pipe.scorers_)
+
+
 def test_search_bad_input(search):
     pipe, ids, texts, judged = search
     bad = judged.copy()

@@ -179,6 +179,37 @@ def test_load_rejects_bad_directories(tmp_path, fitted):
         HybridRanker.load(reg_dir.save(tmp_path / "reg"))
 
 
+def test_a_cut_or_changed_model_txt_is_a_saved_model_error(tmp_path, data, fitted):
+    """A model.txt cut short used to load with fewer trees (silently other scores) or crash
+    the interpreter inside LightGBM (cut in its parameters section); now it is named."""
+    import subprocess
+    import sys
+
+    from tagrank.baselines.validation import SavedModelError
+
+    path = fitted.save(tmp_path / "r")
+    text = (path / "model.txt").read_text()
+    cut_in_trees = text[: text.index("end of trees") - 1]
+    cut_in_params = text[: text.index("end of parameters") - 40]
+    (path / "model.txt").write_text(cut_in_trees)
+    with pytest.raises(SavedModelError, match=r"model.txt of the saved model at .* does not match the model_sha256"):
+        HybridRanker.load(path)
+    config = json.loads((path / "config.json").read_text())
+    del config["model_sha256"]  # a save from before the checksum: LightGBM's end markers are checked
+    (path / "config.json").write_text(json.dumps(config))
+    for cut in (cut_in_trees, cut_in_params):
+        (path / "model.txt").write_text(cut)
+        code = ("import sys\nfrom tagrank.hybrid.ranker import HybridRanker\n"
+                "from tagrank.baselines.validation import SavedModelError\n"
+                f"try:\n    HybridRanker.load({str(path)!r})\nexcept SavedModelError as e:\n    print(e)\n")
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "model.txt of the saved model at" in run.stdout and "is truncated" in run.stdout
+    (path / "model.txt").write_text(text)
+    _, _, test = data
+    assert np.array_equal(HybridRanker.load(path).predict(test), fitted.predict(test))
+
+
 # --------------------------------------------------------------------------- bad input
 
 

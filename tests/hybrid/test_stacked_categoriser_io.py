@@ -32,6 +32,32 @@ def test_stacked_categoriser_holds_out_its_own_valid_and_round_trips(tmp_path):
             StackedCategoriser.load(tmp_path / "stack", other)
 
 
+def test_stacked_categoriser_load_names_a_missing_or_bad_file(tmp_path):
+    """A lost arrays.npz or a config key edited away was a raw KeyError; a log_prior of another
+    length an IndexError at predict time."""
+    import json
+
+    from tagrank.baselines.validation import SavedModelError
+
+    texts, paths, _ = toy(12, seed=0)
+    bases = {"lr": Categoriser().fit(texts, paths)}
+    stack = StackedCategoriser(bases, n_candidates=3, n_folds=None,
+                               ranker_params={"min_child_samples": 2, "n_estimators": 10}).fit(texts, paths)
+    path = stack.save(tmp_path / "stack")
+    np.savez(path / "arrays.npz", log_prior=np.zeros(1))
+    with pytest.raises(SavedModelError, match=r"arrays.npz must hold log_prior with one value per path .* got \(1,\)"):
+        StackedCategoriser.load(path, bases)
+    (path / "arrays.npz").unlink()
+    with pytest.raises(SavedModelError, match=r"arrays.npz must hold log_prior .* got None"):
+        StackedCategoriser.load(path, bases)
+    path = stack.save(tmp_path / "stack2")
+    config = json.loads((path / "config.json").read_text())
+    del config["balance"]
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SavedModelError, match=r"saved StackedCategoriser .* damaged or was edited by hand: KeyError: 'balance'"):
+        StackedCategoriser.load(path, bases)
+
+
 def test_stacked_categoriser_below_the_minimum_serves_a_base():
     from tagrank.hybrid.guard import SourceFallbackWarning
 
