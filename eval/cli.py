@@ -1,4 +1,4 @@
-"""The tagrank command line: bench, report and data."""
+"""The tagrank command line: bench, report, compare, batch and data."""
 
 from __future__ import annotations
 
@@ -90,6 +90,18 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from tagrank.eval.reproduce import compare_runs, format_comparison
+
+    run = Path(args.run) if args.run else latest_run_dir()
+    if run is None:
+        raise TagrankInputError(f"no run folder under {RUNS_DIR}/ to compare: run `tagrank bench` first, or pass --run DIR")
+    rows = compare_runs(args.results, run)
+    print(f"comparing {run} with {args.results}")
+    print(format_comparison(rows))
+    return 1 if any(r.status == "differs" for r in rows) else 0
+
+
 def _data(args: argparse.Namespace) -> int:
     from tagrank.eval.datasets import dataset_summary, resolve_data_dir
 
@@ -179,6 +191,16 @@ def build_parser(with_epilog: bool = True) -> argparse.ArgumentParser:
     report.add_argument("--update-readme", nargs="?", const="README.md", default=None, metavar="README",
                         help="also refresh the benchmark tables in this README (default README.md)")
     report.set_defaults(func=_report)
+
+    compare = sub.add_parser(
+        "compare", help="check that a run reproduces a results folder (exit 1 where a file differs)",
+        description="Compare every results file of a run (default: the newest runs/<timestamp>/) with the "
+                    "file of the same name in --results (default: the committed benchmarks/results), apart "
+                    "from timings, versions and dates; floats to a relative 1e-6.",
+    )
+    compare.add_argument("--results", default="benchmarks/results", help="reference folder (default: benchmarks/results)")
+    compare.add_argument("--run", default=None, help="the run to check (default: the newest runs/<timestamp>/)")
+    compare.set_defaults(func=_compare)
 
     from tagrank.eval.distributed import add_batch_parser
 

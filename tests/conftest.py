@@ -54,7 +54,7 @@ def _no_user_data_dir(monkeypatch):
 @pytest.fixture(scope="session")
 def readme_run(tmp_path_factory):
     """The README's blocks run verbatim in a clean folder (with the checkout's .venv linked in, as
-    after the README's set-up command); returns (folder, outputs). Shared by the README and the
+    after the README's set-up command, and a copy of its committed results); returns (folder, outputs). Shared by the README and the
     reproduction tests so the embedded bench runs once per test session."""
     import sys
     from pathlib import Path
@@ -62,8 +62,12 @@ def readme_run(tmp_path_factory):
     from tests.docs_blocks import run_document
 
     root = Path(__file__).resolve().parents[1]
+    import shutil
+
     workdir = tmp_path_factory.mktemp("readme")
     (workdir / ".venv").symlink_to(root / ".venv")
+    # a checkout holds the committed tables (`tagrank compare` reads them); a copy, so no block can write there
+    shutil.copytree(root / "benchmarks" / "results", workdir / "benchmarks" / "results")
     return workdir, run_document(root / "README.md", workdir, Path(sys.executable).parent)
 
 

@@ -20,47 +20,23 @@ Any change that moves a number fails here until the results are regenerated with
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 
+from tagrank.eval import reproduce
 from tests.conftest import default_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "benchmarks" / "results"
 EMBEDDED = ("sample", "gensim_wordsim353", "gensim_simlex999")
-#: fields that record when, where and how fast a run was, not what it computed
-VOLATILE = {"versions", "command", "created", "fit_s", "score_s", "train_s", "encode_s", "time_s"}
-REL_TOL = 1e-6
+REL_TOL = reproduce.REL_TOL
 
 
 def _embedded(root: Path) -> dict[str, Path]:
     return {p.relative_to(root).as_posix(): p for p in sorted(root.glob("*/*.json"))
             if p.parent.name != "perf" and p.stem.split("-")[0] in EMBEDDED}
-
-
-def _diff(a: Any, b: Any, where: str, out: list[str]) -> None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            if key in VOLATILE or key.endswith("_s"):
-                continue
-            if key not in a or key not in b:
-                out.append(f"{where}.{key}: only in {'committed' if key in a else 'this run'}")
-                continue
-            _diff(a[key], b[key], f"{where}.{key}", out)
-    elif isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            out.append(f"{where}: length {len(a)} != {len(b)}")
-        for i, (x, y) in enumerate(zip(a, b, strict=False)):
-            _diff(x, y, f"{where}[{i}]", out)
-    elif isinstance(a, float) and isinstance(b, float | int) or isinstance(b, float) and isinstance(a, int):
-        if not (math.isclose(a, b, rel_tol=REL_TOL, abs_tol=1e-12) or (math.isnan(a) and math.isnan(b))):
-            out.append(f"{where}: committed {a!r} != this run {b!r}")
-    elif a != b:
-        out.append(f"{where}: committed {a!r} != this run {b!r}")
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +56,7 @@ def test_embedded_results_reproduce(run_dir, name):
     path = run_dir / name
     assert path.is_file(), f"the bench did not write {name}"
     fresh = json.loads(path.read_text(encoding="utf-8"))
-    problems: list[str] = []
-    _diff(committed, fresh, name, problems)
+    problems = reproduce.diff_results(committed, fresh, name)
     assert not problems, "results differ from the committed file (regenerate them?):\n" + "\n".join(problems[:40])
     units = COMMITTED / name.replace(".json", ".units.csv.gz")
     if units.is_file():
