@@ -9,7 +9,8 @@ same computation from the model's own weights -- embeddings (word + position
 matrix product, ``scaled_dot_product_attention``), output projection + residual
 + LayerNorm, feed-forward + residual + LayerNorm -- and skips the pooler, which
 mean pooling does not use. Its hidden states match ``BertModel``'s to float
-rounding (tested within 1e-5).
+rounding (tested within 1e-5). In a padded batch the real tokens are packed into one
+matrix, so the matrix products, which are nearly all the work, skip the padding.
 
 Only plain BERT is supported (``model_type == "bert"``, absolute positions,
 encoder only, a GELU or ReLU activation); :func:`supports` says whether a model
@@ -82,17 +83,45 @@ class FusedBert:
             ))
 
     def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Hidden states [batch, length, hidden] of ``input_ids``; ``mask`` (bool, True = token) or None."""
+        """Hidden states [batch, length, hidden] of ``input_ids``; ``mask`` (bool, True = token) or None.
+        With padding, the hidden states of padding positions are zero (pooling ignores them)."""
+        if mask is None or bool(mask.all()):
+            return self._padded(input_ids)
+        return self._packed(input_ids, mask.to(torch.bool))
+
+    def _padded(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """A batch without padding: every step on the [batch, length, hidden] tensor."""
         b, n = input_ids.shape
         d, heads = self.hidden, self.heads
         x = self.word[input_ids] + self.position[:n] + self.token_type
         x = F.layer_norm(x, (d,), *self.emb_norm, self.eps)
-        attn_mask = None if mask is None else mask[:, None, None, :].to(torch.bool)
         for qkv_w, qkv_b, o_w, o_b, n1_w, n1_b, i_w, i_b, f_w, f_b, n2_w, n2_b in self.layers:
             qkv = F.linear(x, qkv_w, qkv_b).view(b, n, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
-            att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=attn_mask)
+            att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
             att = att.transpose(1, 2).reshape(b, n, d)
             x = F.layer_norm(F.linear(att, o_w, o_b) + x, (d,), n1_w, n1_b, self.eps)
             h = self.activation(F.linear(x, i_w, i_b))
             x = F.layer_norm(F.linear(h, f_w, f_b) + x, (d,), n2_w, n2_b, self.eps)
         return x
+
+    def _packed(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """A padded batch with its real tokens packed into one [tokens, hidden] matrix: the matrix
+        products, LayerNorms and activation (nearly all the work) skip the padding; only attention,
+        which needs each text's tokens side by side, runs on the padded layout, masked."""
+        b, n = input_ids.shape
+        d, heads = self.hidden, self.heads
+        real = mask.reshape(-1).nonzero().squeeze(1)  # positions of the real tokens in the flat batch
+        positions = torch.arange(n, device=input_ids.device).repeat(b)[real]
+        x = self.word[input_ids.reshape(-1)[real]] + self.position[positions] + self.token_type
+        x = F.layer_norm(x, (d,), *self.emb_norm, self.eps)
+        attn_mask = mask[:, None, None, :]
+        padded = x.new_zeros(b * n, 3 * d)  # padding rows stay zero: masked keys, discarded queries
+        for qkv_w, qkv_b, o_w, o_b, n1_w, n1_b, i_w, i_b, f_w, f_b, n2_w, n2_b in self.layers:
+            padded.index_copy_(0, real, F.linear(x, qkv_w, qkv_b))
+            qkv = padded.view(b, n, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+            att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=attn_mask)
+            att = att.transpose(1, 2).reshape(b * n, d).index_select(0, real)
+            x = F.layer_norm(F.linear(att, o_w, o_b) + x, (d,), n1_w, n1_b, self.eps)
+            h = self.activation(F.linear(x, i_w, i_b))
+            x = F.layer_norm(F.linear(h, f_w, f_b) + x, (d,), n2_w, n2_b, self.eps)
+        return x.new_zeros(b * n, d).index_copy_(0, real, x).view(b, n, d)

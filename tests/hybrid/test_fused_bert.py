@@ -45,6 +45,22 @@ def test_hidden_states_equal_bert_model(act):
     np.testing.assert_allclose(unmasked[0].numpy(), ref[0].numpy(), atol=1e-5)
 
 
+def test_a_padded_batch_equals_each_text_alone_and_its_padding_is_zero():
+    # the packed path (padding skipped in the matrix products) against each text run alone, unpadded
+    model = tiny_bert()
+    torch.manual_seed(2)
+    ids = torch.randint(1, 50, (4, 9))
+    lengths = [9, 4, 1, 6]
+    mask = torch.arange(9)[None, :] < torch.tensor(lengths)[:, None]
+    with torch.inference_mode():
+        out = FusedBert(model)(ids, mask)
+        for i, n in enumerate(lengths):
+            alone = FusedBert(model)(ids[i : i + 1, :n])
+            np.testing.assert_allclose(out[i, :n].numpy(), alone[0].numpy(), atol=1e-5)
+    assert out.shape == (4, 9, 24)
+    assert bool((out[~mask] == 0).all())
+
+
 def test_supports_only_plain_bert():
     assert supports(tiny_bert())
     assert not supports(tiny_bert(hidden_act="silu"))
