@@ -22,6 +22,9 @@ from tagrank.baselines.validation import TagrankInputError
 #: fields that record when, where and how fast a run was, not what it computed
 VOLATILE = frozenset({"versions", "command", "created", "fit_s", "score_s", "train_s", "encode_s", "time_s"})
 REL_TOL = 1e-6
+#: absolute slack for per-unit values only: one pair's float32 cosine carries ~1e-7 of rounding
+#: (its last bits follow the CPU's SIMD width), a relative 1e-6 of a score near zero is less
+UNIT_ABS_TOL = 1e-6
 
 
 def diff_results(committed: Any, fresh: Any, where: str = "", rel_tol: float = REL_TOL) -> list[str]:
@@ -57,8 +60,9 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def diff_units(committed: Path, fresh: Path, rel_tol: float = REL_TOL) -> list[str]:
-    """Differences between two per-unit side files (``*.units.csv.gz``): rows, columns or values."""
+def diff_units(committed: Path, fresh: Path, rel_tol: float = REL_TOL, abs_tol: float = UNIT_ABS_TOL) -> list[str]:
+    """Differences between two per-unit side files (``*.units.csv.gz``): rows, columns or values
+    (floats equal within ``rel_tol`` or ``abs_tol``)."""
     import numpy as np
     import pandas as pd
 
@@ -70,7 +74,7 @@ def diff_units(committed: Path, fresh: Path, rel_tol: float = REL_TOL) -> list[s
         x, y = a[col], b[col]
         if pd.api.types.is_float_dtype(x) or pd.api.types.is_float_dtype(y):
             xv, yv = x.to_numpy(np.float64), y.to_numpy(np.float64)
-            same = np.isclose(xv, yv, rtol=rel_tol, atol=1e-12) | (np.isnan(xv) & np.isnan(yv))
+            same = np.isclose(xv, yv, rtol=rel_tol, atol=abs_tol) | (np.isnan(xv) & np.isnan(yv))
         else:
             same = (x.astype(str) == y.astype(str)).to_numpy()
         if not same.all():
@@ -160,4 +164,4 @@ def format_comparison(rows: list[FileComparison], max_problems: int = 10) -> str
     return "\n".join(lines)
 
 
-__all__ = ["REL_TOL", "VOLATILE", "FileComparison", "compare_runs", "diff_results", "diff_units", "format_comparison"]
+__all__ = ["REL_TOL", "UNIT_ABS_TOL", "VOLATILE", "FileComparison", "compare_runs", "diff_results", "diff_units", "format_comparison"]
