@@ -49,6 +49,7 @@ from tagrank.baselines.sparse_topk import (
     load_state,
     row_dot,
     save_state,
+    cached_postings,
     sparse_top_k,
     unique_rows,
     vocabulary_from_array,
@@ -172,7 +173,7 @@ class BM25Scorer(TextScorer):
     def _top_k(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted("doc_weights_")
         q, _ = self._counts(queries)
-        return sparse_top_k(q, self.doc_weights_, k)
+        return sparse_top_k(q, self.doc_weights_, k, postings=cached_postings(self, self.doc_weights_))
 
     def max_scores(self, queries: Sequence[str]) -> np.ndarray:
         """The supremum of each query's score over any document: sum_t qtf_t * idf_t * (k1 + 1)."""

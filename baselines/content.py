@@ -99,10 +99,11 @@ class ContentRecommender(InteractionScorer):
 
     def _top(self, queries, exclude: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
         if sp.issparse(self.item_vectors_):
-            from tagrank.baselines.sparse_topk import sparse_top_k
+            from tagrank.baselines.sparse_topk import cached_postings, sparse_top_k
 
             q = _row_normalize(sp.csr_matrix(queries))
-            return sparse_top_k(q, self.item_vectors_, k, exclude=exclude)
+            return sparse_top_k(q, self.item_vectors_, k, exclude=exclude,
+                                postings=cached_postings(self, self.item_vectors_))
         return top_k(queries, self.item_vectors_, k, metric="cosine", device=self.device, exclude=exclude)
 
     def _recommend(self, user_rows: np.ndarray, k: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -41,6 +41,7 @@ from tagrank.baselines.sparse_topk import (
     load_state,
     row_dot,
     save_state,
+    cached_postings,
     sparse_top_k,
     unique_rows,
     vocabulary_from_array,
@@ -180,7 +181,7 @@ class JaccardScorer(TextScorer):
         def ratio(inter: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
             return _jaccard(inter, q_sizes[rows], d_sizes[cols])
 
-        return sparse_top_k(q, self.doc_sets_, k, transform=ratio)
+        return sparse_top_k(q, self.doc_sets_, k, transform=ratio, postings=cached_postings(self, self.doc_sets_))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:

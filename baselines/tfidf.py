@@ -34,6 +34,7 @@ from tagrank.baselines.sparse_topk import (
     load_state,
     row_dot,
     save_state,
+    cached_postings,
     sparse_top_k,
     unique_rows,
     vocabulary_from_array,
@@ -176,7 +177,8 @@ class TfidfScorer(TextScorer):
 
     def _top_k(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted("vectorizers_")
-        return sparse_top_k(self._combine(self._block_matrices(queries)), self.doc_matrix_, k)
+        return sparse_top_k(self._combine(self._block_matrices(queries)), self.doc_matrix_, k,
+                            postings=cached_postings(self, self.doc_matrix_))
 
     def feature_columns(self, left: Sequence[str], right: Sequence[str]) -> dict[str, np.ndarray]:
         """One cosine column per block: ``tfidf_word`` and/or ``tfidf_char``."""

@@ -55,3 +55,36 @@ def test_texts_round_trip_exactly_and_older_files_still_read():
     old = {"t": np.asarray(["a", "bc"], dtype=np.str_)}  # the fixed-width layout of earlier saves
     assert texts_from_arrays("t", old) == ["a", "bc"] and old == {}
     assert texts_from_arrays("t", {}) is None
+
+
+def test_precomputed_postings_give_the_same_answer_and_follow_a_refit():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagrank.baselines.bm25 import BM25Scorer
+    from tagrank.baselines.sparse_topk import cached_postings, doc_postings, sparse_top_k
+
+    docs = sp.random(60, 40, density=0.1, random_state=1, format="csr")
+    queries = sp.random(7, 40, density=0.2, random_state=2, format="csr")
+    plain = sparse_top_k(queries, docs, 5)
+    given = sparse_top_k(queries, docs, 5, postings=doc_postings(docs))
+    np.testing.assert_array_equal(plain[0], given[0])
+    np.testing.assert_array_equal(plain[1], given[1])
+
+    class Owner:
+        pass
+
+    owner = Owner()
+    first = cached_postings(owner, docs)
+    assert cached_postings(owner, docs) is first  # computed once per catalogue
+    other = sp.random(30, 40, density=0.1, random_state=3, format="csr")
+    assert cached_postings(owner, other).shape == (40, 30)  # a new catalogue object: recomputed
+
+    # a scorer refitted on another catalogue ranks that catalogue, not the cached one
+    texts_a = [f"red shoe {i}" for i in range(5)] + ["blue hat"]
+    texts_b = ["blue hat", "green hat", "red hat"]
+    bm25 = BM25Scorer().fit(texts_a, list(range(len(texts_a))))
+    bm25.top_k(["hat"], k=1)
+    bm25.fit(texts_b, ["x", "y", "z"])
+    ids, _ = bm25.top_k(["green"], k=1)
+    assert list(np.asarray(ids).ravel()) == ["y"]
