@@ -28,7 +28,14 @@ def test_readme_runs_as_written(readme_run):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert all(f"--out runs/{name}" in readme for name in named), named
     assert (runs[0] / "report" / "report.html").is_file()
-    assert not (workdir / "benchmarks").exists() and not (workdir / "docs").exists()
+    # the copy of the committed tables (as a checkout has) is untouched, and no docs/ appeared
+    copy = workdir / "benchmarks" / "results"
+    written = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()
+                     and (not (ROOT / "benchmarks" / "results" / p.relative_to(copy)).is_file()
+                          or p.read_bytes() != (ROOT / "benchmarks" / "results" / p.relative_to(copy)).read_bytes()))
+    assert not written, written
+    assert sorted(p.name for p in (workdir / "benchmarks").iterdir()) == ["results"]
+    assert not (workdir / "docs").exists()
 
 
 @pytest.mark.parametrize("doc", [d for d in DOCS if d.name != "README.md"], ids=lambda p: p.name)
