@@ -99,10 +99,16 @@ class FusedBert:
             qkv = F.linear(x, qkv_w, qkv_b).view(b, n, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
             att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
             att = att.transpose(1, 2).reshape(b, n, d)
-            x = F.layer_norm(F.linear(att, o_w, o_b) + x, (d,), n1_w, n1_b, self.eps)
-            h = self.activation(F.linear(x, i_w, i_b))
-            x = F.layer_norm(F.linear(h, f_w, f_b) + x, (d,), n2_w, n2_b, self.eps)
+            x = self._after_attention(att, x, (o_w, o_b, n1_w, n1_b, i_w, i_b, f_w, f_b, n2_w, n2_b))
         return x
+
+    def _after_attention(self, att: torch.Tensor, x: torch.Tensor, w: tuple) -> torch.Tensor:
+        """Output projection + residual + LayerNorm, then feed-forward + residual + LayerNorm (any row layout)."""
+        o_w, o_b, n1_w, n1_b, i_w, i_b, f_w, f_b, n2_w, n2_b = w
+        d = self.hidden
+        x = F.layer_norm(F.linear(att, o_w, o_b) + x, (d,), n1_w, n1_b, self.eps)
+        h = self.activation(F.linear(x, i_w, i_b))
+        return F.layer_norm(F.linear(h, f_w, f_b) + x, (d,), n2_w, n2_b, self.eps)
 
     def _packed(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """A padded batch with its real tokens packed into one [tokens, hidden] matrix: the matrix
@@ -121,7 +127,5 @@ class FusedBert:
             qkv = padded.view(b, n, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
             att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=attn_mask)
             att = att.transpose(1, 2).reshape(b * n, d).index_select(0, real)
-            x = F.layer_norm(F.linear(att, o_w, o_b) + x, (d,), n1_w, n1_b, self.eps)
-            h = self.activation(F.linear(x, i_w, i_b))
-            x = F.layer_norm(F.linear(h, f_w, f_b) + x, (d,), n2_w, n2_b, self.eps)
+            x = self._after_attention(att, x, (o_w, o_b, n1_w, n1_b, i_w, i_b, f_w, f_b, n2_w, n2_b))
         return x.new_zeros(b * n, d).index_copy_(0, real, x).view(b, n, d)
