@@ -188,6 +188,7 @@ def top_k(
     exclude: sp.spmatrix | None = None,
     query_chunk: int = 1024,
     item_chunk: int = 16384,
+    check_items: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k items for every query: (item indices [n, k'], scores [n, k']), k' = min(k, items).
 
@@ -202,12 +203,18 @@ def top_k(
     into each query's running top k. Memory: one ``item_chunk x d`` block, one
     ``query_chunk x item_chunk`` float32 score buffer (both allocated once and
     reused), and the ``queries x k`` running results -- never a copy of the
-    items nor a queries x items matrix.
+    items nor a queries x items matrix. With ``metric="dot"`` and float32 items
+    already on the device, a block that needs no padding is read in place.
+
+    ``check_items=False`` skips the NaN / inf scan of ``items``: for a caller that
+    checked a fixed catalogue once (a fitted scorer serving one query at a time,
+    where the scan of every item would cost more than scoring them).
     """
     q = _as_matrix(queries, "queries", check=False)
     m = _as_matrix(items, "items", check=False)
     _check_finite(q, "queries")
-    _check_finite(m, "items")
+    if check_items:
+        _check_finite(m, "items")
     if q.shape[1] != m.shape[1]:
         raise TagrankInputError(f"queries have dimension {q.shape[1]} but items have {m.shape[1]}")
     if metric not in ("cosine", "dot"):
@@ -239,15 +246,21 @@ def top_k(
         return rows + ((-rows) % _GROUP if rows >= _GROUP * 4 * k else 0)
 
     width = max(padded(min(item_chunk, n_items - s)) for s in range(0, n_items, item_chunk))
-    block_buf = torch.empty(width * m.shape[1], dtype=torch.float32, device=dev)
+    block_buf: torch.Tensor | None = None  # allocated when a block is first copied
     score_buf = torch.empty(min(query_chunk, n_q) * width, dtype=torch.float32, device=dev)
     best: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(range(0, n_q, query_chunk))
     for start in range(0, n_items, item_chunk):
         raw = m[start : start + item_chunk]
         rows = raw.shape[0]
-        block = block_buf[: padded(rows) * m.shape[1]].view(padded(rows), m.shape[1])
-        block[:rows] = raw  # one copy of the block, on the device, in float32
-        block[rows:] = 0.0
+        if metric == "dot" and padded(rows) == rows and raw.dtype == torch.float32 and raw.device == dev \
+                and raw.is_contiguous() and not raw.requires_grad:
+            block = raw  # read in place: nothing to normalise or pad
+        else:
+            if block_buf is None:
+                block_buf = torch.empty(width * m.shape[1], dtype=torch.float32, device=dev)
+            block = block_buf[: padded(rows) * m.shape[1]].view(padded(rows), m.shape[1])
+            block[:rows] = raw  # one copy of the block, on the device, in float32
+            block[rows:] = 0.0
         if metric == "cosine":
             norms = torch.linalg.vector_norm(block[:rows], dim=1, keepdim=True).clamp_min_(1e-12)
             block[:rows] /= norms

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -406,8 +407,9 @@ class SearchPipeline(Params):
         """The retrieval candidates of the queries with their features: what :meth:`search` ranks."""
         self._check_fitted()
         queries = check_texts(query_texts, "query_texts")
-        cand = self._candidates(list(dict.fromkeys(queries)))
-        feats = self._features(self.builder_, cand["query"], cand["item_id"], cand[_provenance_cols(cand)], None)
+        with _request_scope(self.scorers_):  # retrieval and features encode the queries once
+            cand = self._candidates(list(dict.fromkeys(queries)))
+            feats = self._features(self.builder_, cand["query"], cand["item_id"], cand[_provenance_cols(cand)], None)
         return pd.concat([cand[["query", "item_id"]], feats], axis=1)
 
     def search(self, query_texts: Sequence[str], k: int = 10, variant: str | None = None) -> pd.DataFrame:
@@ -517,6 +519,16 @@ class SearchPipeline(Params):
         obj.retrieve_ablation_, obj.rerank_ablation_ = {}, {}
         obj._remember_catalogue()
         return obj
+
+
+@contextmanager
+def _request_scope(scorers: Mapping[str, Any]) -> Iterator[None]:
+    """Every scorer's ``request_scope`` (those that have one) for the length of one request."""
+    with ExitStack() as stack:
+        for scorer in scorers.values():
+            if hasattr(scorer, "request_scope"):
+                stack.enter_context(scorer.request_scope())
+        yield
 
 
 def _informative(frame: pd.DataFrame | None) -> pd.DataFrame | None:

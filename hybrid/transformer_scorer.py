@@ -21,7 +21,8 @@ matrix units. ``transform`` (the representation for classifiers) keeps ``dtype``
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from tagrank.baselines.base import TextScorer
 from tagrank.baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
 from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
 from tagrank.baselines.validation import TagrankInputError, check_texts
-from tagrank.baselines.vectors import pair_scores, resolve_device
+from tagrank.baselines.vectors import _check_finite, l2_normalize, pair_scores, resolve_device
 from tagrank.hybrid import dask_session
 from tagrank.hybrid.encoder import TransformerEncoder
 
@@ -138,12 +139,53 @@ class TransformerScorer(TextScorer):
         known = np.fromiter((rows.get(t, -1) for t in texts), dtype=np.int64, count=len(texts))
         fresh = np.flatnonzero(known < 0)
         if len(fresh) == len(texts):
-            return self._query_encoder().encode(texts)
+            return self._encode_queries(texts)
         out = np.empty((len(texts), self.embeddings_.shape[1]), dtype=np.float32)
         out[known >= 0] = self.embeddings_[known[known >= 0]]
         if len(fresh):
-            out[fresh] = self._query_encoder().encode([texts[i] for i in fresh])
+            out[fresh] = self._encode_queries([texts[i] for i in fresh])
         return out
+
+    def _encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Query-side encoding; inside :meth:`request_scope` the same batch is encoded once."""
+        encoder = self._query_encoder()
+        memo = getattr(self, "_request_memo", None)
+        if memo is None:
+            return encoder.encode(texts)
+        key = (id(encoder), tuple(texts))  # the exact batch: a batch's padding can move last bits
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = encoder.encode(texts)
+        return hit.copy()
+
+    @contextmanager
+    def request_scope(self) -> Iterator[TransformerScorer]:
+        """Within the block, a batch of query texts encoded twice -- retrieval (``top_k``),
+        then the ranker's features (``score_pairs``) of one search -- runs the model once.
+        Nothing outlives the block, so every new request is really encoded."""
+        outer = getattr(self, "_request_memo", None)
+        if outer is None:
+            self._request_memo: dict | None = {}
+        try:
+            yield self
+        finally:
+            if outer is None:
+                self._request_memo = None
+
+    def _unit_items(self, device: torch.device) -> torch.Tensor:
+        """The corpus embeddings L2-normalised once, float32 on ``device`` (NaN / inf checked once):
+        a served query's exact cosine top-k is then a dot product over them, with the same
+        arithmetic as normalising each block per call. Kept while ``embeddings_`` is the same
+        array (N x d float32 more memory: the price of not re-reading and re-normalising the
+        whole catalogue per request)."""
+        cached = getattr(self, "_unit_items_cache", None)
+        if cached is not None and cached[0] is self.embeddings_ and cached[1] == device:
+            return cached[2]
+        items = torch.from_numpy(np.ascontiguousarray(self.embeddings_)).to(device, torch.float32)
+        _check_finite(items, "items")
+        unit = items / torch.linalg.vector_norm(items, dim=1, keepdim=True).clamp_min_(1e-12)  # a new tensor
+        self._unit_items_cache = (self.embeddings_, device, unit)
+        return unit
 
     def _score_pairs(self, left: list[str], right: list[str]) -> np.ndarray:
         rows = self.corpus_rows(right)
@@ -161,8 +203,14 @@ class TransformerScorer(TextScorer):
         return pair_scores(emb[li], emb[ri], metric="cosine", device=self._scoring_device())
 
     def _top_k(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        return dask_session.top_k(self._query_encoder().encode(queries), self.embeddings_, k=k, metric="cosine",
-                                  device=self._scoring_device())
+        encoded = self._encode_queries(queries)
+        device = self._scoring_device()
+        if dask_session.active_client() is not None:  # sharded over the cluster
+            return dask_session.top_k(encoded, self.embeddings_, k=k, metric="cosine", device=device)
+        from tagrank.baselines.vectors import top_k
+
+        unit_queries = l2_normalize(torch.from_numpy(np.ascontiguousarray(encoded)).to(device, torch.float32))
+        return top_k(unit_queries, self._unit_items(device), k=k, metric="dot", device=device, check_items=False)
 
     def _scoring_device(self) -> torch.device:
         return resolve_device(self.device)

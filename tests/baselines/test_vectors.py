@@ -293,3 +293,30 @@ def test_top_k_refuses_non_numeric_matrices_by_name():
     items = np.array([["a", "b"], ["c", "d"]], dtype=object)
     with pytest.raises(TagrankInputError, match="items must be a numeric matrix, got dtype object"):
         top_k(np.ones((1, 2), dtype=np.float32), items, k=1)
+
+
+@pytest.mark.parametrize("item_chunk", [65536, 1024, 1000])
+def test_top_k_dot_reads_float32_blocks_in_place_with_the_same_result(item_chunk):
+    """float32 items under metric='dot' are read without a copy where a block needs no padding;
+    the result is bit-identical to the copying path (float64 items take it) and to brute force."""
+    rng = np.random.default_rng(5)
+    q = rng.standard_normal((9, 16)).astype(np.float32)
+    m = rng.standard_normal((4096, 16)).astype(np.float32)
+    before = m.copy()
+    idx, scores = top_k(q, m, k=10, metric="dot", device="cpu", item_chunk=item_chunk)
+    idx64, scores64 = top_k(q, m.astype(np.float64), k=10, metric="dot", device="cpu", item_chunk=item_chunk)
+    assert np.array_equal(idx, idx64) and np.array_equal(scores, scores64)
+    np.testing.assert_array_equal(m, before)  # read in place, never written
+    assert_same_top_k(idx, scores, *brute_top_k(q, m, 10, "dot"))
+
+
+def test_top_k_check_items_false_skips_only_the_item_scan():
+    m = np.ones((50, 4), dtype=np.float32)
+    m[3, 1] = np.nan
+    q = np.ones((2, 4), dtype=np.float32)
+    with pytest.raises(TagrankInputError, match="items row 3"):
+        top_k(q, m, k=2, device="cpu")
+    top_k(q, m, k=2, device="cpu", check_items=False)  # the caller vouches for the items
+    q[1, 0] = np.inf
+    with pytest.raises(TagrankInputError, match="queries row 1"):
+        top_k(q, m, k=2, device="cpu", check_items=False)

@@ -235,6 +235,42 @@ def test_search_end_to_end(search):
     assert "item.n_judged" in pipe.feature_names_ and "srank.ovl" in pipe.feature_names_
 
 
+def test_search_runs_retrieval_and_features_in_one_request_scope(search):
+    """A scorer with ``request_scope`` (the transformer: encode each query once per search) sees
+    its retrieval and its feature calls of one search inside one scope, and nothing after it."""
+    from contextlib import contextmanager
+
+    pipe, ids, texts, _ = search
+    calls: list[str] = []
+
+    class Scoped(OverlapScorer):
+        @contextmanager
+        def request_scope(self):
+            calls.append("enter")
+            yield self
+            calls.append("exit")
+
+        def _top_k(self, queries, k):
+            calls.append("top_k")
+            return super()._top_k(queries, k)
+
+        def _score_pairs(self, left, right):
+            calls.append("score_pairs")
+            return super()._score_pairs(left, right)
+
+    scoped = Scoped().fit(texts, ids)
+    saved = pipe.scorers_["ovl"]
+    try:
+        pipe.scorers_["ovl"] = scoped
+        pipe.builder_.scorers["ovl"] = scoped
+        pipe.search(["red shoe"], k=3)
+    finally:
+        pipe.scorers_["ovl"] = saved
+        pipe.builder_.scorers["ovl"] = saved
+    assert calls[0] == "enter" and calls[-1] == "exit" and calls.count("enter") == 1
+    assert "top_k" in calls and "score_pairs" in calls
+
+
 def test_search_item_stats_are_leave_one_query_out(search):
     pipe, ids, _, judged = search
     item = judged["item_id"].iloc[0]

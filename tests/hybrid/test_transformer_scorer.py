@@ -176,3 +176,43 @@ def test_torch_dtype_query_dtype_survives_save_and_load(tmp_path):
     loaded = TransformerScorer.load(scorer.save(tmp_path / "s"))
     np.testing.assert_array_equal(loaded.score_pairs(["trail runners"], ["running shoes"]),
                                   scorer.score_pairs(["trail runners"], ["running shoes"]))
+
+
+def test_top_k_equals_the_cosine_engine_bit_for_bit(scorer):
+    """The served top-k (catalogue normalised once, dot product) is the cosine engine's result exactly."""
+    from tagrank.baselines.vectors import top_k
+
+    queries = ["trainers for jogging", "watering the lawn", "a cup of coffee"]
+    ids, scores = scorer.top_k(queries, k=4)
+    ref_rows, ref_scores = top_k(scorer.encoder_.encode(queries), scorer.embeddings_, k=4, metric="cosine")
+    assert np.array_equal(scores, ref_scores)
+    assert ids.tolist() == np.asarray(scorer.ids_, dtype=object)[ref_rows].tolist()
+
+
+def test_top_k_sees_new_embeddings(scorer):
+    """The normalised catalogue is rebuilt when ``embeddings_`` is replaced (a refit)."""
+    fresh = TransformerScorer(device="cpu").fit(["garden hose", "running shoes"])
+    first = fresh.top_k(["jogging"], k=1)[0][0, 0]
+    fresh.embeddings_ = fresh.embeddings_[::-1].copy()
+    assert fresh.top_k(["jogging"], k=1)[0][0, 0] == 1 - first
+
+
+def test_request_scope_encodes_a_query_batch_once(scorer, monkeypatch):
+    seen = []
+    original = TransformerEncoder.encode
+
+    def spy(self, texts, **kwargs):
+        seen.append(list(texts))
+        return original(self, texts, **kwargs)
+
+    monkeypatch.setattr(TransformerEncoder, "encode", spy)
+    outside = scorer.score_pairs(["trail runners"] * 2, ["sneakers", "garden hose"])
+    with scorer.request_scope():
+        scorer.top_k(["trail runners"], k=2)
+        inside = scorer.score_pairs(["trail runners"] * 2, ["sneakers", "garden hose"])
+        with scorer.request_scope():  # nested: still the one memo
+            scorer.top_k(["trail runners"], k=2)
+    assert seen == [["trail runners"], ["trail runners"]]  # once outside, once for the whole scope
+    np.testing.assert_array_equal(inside, outside)
+    scorer.top_k(["trail runners"], k=2)  # the scope is over: encoded again
+    assert len(seen) == 3
