@@ -131,11 +131,14 @@ def check_texts(values: Iterable[Any], field: str = "texts", allow_empty: bool =
         raise TagrankInputError(f"{field} must be a sequence of strings, got a single string {_preview(values)}")
     labels = _row_labels(values)
     values = list(values)
-    # fast path (a serving request checks a few hundred texts per call): all str with a letter or digit
-    if all(type(v) is str and not _SURROGATE.search(v) for v in values) and (
-        allow_empty or all(_ALNUM.search(v) for v in values)
-    ):
-        return values
+    # fast path (a serving request checks a few hundred texts per call, one query repeated): every
+    # distinct value a str with a letter or digit
+    if all(type(v) is str for v in values):
+        distinct = set(values)
+        if not any(_SURROGATE.search(v) for v in distinct) and (
+            allow_empty or all(_ALNUM.search(v) for v in distinct)
+        ):
+            return values
     out: list[str] = []
     for i, value in enumerate(values):
         row = labels[i] if labels is not None else i
