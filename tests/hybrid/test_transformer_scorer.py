@@ -64,8 +64,9 @@ def test_related_beats_unrelated(scorer):
     assert ids[1, 0] in (2, 4)
 
 
-def test_score_pairs_encodes_each_distinct_text_once(scorer, monkeypatch):
-    seen = []
+def spy_encode(monkeypatch) -> list[list[str]]:
+    """Record every batch TransformerEncoder.encode is given (the list returned fills as it runs)."""
+    seen: list[list[str]] = []
     original = TransformerEncoder.encode
 
     def spy(self, texts, **kwargs):
@@ -73,6 +74,11 @@ def test_score_pairs_encodes_each_distinct_text_once(scorer, monkeypatch):
         return original(self, texts, **kwargs)
 
     monkeypatch.setattr(TransformerEncoder, "encode", spy)
+    return seen
+
+
+def test_score_pairs_encodes_each_distinct_text_once(scorer, monkeypatch):
+    seen = spy_encode(monkeypatch)
     left = ["trail runners"] * 5 + ["sneakers"]
     right = ["sneakers", "hose reel"] * 3
     scores = scorer.score_pairs(left, right)
@@ -198,14 +204,7 @@ def test_top_k_sees_new_embeddings(scorer):
 
 
 def test_request_scope_encodes_a_query_batch_once(scorer, monkeypatch):
-    seen = []
-    original = TransformerEncoder.encode
-
-    def spy(self, texts, **kwargs):
-        seen.append(list(texts))
-        return original(self, texts, **kwargs)
-
-    monkeypatch.setattr(TransformerEncoder, "encode", spy)
+    seen = spy_encode(monkeypatch)
     outside = scorer.score_pairs(["trail runners"] * 2, ["sneakers", "garden hose"])
     with scorer.request_scope():
         scorer.top_k(["trail runners"], k=2)
