@@ -159,6 +159,10 @@ def _check_finite(t: torch.Tensor, field: str, rows: int = 16384, offset: int = 
             raise TagrankInputError(f"{field} row {row} contains NaN or inf")
 
 
+#: the NaN / inf row check, for callers that check a matrix once and reuse it (a fitted catalogue)
+check_finite = _check_finite
+
+
 def _scores_into(qb: torch.Tensor, block: torch.Tensor, out: torch.Tensor) -> None:
     """``out = qb @ block.T``; on CPU through numpy's BLAS (OpenBLAS: ~1.6x torch's MKL sgemm
     on AVX2 AMD cores, same float32 arithmetic), elsewhere ``torch.mm``."""

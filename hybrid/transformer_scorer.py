@@ -34,7 +34,7 @@ from tagrank.baselines.base import TextScorer
 from tagrank.baselines.interactions import decode_ids, encode_ids, load_model_dir, save_model_dir
 from tagrank.baselines.sparse_topk import texts_from_arrays, texts_to_arrays
 from tagrank.baselines.validation import TagrankInputError, check_texts
-from tagrank.baselines.vectors import _check_finite, l2_normalize, pair_scores, resolve_device
+from tagrank.baselines.vectors import check_finite, l2_normalize, pair_scores, resolve_device
 from tagrank.hybrid import dask_session
 from tagrank.hybrid.encoder import TransformerEncoder
 
@@ -182,7 +182,7 @@ class TransformerScorer(TextScorer):
         if cached is not None and cached[0] is self.embeddings_ and cached[1] == device:
             return cached[2]
         items = torch.from_numpy(np.ascontiguousarray(self.embeddings_)).to(device, torch.float32)
-        _check_finite(items, "items")
+        check_finite(items, "items")
         unit = items / torch.linalg.vector_norm(items, dim=1, keepdim=True).clamp_min_(1e-12)  # a new tensor
         self._unit_items_cache = (self.embeddings_, device, unit)
         return unit
