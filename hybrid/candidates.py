@@ -27,14 +27,20 @@ from tagrank.baselines.validation import TagrankInputError, check_k
 MISSING_RANK = 10_000
 
 
-def _is_blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float | np.floating):
-        return bool(np.isnan(value))
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        return False
-    return False
+def _blank_mask(ids: np.ndarray, blank: Sequence[Any]) -> np.ndarray:
+    """Unfilled slots of an object id array: None / NaN / NA, or a non-string id in ``blank``
+    (a string never equals a non-string marker, so string ids are never blank)."""
+    mask = np.asarray(pd.isna(ids), dtype=bool)
+    present = np.flatnonzero(~mask)
+    for value in blank:
+        if not isinstance(value, str):  # compared on the present ids only: pd.NA has no truth value
+            mask[present] |= np.asarray(ids[present] == value, dtype=bool)
+    return mask
+
+
+def _object_array(values: Sequence[Any]) -> np.ndarray:
+    """1-D object array of ``values`` (tuples stay single ids, unlike ``np.asarray``)."""
+    return pd.Series(list(values), dtype=object).to_numpy()
 
 
 def union_candidates(
@@ -50,14 +56,14 @@ def union_candidates(
     Returns one row per distinct (query, candidate): ``query_col``,
     ``candidate_col``, ``src.<name>``, ``srank.<name>`` and ``n_sources``;
     queries in the given order, candidates in first-appearance order.
-    Duplicate queries are merged (each query appears once).
+    Duplicate queries are merged (each query appears once). Built with array
+    operations and one DataFrame at the end: it runs once per search request.
     """
     queries = list(queries)
     if not results:
         raise TagrankInputError("at least one candidate source is needed")
     names = list(results)
-    parts = []
-    blank = set(blank_ids)
+    q_parts, c_parts, s_parts, r_parts = [], [], [], []
     for s, name in enumerate(names):
         ids, scores = results[name]
         ids = np.asarray(ids, dtype=object)
@@ -68,41 +74,39 @@ def union_candidates(
             raise TagrankInputError(f"source {name!r} has {ids.shape[0]} rows for {len(queries)} queries")
         n, k = ids.shape
         flat_ids = ids.ravel()
-        ok = np.isfinite(scores.ravel()) & np.fromiter(
-            (not (_is_blank(v) or (not isinstance(v, str) and v in blank)) for v in flat_ids), bool, len(flat_ids)
-        )
-        q_pos = np.repeat(np.arange(n), k)[ok]
-        parts.append(pd.DataFrame({
-            "q": q_pos, "c": flat_ids[ok], "source": s,
-            "rank": np.tile(np.arange(1, k + 1), n)[ok],
-        }))
-    long = pd.concat(parts, ignore_index=True)
-    qcodes, _ = pd.factorize(pd.Series(queries, dtype=object), sort=False)
-    q = qcodes[long["q"].to_numpy()].astype(np.int64) if len(long) else np.zeros(0, np.int64)
-    cc, cvalues = pd.factorize(long["c"].to_numpy(dtype=object), sort=False)
+        ok = np.isfinite(scores.ravel()) & ~_blank_mask(flat_ids, blank_ids)
+        q_parts.append(np.repeat(np.arange(n, dtype=np.int64), k)[ok])
+        c_parts.append(flat_ids[ok])
+        s_parts.append(np.full(int(ok.sum()), s, dtype=np.int64))
+        r_parts.append(np.tile(np.arange(1, k + 1, dtype=np.float64), n)[ok])
+    row_query = np.concatenate(q_parts)
+    row_source = np.concatenate(s_parts)
+    row_rank = np.concatenate(r_parts)
+    query_values = _object_array(queries)
+    qcodes, _ = pd.factorize(query_values, sort=False)
+    _, first_of_code = np.unique(qcodes, return_index=True)  # a merged query is named by its first position
+    q = qcodes[row_query].astype(np.int64)
+    cc, cvalues = pd.factorize(np.concatenate(c_parts).astype(object, copy=False), sort=False)
     n_c = max(len(cvalues), 1)
     pair = q * n_c + cc.astype(np.int64)
     upair, inv = np.unique(pair, return_inverse=True)
     ranks = np.full((len(upair), len(names)), np.nan)
-    np.fmin.at(ranks, (inv, long["source"].to_numpy()), long["rank"].to_numpy(np.float64))
+    np.fmin.at(ranks, (inv, row_source), row_rank)
     first = np.full(len(upair), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first, inv, np.arange(len(long), dtype=np.int64))
+    np.minimum.at(first, inv, np.arange(len(pair), dtype=np.int64))
     uq = upair // n_c
     order = np.lexsort((first, uq))
-    first_query: dict[int, Any] = {}
-    for pos, code in enumerate(qcodes):
-        first_query.setdefault(int(code), queries[pos])
-    out = pd.DataFrame({
-        query_col: np.asarray([first_query[int(c)] for c in uq[order]], dtype=object),
+    columns: dict[str, np.ndarray] = {
+        query_col: query_values[first_of_code][uq[order]] if len(upair) else np.zeros(0, object),
         candidate_col: np.asarray(cvalues, dtype=object)[(upair % n_c)[order]] if len(upair) else np.zeros(0, object),
-    })
+    }
     ranks = ranks[order]
+    present = ~np.isnan(ranks)
     for s, name in enumerate(names):
-        present = ~np.isnan(ranks[:, s])
-        out[f"src.{name}"] = present.astype(np.float64)
-        out[f"srank.{name}"] = np.where(present, ranks[:, s], float(missing_rank))
-    out["n_sources"] = (~np.isnan(ranks)).sum(axis=1).astype(np.float64)
-    return out.reset_index(drop=True)
+        columns[f"src.{name}"] = present[:, s].astype(np.float64)
+        columns[f"srank.{name}"] = np.where(present[:, s], ranks[:, s], float(missing_rank))
+    columns["n_sources"] = present.sum(axis=1).astype(np.float64)
+    return pd.DataFrame(columns)
 
 
 class CandidateGenerator:

@@ -96,6 +96,23 @@ def _factorize(values: Any) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def ranked_rows(queries: np.ndarray, candidates: np.ndarray, scores: np.ndarray, k: int | None,
+                query_col: str, candidate_col: str) -> pd.DataFrame:
+    """Rows ordered per query (first-appearance order), score descending, ties by row order, with
+    ``rank`` from 1; the top ``k`` per query when ``k``. Array work and one frame: a search request
+    ranks its candidates with it."""
+    codes, _ = pd.factorize(queries, sort=False)
+    order = np.lexsort((np.arange(len(scores)), -scores, codes))
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(order) else order
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)])) + 1
+    if k is not None:
+        keep = rank <= k
+        order, rank = order[keep], rank[keep]
+    return pd.DataFrame({query_col: queries[order], candidate_col: candidates[order], "score": scores[order],
+                         "rank": rank.astype(np.int64)})
+
+
 def _booster_names(names: Sequence[str]) -> list[str]:
     """Feature names LightGBM accepts (no JSON special characters or spaces), kept unique."""
     out, used = [], set()
@@ -652,18 +669,8 @@ class HybridRanker(_LightGBMModel):
         check_columns(frame, [qcol, ccol], "frame")
         if k is not None:
             k = check_k(k)
-        scores = self.predict(frame)
-        codes, _ = pd.factorize(frame[qcol].to_numpy(dtype=object), sort=False)
-        order = np.lexsort((np.arange(len(frame)), -scores, codes))
-        out = pd.DataFrame({
-            qcol: frame[qcol].to_numpy()[order],
-            ccol: frame[ccol].to_numpy()[order],
-            "score": scores[order],
-        })
-        out["rank"] = out.groupby(codes[order], sort=False).cumcount().to_numpy() + 1
-        if k is not None:
-            out = out[out["rank"] <= k]
-        return out.reset_index(drop=True)
+        return ranked_rows(frame[qcol].to_numpy(), frame[ccol].to_numpy(), self.predict(frame),
+                           k, qcol, ccol)
 
     # ------------------------------------------------------------------ persistence
     def _config(self) -> dict[str, Any]:
@@ -804,4 +811,4 @@ def _correlation_metric(kind: str) -> Any:
     return metric
 
 
-__all__ = ["HybridRanker", "HybridRegressor", "MAX_GROUP_SIZE"]
+__all__ = ["HybridRanker", "HybridRegressor", "MAX_GROUP_SIZE", "ranked_rows"]

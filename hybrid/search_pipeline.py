@@ -35,7 +35,7 @@ from tagrank.hybrid.pipeline_common import (
     clone,
     top_lists,
 )
-from tagrank.hybrid.ranker import HybridRanker
+from tagrank.hybrid.ranker import HybridRanker, ranked_rows
 
 
 class SearchPipeline(Params):
@@ -405,12 +405,18 @@ class SearchPipeline(Params):
 
     def candidate_features(self, query_texts: Sequence[str]) -> pd.DataFrame:
         """The retrieval candidates of the queries with their features: what :meth:`search` ranks."""
+        cand, feats = self._candidate_columns(query_texts)
+        return pd.concat([cand[["query", "item_id"]], pd.DataFrame(feats, index=cand.index)], axis=1)
+
+    def _candidate_columns(self, query_texts: Sequence[str]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """(candidates with provenance, their features as ``{name: array}``): a request builds no feature frame."""
         self._check_fitted()
         queries = check_texts(query_texts, "query_texts")
         with _request_scope(self.scorers_):  # retrieval and features encode the queries once
             cand = self._candidates(list(dict.fromkeys(queries)))
-            feats = self._features(self.builder_, cand["query"], cand["item_id"], cand[_provenance_cols(cand)], None)
-        return pd.concat([cand[["query", "item_id"]], feats], axis=1)
+            feats = self._features(self.builder_, cand["query"], cand["item_id"], cand[_provenance_cols(cand)], None,
+                                   as_columns=True)
+        return cand, feats
 
     def search(self, query_texts: Sequence[str], k: int = 10, variant: str | None = None) -> pd.DataFrame:
         """Top-k catalogue items per query: frame (query, item_id, score, rank from 1).
@@ -426,9 +432,10 @@ class SearchPipeline(Params):
         k = check_k(k)
         names = [None, *self.retrieve_ablation_] if variants is None else list(variants)
         rankers = {v: self._variant(self.retrieve_ablation_, self.retrieve_ranker_, v) for v in names}
-        frame = self.candidate_features(query_texts)
-        cols = ["query", "item_id", "score", "rank"]
-        return {v: r.rank(frame, k=k, query_col="query", candidate_col="item_id")[cols] for v, r in rankers.items()}
+        cand, feats = self._candidate_columns(query_texts)
+        queries = cand["query"].to_numpy()
+        items = cand["item_id"].to_numpy()
+        return {v: ranked_rows(queries, items, r.predict(feats), k, "query", "item_id") for v, r in rankers.items()}
 
     def top_k(self, query_texts: Sequence[str], k: int = 10, variant: str | None = None
               ) -> tuple[np.ndarray, np.ndarray]:

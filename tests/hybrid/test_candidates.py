@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tagrank.baselines.validation import TagrankInputError
@@ -38,6 +39,19 @@ def test_union_options_and_blanks():
     assert two["query"].tolist() == ["u", "u"] and two["item_id"].tolist() == [1, 2]
     none = union_candidates({"s": (np.array([[None]], dtype=object), np.array([[-np.inf]]))}, ["u"])
     assert len(none) == 0 and "srank.s" in none.columns
+
+
+def test_union_ids_and_queries_of_any_hashable_kind():
+    # tuple queries and ids stay single values (np.asarray would split them into columns)
+    ids = np.empty((2, 2), dtype=object)
+    ids[0, 0], ids[0, 1], ids[1, 0], ids[1, 1] = ("p", 1), ("p", 2), ("p", 2), ("p", 3)
+    out = union_candidates({"s": (ids, np.ones((2, 2)))}, [("shop", 1), ("shop", 1)])
+    assert out["query"].tolist() == [("shop", 1)] * 3
+    assert out["item_id"].tolist() == [("p", 1), ("p", 2), ("p", 3)]
+    # pandas' missing markers are unfilled slots too; a string "-1" is an id, not the -1 marker
+    marked = np.array([["a", pd.NA, "-1", -1, float("nan")]], dtype=object)
+    kept = union_candidates({"s": (marked, np.ones((1, 5)))}, ["q"])
+    assert kept["item_id"].tolist() == ["a", "-1"]
 
 
 def test_union_errors():

@@ -10,7 +10,7 @@ import pytest
 
 from tagrank.baselines.validation import LabelError, NotFittedError, TagrankInputError
 from tagrank.hybrid.labels import GradeRule, grade_labels
-from tagrank.hybrid.ranker import MAX_GROUP_SIZE, HybridRanker, HybridRegressor
+from tagrank.hybrid.ranker import MAX_GROUP_SIZE, HybridRanker, HybridRegressor, ranked_rows
 
 FAST = {"n_estimators": 40, "learning_rate": 0.2, "num_leaves": 7, "min_child_samples": 5, "early_stopping_rounds": 10}
 
@@ -132,6 +132,20 @@ def test_rank_orders_each_query(data, fitted):
         assert (np.diff(g["score"].to_numpy()) <= 0).all()
     full = fitted.rank(test)
     assert len(full) == len(test)
+
+
+def test_ranked_rows_by_hand():
+    # queries in first-appearance order, score descending, ties by row order, rank from 1, top k
+    queries = np.array(["b", "a", "b", "a", "b", "c"], dtype=object)
+    items = np.array([1, 2, 3, 4, 5, 6])
+    scores = np.array([0.5, 0.1, 0.9, 0.7, 0.5, 0.0])
+    out = ranked_rows(queries, items, scores, None, "q", "c")
+    assert out.to_dict("list") == {"q": ["b", "b", "b", "a", "a", "c"], "c": [3, 1, 5, 4, 2, 6],
+                                   "score": [0.9, 0.5, 0.5, 0.7, 0.1, 0.0], "rank": [1, 2, 3, 1, 2, 1]}
+    top = ranked_rows(queries, items, scores, 2, "q", "c")
+    assert top["c"].tolist() == [3, 1, 4, 2, 6] and top["rank"].tolist() == [1, 2, 1, 2, 1]
+    empty = ranked_rows(np.zeros(0, object), np.zeros(0), np.zeros(0), 3, "q", "c")
+    assert list(empty.columns) == ["q", "c", "score", "rank"] and len(empty) == 0
 
 
 def test_explain_contributions_sum_to_score(data, fitted):
