@@ -123,6 +123,28 @@ def _row_labels(values: Any) -> list[Any] | None:
         return None
 
 
+#: texts already seen to be valid (str, a letter or digit, no lone surrogate): a serving request
+#: checks the same catalogue texts in every scorer and every request; bounded, cleared when full
+_KNOWN_VALID: set[str] = set()
+KNOWN_VALID_SIZE = 200_000
+
+
+def _fast_valid(values: list[Any], allow_empty: bool) -> bool:
+    """True when every value is surely valid: each distinct value a str with a letter or digit and no
+    lone surrogate (only texts not seen before are searched). False means: check one by one."""
+    try:
+        unseen = set(values).difference(_KNOWN_VALID)
+    except TypeError:  # an unhashable value: the slow path names it
+        return False
+    if not all(type(v) is str for v in unseen) or any(_SURROGATE.search(v) for v in unseen):
+        return False
+    with_content = [v for v in unseen if _ALNUM.search(v)]
+    if len(_KNOWN_VALID) + len(with_content) > KNOWN_VALID_SIZE:
+        _KNOWN_VALID.clear()
+    _KNOWN_VALID.update(with_content)
+    return allow_empty or len(with_content) == len(unseen)
+
+
 def check_texts(values: Iterable[Any], field: str = "texts", allow_empty: bool = False) -> list[str]:
     """Return ``values`` as a new list of str; reject None/NaN, non-strings and (unless allowed) blank text.
 
@@ -131,14 +153,8 @@ def check_texts(values: Iterable[Any], field: str = "texts", allow_empty: bool =
         raise TagrankInputError(f"{field} must be a sequence of strings, got a single string {_preview(values)}")
     labels = _row_labels(values)
     values = list(values)
-    # fast path (a serving request checks a few hundred texts per call, one query repeated): every
-    # distinct value a str with a letter or digit
-    if all(type(v) is str for v in values):
-        distinct = set(values)
-        if not any(_SURROGATE.search(v) for v in distinct) and (
-            allow_empty or all(_ALNUM.search(v) for v in distinct)
-        ):
-            return values
+    if _fast_valid(values, allow_empty):
+        return values
     out: list[str] = []
     for i, value in enumerate(values):
         row = labels[i] if labels is not None else i

@@ -56,9 +56,21 @@ def union_candidates(
     Returns one row per distinct (query, candidate): ``query_col``,
     ``candidate_col``, ``src.<name>``, ``srank.<name>`` and ``n_sources``;
     queries in the given order, candidates in first-appearance order.
-    Duplicate queries are merged (each query appears once). Built with array
-    operations and one DataFrame at the end: it runs once per search request.
+    Duplicate queries are merged (each query appears once).
     """
+    return pd.DataFrame(union_columns(results, queries, query_col, candidate_col, missing_rank, blank_ids))
+
+
+def union_columns(
+    results: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    queries: Sequence[Any],
+    query_col: str = "query",
+    candidate_col: str = "item_id",
+    missing_rank: int = MISSING_RANK,
+    blank_ids: Sequence[Any] = (-1,),
+) -> dict[str, np.ndarray]:
+    """:func:`union_candidates` as ``{column: array}`` (ids as object arrays), without a frame: a
+    search request reads its candidates from these arrays."""
     queries = list(queries)
     if not results:
         raise TagrankInputError("at least one candidate source is needed")
@@ -106,7 +118,7 @@ def union_candidates(
         columns[f"src.{name}"] = present[:, s].astype(np.float64)
         columns[f"srank.{name}"] = np.where(present[:, s], ranks[:, s], float(missing_rank))
     columns["n_sources"] = present.sum(axis=1).astype(np.float64)
-    return pd.DataFrame(columns)
+    return columns
 
 
 class CandidateGenerator:
@@ -158,10 +170,12 @@ class CandidateGenerator:
 
     def generate(self, queries: Sequence[Any]) -> pd.DataFrame:
         """The de-duplicated union with provenance columns (see the module docstring)."""
+        return pd.DataFrame(self.generate_columns(queries))
+
+    def generate_columns(self, queries: Sequence[Any]) -> dict[str, np.ndarray]:
+        """:meth:`generate` as ``{column: array}`` (:func:`union_columns`)."""
         queries = list(queries)
-        return union_candidates(
-            self.retrieve(queries), queries, self.query_col, self.candidate_col, self.missing_rank
-        )
+        return union_columns(self.retrieve(queries), queries, self.query_col, self.candidate_col, self.missing_rank)
 
 
-__all__ = ["MISSING_RANK", "CandidateGenerator", "union_candidates"]
+__all__ = ["MISSING_RANK", "CandidateGenerator", "union_candidates", "union_columns"]

@@ -94,8 +94,9 @@ def _known_to_all(users: list, generators: Mapping[str, Any]) -> list:
     return out
 
 
-def _provenance_cols(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c.startswith(("src.", "srank.")) or c == "n_sources"]
+def _provenance_cols(frame: pd.DataFrame | Mapping[str, Any]) -> list[str]:
+    """The candidate-provenance columns (``src.*``, ``srank.*``, ``n_sources``) of a frame or column mapping."""
+    return [c for c in frame if c.startswith(("src.", "srank.")) or c == "n_sources"]
 
 
 def top_lists(

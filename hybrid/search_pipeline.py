@@ -354,14 +354,15 @@ class SearchPipeline(Params):
         return gen.generate(keys)
 
     def _features(self, builder: FeatureBuilder, queries: Sequence[str], items: Sequence[Any],
-                  provenance: pd.DataFrame | None, own_labels: np.ndarray | None, as_columns: bool = False
-                  ) -> pd.DataFrame | dict[str, np.ndarray]:
+                  provenance: pd.DataFrame | Mapping[str, np.ndarray] | None, own_labels: np.ndarray | None,
+                  as_columns: bool = False) -> pd.DataFrame | dict[str, np.ndarray]:
+        """Feature columns of the (query, catalogue item) pairs, with the provenance columns and item statistics."""
         items = list(items)
         pos = self._positions(items)
         catalog_texts = self._lookup()[1]
         extra = self._item_extra(pos, own_labels)
         if provenance is not None:
-            extra = {**{str(c): provenance[c].to_numpy() for c in provenance.columns}, **extra}
+            extra = {**{str(c): np.asarray(provenance[c]) for c in provenance}, **extra}
         transform = builder.transform_columns if as_columns else builder.transform
         return transform(list(queries), [catalog_texts[p] for p in pos], extra=extra)
 
@@ -406,16 +407,17 @@ class SearchPipeline(Params):
     def candidate_features(self, query_texts: Sequence[str]) -> pd.DataFrame:
         """The retrieval candidates of the queries with their features: what :meth:`search` ranks."""
         cand, feats = self._candidate_columns(query_texts)
-        return pd.concat([cand[["query", "item_id"]], pd.DataFrame(feats, index=cand.index)], axis=1)
+        return pd.DataFrame({"query": cand["query"], "item_id": cand["item_id"], **feats})
 
-    def _candidate_columns(self, query_texts: Sequence[str]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-        """(candidates with provenance, their features as ``{name: array}``): a request builds no feature frame."""
+    def _candidate_columns(self, query_texts: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(candidates with provenance, their features), each as ``{name: array}``: a request builds no frame."""
         self._check_fitted()
         queries = check_texts(query_texts, "query_texts")
         with _request_scope(self.scorers_):  # retrieval and features encode the queries once
-            cand = self._candidates(list(dict.fromkeys(queries)))
-            feats = self._features(self.builder_, cand["query"], cand["item_id"], cand[_provenance_cols(cand)], None,
-                                   as_columns=True)
+            gen = CandidateGenerator(self.scorers_, k=self.candidates_per_scorer, query_col="query")
+            cand = gen.generate_columns(list(dict.fromkeys(queries)))
+            provenance = {c: cand[c] for c in _provenance_cols(cand)}
+            feats = self._features(self.builder_, cand["query"], cand["item_id"], provenance, None, as_columns=True)
         return cand, feats
 
     def search(self, query_texts: Sequence[str], k: int = 10, variant: str | None = None) -> pd.DataFrame:
@@ -433,9 +435,8 @@ class SearchPipeline(Params):
         names = [None, *self.retrieve_ablation_] if variants is None else list(variants)
         rankers = {v: self._variant(self.retrieve_ablation_, self.retrieve_ranker_, v) for v in names}
         cand, feats = self._candidate_columns(query_texts)
-        queries = cand["query"].to_numpy()
-        items = cand["item_id"].to_numpy()
-        return {v: ranked_rows(queries, items, r.predict(feats), k, "query", "item_id") for v, r in rankers.items()}
+        return {v: ranked_rows(cand["query"], cand["item_id"], r.predict(feats), k, "query", "item_id")
+                for v, r in rankers.items()}
 
     def top_k(self, query_texts: Sequence[str], k: int = 10, variant: str | None = None
               ) -> tuple[np.ndarray, np.ndarray]:

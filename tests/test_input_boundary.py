@@ -65,6 +65,20 @@ def test_blank_text_names_the_row_label_of_a_series():
         check_texts(pd.Series(["ok", "!!!"], index=["a", "b"]), "queries")
 
 
+def test_texts_seen_valid_before_do_not_hide_a_bad_text():
+    # the serving fast path remembers valid texts; what it has not seen is still checked
+    assert check_texts(["red drill", "red drill", "saw"], "texts") == ["red drill", "red drill", "saw"]
+    with pytest.raises(BlankTextError, match=r"texts\[2\] is blank"):
+        check_texts(["red drill", "saw", "!!!"], "texts")
+    assert check_texts(["!!!", "saw"], "texts", allow_empty=True) == ["!!!", "saw"]
+    with pytest.raises(BlankTextError, match=r"texts\[0\] is blank"):  # allowed once is not valid later
+        check_texts(["!!!", "saw"], "texts")
+    with pytest.raises(TagrankInputError, match=r"texts\[1\] is missing"):
+        check_texts(["saw", None], "texts")
+    with pytest.raises(TagrankInputError, match="lone surrogate"):
+        check_texts(["saw", "a\ud800"], "texts", allow_empty=True)
+
+
 def test_blank_query_in_the_transformer_scorer():
     from tagrank.hybrid.transformer_scorer import TransformerScorer
 
