@@ -348,10 +348,13 @@ class SearchPipeline(Params):
         mean = np.divide(total, n, out=np.full(len(n), np.nan), where=n > 0)
         return {"item.n_judged": n, "item.mean_label": mean}
 
+    def _generator(self, scorers: Mapping[str, Any] | None = None) -> CandidateGenerator:
+        """Top-``candidates_per_scorer`` of each scorer (default: the fitted ones), keyed by query."""
+        return CandidateGenerator(self.scorers_ if scorers is None else scorers, k=self.candidates_per_scorer,
+                                  query_col="query")
+
     def _candidates(self, keys: list, scorers: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        gen = CandidateGenerator(self.scorers_ if scorers is None else scorers, k=self.candidates_per_scorer,
-                                 query_col="query")
-        return gen.generate(keys)
+        return self._generator(scorers).generate(keys)
 
     def _features(self, builder: FeatureBuilder, queries: Sequence[str], items: Sequence[Any],
                   provenance: pd.DataFrame | Mapping[str, np.ndarray] | None, own_labels: np.ndarray | None,
@@ -414,8 +417,7 @@ class SearchPipeline(Params):
         self._check_fitted()
         queries = check_texts(query_texts, "query_texts")
         with _request_scope(self.scorers_):  # retrieval and features encode the queries once
-            gen = CandidateGenerator(self.scorers_, k=self.candidates_per_scorer, query_col="query")
-            cand = gen.generate_columns(list(dict.fromkeys(queries)))
+            cand = self._generator().generate_columns(list(dict.fromkeys(queries)))
             provenance = {c: cand[c] for c in _provenance_cols(cand)}
             feats = self._features(self.builder_, cand["query"], cand["item_id"], provenance, None, as_columns=True)
         return cand, feats
