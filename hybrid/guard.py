@@ -9,7 +9,9 @@ measures the model and every source on held-out units of the *training side*
 * ``"source:<name>"`` -- that source's score column, as it is (ties and order are
   the source's own ranking), with a :class:`SourceFallbackWarning`.
 
-**Which held-out units.** With at least ``MIN_DIRECT_UNITS`` informative valid
+**Which held-out units.** A cross-fitted ensemble (``HybridRanker(n_folds=K)``)
+brings each unit's score from the fold model that did not see it; those are
+used. Otherwise, with at least ``MIN_DIRECT_UNITS`` informative valid
 units (queries with two different grades; pairs), the model and the sources
 are compared on ``valid`` directly. With fewer (a small valid split cannot
 tell two methods apart), the model's recipe -- its parameters with the number
@@ -264,7 +266,11 @@ def guard_model(model: Any, frame: pd.DataFrame, valid: pd.DataFrame | None, sou
         category = NoSplitWarning if constant else SourceFallbackWarning
     else:
         n_valid_units = evaluate.size(valid)[0] if valid is not None else 0
-        if valid is not None and n_valid_units >= MIN_DIRECT_UNITS:
+        oof = getattr(model, "_oof", None)
+        if oof is not None and len(oof) == len(pooled):  # a cross-fitted ensemble brings its own held-out scores
+            how = f"cross-fitted: the model's own {model.n_folds} query folds ({evaluate.size(pooled)[0]} units)"
+            pred, held, folds = oof, pooled, None
+        elif valid is not None and n_valid_units >= MIN_DIRECT_UNITS:
             how = f"valid ({n_valid_units} units)"
             pred = model._predict_model(valid)
             held, folds = valid, None

@@ -36,6 +36,10 @@ from tagrank.hybrid.pipeline_common import (
 )
 from tagrank.hybrid.ranker import HybridRanker
 
+#: the ranker's default: a cross-fitted ensemble over this many user folds (small data: a few hundred
+#: users with future interactions is common; see HybridRanker's ``n_folds``)
+RANKER_FOLDS = 5
+
 
 class RecommendPipeline(Params):
     """Candidate generators + :class:`FeatureBuilder` + :class:`HybridRanker` for top-N recommendation.
@@ -46,7 +50,9 @@ class RecommendPipeline(Params):
         ``{name: InteractionScorer-like}`` (unfitted: cloned and fitted by
         ``fit``); each needs ``fit``, ``recommend`` and ``score_user_items``.
     ranker_params:
-        Overrides of the ranker's defaults (binary labels, NDCG@10 early stopping).
+        Overrides of the ranker's defaults (binary labels, NDCG@10 early stopping, and
+        ``n_folds=5``: a cross-fitted ensemble of five rankers, see :class:`HybridRanker`;
+        ``n_folds=None`` trains one ranker early-stopped on ``ranker_valid_fraction`` of the users).
     candidates_per_generator:
         Top-k taken from each generator.
     valid_fraction, min_positives:
@@ -77,7 +83,7 @@ class RecommendPipeline(Params):
         from stronger generators than those it learned on, while each generator's own
         ranking needs no such transfer, so held-out scores favour the ranker.
     ranker_valid_fraction:
-        Share of the training users held out for early stopping.
+        Share of the training users held out for early stopping (with ``n_folds=None`` only).
     max_train_users:
         Cap on the users the ranker learns from (a seeded sample); ``None`` = all.
     mmr_lambda, mmr_depth:
@@ -136,7 +142,7 @@ class RecommendPipeline(Params):
         params = {
             "grade_rule": "binary", "n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31,
             "min_child_samples": 50, "early_stopping_rounds": 30, "eval_at": (10,), "random_state": self.random_state,
-            "guard_alpha": self.guard_alpha,
+            "guard_alpha": self.guard_alpha, "n_folds": RANKER_FOLDS,
         }
         params.update(dict(self.ranker_params or {}))
         return HybridRanker(**params)
@@ -259,7 +265,8 @@ class RecommendPipeline(Params):
         n_valid = int(math.floor(len(users) * float(self.ranker_valid_fraction)))
         valid = None
         fit_frame = frame
-        if n_valid >= 1 and len(users) - n_valid >= 1:
+        cross_fitted = self._ranker().n_folds is not None  # its folds hold users out: no separate split
+        if not cross_fitted and n_valid >= 1 and len(users) - n_valid >= 1:
             held = set(users[rng.permutation(len(users))[:n_valid]].tolist())
             is_valid = frame["user_id"].isin(held).to_numpy()
             candidate_valid = frame[is_valid]

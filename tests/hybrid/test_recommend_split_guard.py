@@ -121,3 +121,16 @@ def test_a_bare_string_of_user_ids_is_refused(interactions):
     user = interactions["user_id"].iloc[0]
     with pytest.raises(TagrankInputError, match="user_ids must be a sequence of ids, got a single string"):
         pipe.recommend(str(user), k=3)
+
+
+def test_the_ranker_is_a_cross_fitted_ensemble_unless_told_otherwise(interactions):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SourceFallbackWarning)
+        folds = pipeline(guard_alpha=None).fit(interactions)
+        single = RecommendPipeline({"pop": TableScorer(by_index=False), "group": GroupScorer()},
+                                   ranker_params={**FAST, "n_folds": None}, candidates_per_generator=10,
+                                   guard_alpha=None).fit(interactions)
+    assert folds.ranker_.n_folds == 5
+    assert folds.guard_["held_out"].startswith("cross-fitted: the model's own 5 query folds")
+    assert folds.training_summary_["valid_users"] == 0  # every user trains, each is held out once
+    assert single.ranker_.n_folds is None and single.training_summary_["valid_users"] > 0
