@@ -34,10 +34,12 @@ from tagrank.hybrid.pipeline_common import (
     fit_recommender,
     top_lists,
 )
+from tagrank.hybrid.guard import MIN_DIRECT_UNITS
 from tagrank.hybrid.ranker import HybridRanker
 
-#: the ranker's default: a cross-fitted ensemble over this many user folds (small data: a few hundred
-#: users with future interactions is common; see HybridRanker's ``n_folds``)
+#: where the ranker's early-stopping hold-out would have fewer than MIN_DIRECT_UNITS users (the guard's own
+#: bar for judging on a hold-out directly), the ranker is a cross-fitted ensemble over this many user folds
+#: (HybridRanker's ``n_folds``): every user trains, and each one is held out once
 RANKER_FOLDS = 5
 
 
@@ -50,9 +52,11 @@ class RecommendPipeline(Params):
         ``{name: InteractionScorer-like}`` (unfitted: cloned and fitted by
         ``fit``); each needs ``fit``, ``recommend`` and ``score_user_items``.
     ranker_params:
-        Overrides of the ranker's defaults (binary labels, NDCG@10 early stopping, and
-        ``n_folds=5``: a cross-fitted ensemble of five rankers, see :class:`HybridRanker`;
-        ``n_folds=None`` trains one ranker early-stopped on ``ranker_valid_fraction`` of the users).
+        Overrides of the ranker's defaults (binary labels, NDCG@10 early stopping). ``n_folds``
+        by default: one ranker early-stopped on ``ranker_valid_fraction`` of the users where
+        that hold-out has >= ``MIN_DIRECT_UNITS`` (200) users, else ``RANKER_FOLDS`` (5): a
+        cross-fitted ensemble (see :class:`HybridRanker`), since a smaller hold-out can
+        neither pick the number of trees nor spare its users; recorded in ``ranker_.n_folds``.
     candidates_per_generator:
         Top-k taken from each generator.
     valid_fraction, min_positives:
@@ -138,11 +142,15 @@ class RecommendPipeline(Params):
         self.guard_alpha = guard_alpha
         self.random_state = random_state
 
-    def _ranker(self) -> HybridRanker:
+    def _ranker(self, n_users: int = 0) -> HybridRanker:
+        """The ranker for ``n_users`` training users: cross-fitted (``RANKER_FOLDS``) where the
+        early-stopping hold-out would be small (< ``MIN_DIRECT_UNITS`` users), unless ``ranker_params``
+        sets ``n_folds``."""
+        held_out = int(math.floor(n_users * float(self.ranker_valid_fraction)))
         params = {
             "grade_rule": "binary", "n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31,
             "min_child_samples": 50, "early_stopping_rounds": 30, "eval_at": (10,), "random_state": self.random_state,
-            "guard_alpha": self.guard_alpha, "n_folds": RANKER_FOLDS,
+            "guard_alpha": self.guard_alpha, "n_folds": RANKER_FOLDS if held_out < MIN_DIRECT_UNITS else None,
         }
         params.update(dict(self.ranker_params or {}))
         return HybridRanker(**params)
@@ -265,7 +273,7 @@ class RecommendPipeline(Params):
         n_valid = int(math.floor(len(users) * float(self.ranker_valid_fraction)))
         valid = None
         fit_frame = frame
-        cross_fitted = self._ranker().n_folds is not None  # its folds hold users out: no separate split
+        cross_fitted = self._ranker(len(users)).n_folds is not None  # its folds hold users out: no split
         if not cross_fitted and n_valid >= 1 and len(users) - n_valid >= 1:
             held = set(users[rng.permutation(len(users))[:n_valid]].tolist())
             is_valid = frame["user_id"].isin(held).to_numpy()
@@ -274,7 +282,7 @@ class RecommendPipeline(Params):
                 valid, fit_frame = candidate_valid, frame[~is_valid]
 
         def fit(cols: list[str], sources: list[str] | None = None) -> HybridRanker:
-            return self._ranker().fit(fit_frame, "user_id", "item_id", "label", feature_cols=cols, valid=valid,
+            return self._ranker(len(users)).fit(fit_frame, "user_id", "item_id", "label", feature_cols=cols, valid=valid,
                                       sources=sources)
 
         # the guard compares the ranker with each generator's own score column (its own ranking)

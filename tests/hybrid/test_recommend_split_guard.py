@@ -134,3 +134,15 @@ def test_the_ranker_is_a_cross_fitted_ensemble_unless_told_otherwise(interaction
     assert folds.guard_["held_out"].startswith("cross-fitted: the model's own 5 query folds")
     assert folds.training_summary_["valid_users"] == 0  # every user trains, each is held out once
     assert single.ranker_.n_folds is None and single.training_summary_["valid_users"] > 0
+
+
+def test_cross_fitting_is_the_default_only_where_the_hold_out_would_be_small():
+    from tagrank.hybrid.guard import MIN_DIRECT_UNITS
+
+    pipe = pipeline()
+    enough = int(MIN_DIRECT_UNITS / pipe.ranker_valid_fraction)  # 20% of them is exactly the guard's bar
+    assert pipe._ranker(enough - 1).n_folds == 5
+    assert pipe._ranker(enough).n_folds is None
+    gens = {"group": GroupScorer()}
+    assert RecommendPipeline(gens, ranker_params={"n_folds": 3})._ranker(enough).n_folds == 3
+    assert RecommendPipeline(gens, ranker_params={"n_folds": None})._ranker(10).n_folds is None
