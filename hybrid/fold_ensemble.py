@@ -79,8 +79,8 @@ def average_boosters(boosters: Sequence[Any], num_iteration: int) -> Any:
 
 
 def fit_folds(params: dict[str, Any], x: np.ndarray, grades: np.ndarray, sizes: np.ndarray, names: list[str],
-              n_folds: int, n_estimators: int, early_stopping_rounds: int | None, random_state: int,
-              feval: Any = None) -> dict[str, Any]:
+              n_folds: int, n_estimators: int, early_stopping_rounds: int | None, random_state: int
+              ) -> dict[str, Any]:
     """Train ``n_folds`` LambdaRank models on query folds of (``x``, ``grades``, group ``sizes``).
 
     Returns ``booster`` (their average at the best mean round), ``best_iteration``, ``curve``
@@ -102,7 +102,7 @@ def fit_folds(params: dict[str, Any], x: np.ndarray, grades: np.ndarray, sizes: 
     if early_stopping_rounds is not None:
         callbacks.append(lgb.early_stopping(int(early_stopping_rounds), first_metric_only=True, verbose=False))
     result = lgb.cv(params, data, num_boost_round=int(n_estimators), folds=splits, callbacks=callbacks,
-                    feval=feval, return_cvbooster=True, eval_train_metric=False, seed=int(random_state))
+                    return_cvbooster=True, eval_train_metric=False, seed=int(random_state))
     cv = result.pop("cvbooster")
     means = [key for key in result if key.endswith("-mean")]
     curve = np.asarray(result[means[0]], dtype=np.float64)
