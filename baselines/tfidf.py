@@ -12,7 +12,8 @@ has a zero vector and a cosine of 0 with everything.
   representation (``transform``) is the two L2-normalised blocks side by side,
   each scaled by ``1/sqrt(2)``, so dot products of it give exactly that mean.
 
-``features()`` gives one column per block: ``tfidf_word`` and/or ``tfidf_char``.
+``features()`` gives one column per block: ``tfidf_word`` and/or ``tfidf_char``, after the
+score itself (``tfidf``) where there are two blocks.
 """
 
 from __future__ import annotations
@@ -181,14 +182,20 @@ class TfidfScorer(TextScorer):
                             postings=cached_postings(self, self.doc_matrix_))
 
     def feature_columns(self, left: Sequence[str], right: Sequence[str]) -> dict[str, np.ndarray]:
-        """One cosine column per block: ``tfidf_word`` and/or ``tfidf_char``."""
+        """One cosine column per block: ``tfidf_word`` and/or ``tfidf_char``; with ``analyzer="both"``
+        the scorer's own score (their mean, :meth:`score_pairs`) comes first as ``tfidf``: a hybrid
+        reads a scorer's first column as its own ranking (its guard serves it, group stats rank it)."""
         self._check_fitted("ids_")
         lt = check_texts(left, "left")
         rt = check_texts(right, "right")
         check_same_length(left=lt, right=rt)
         if not lt:
-            return {f"tfidf_{kind}": np.zeros(0) for kind in self._blocks()}
-        return {f"tfidf_{kind}": s for kind, s in self._block_scores(lt, rt).items()}
+            blocks = {f"tfidf_{kind}": np.zeros(0) for kind in self._blocks()}
+        else:
+            blocks = {f"tfidf_{kind}": s for kind, s in self._block_scores(lt, rt).items()}
+        if len(blocks) == 1:
+            return blocks
+        return {"tfidf": np.mean(np.vstack(list(blocks.values())), axis=0), **blocks}
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:

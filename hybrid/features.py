@@ -347,8 +347,31 @@ class FeatureBuilder:
                     (arrays["iv_data"], arrays["iv_indices"], arrays["iv_indptr"]), shape=shape
                 )
         if config.get("feature_names"):
-            self.feature_names_ = list(config["feature_names"])
+            self.restore_names(config["feature_names"])
         return self
+
+    def restore_names(self, names: Sequence[str]) -> FeatureBuilder:
+        """Pin the feature list a saved (or refitted) model was trained on. Text scorers are probed now, so
+        a model whose scorers give other columns -- other scorers, or a scorer whose columns changed since
+        the model was saved -- fails at load with both lists, not at its first request."""
+        saved = [str(n) for n in names]
+        if getattr(self, "kind_", None) == "text" and self.scorers:
+            self.__dict__.pop("feature_names_", None)
+            try:
+                probe = list(self.transform_columns([], []))
+            finally:
+                self.__dict__.pop("feature_names_", None)
+            self._check_saved_names(saved, probe)
+        self.feature_names_ = saved
+        return self
+
+    @staticmethod
+    def _check_saved_names(saved: list[str], probe: list[str]) -> None:
+        if saved[: len(probe)] != probe:
+            raise TagrankInputError(
+                f"the scorers give the features {probe} but the saved model was trained on {saved[: len(probe)]} "
+                "(other scorers, or a model saved by an older tagrank whose scorer columns differ): refit and save it again"
+            )
 
     # ------------------------------------------------------------------ transform
     def _check_ready(self) -> None:

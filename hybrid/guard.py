@@ -186,8 +186,10 @@ def is_constant(booster: Any) -> bool:
 
 
 def source_columns(feature_names: Sequence[str], scorer_names: Sequence[str]) -> list[str]:
-    """Each scorer's own score column among ``feature_names``: the first feature derived from it
-    (``bm25`` for BM25, ``tfidf_word`` for a word TF-IDF named ``tfidf``), in scorer order."""
+    """Each scorer's own score column among ``feature_names``: the first feature derived from it, which
+    a scorer's ``feature_columns`` gives as its own score (``bm25`` for BM25, ``tfidf_word`` for a word
+    TF-IDF named ``tfidf``, ``tfidf`` -- the mean of its two cosines -- for one over words and characters),
+    in scorer order."""
     from tagrank.hybrid.ablation import feature_groups
 
     groups = feature_groups(list(feature_names), list(scorer_names))

@@ -184,4 +184,19 @@ def _jsonable_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-# --------------------------------------------------------------------------- recommend
+# --------------------------------------------------------------------------- the rankers' recipe
+
+
+#: where a pipeline ranker's early-stopping hold-out has fewer than the guard's MIN_DIRECT_UNITS units (its
+#: own bar for judging on a hold-out directly), the ranker is a cross-fitted ensemble over this many folds of
+#: its queries or users (HybridRanker's ``n_folds``): every unit trains, and each one is held out once
+RANKER_FOLDS = 5
+
+
+def ranker_folds(n_held_out: int) -> int | None:
+    """``n_folds`` of a pipeline's ranker whose early-stopping hold-out has ``n_held_out`` informative units:
+    ``RANKER_FOLDS`` below ``MIN_DIRECT_UNITS`` (too few to pick the number of trees, and they cost their
+    training rows), else None (one ranker early-stopped on the hold-out)."""
+    from tagrank.hybrid.guard import MIN_DIRECT_UNITS
+
+    return RANKER_FOLDS if int(n_held_out) < MIN_DIRECT_UNITS else None

@@ -29,18 +29,14 @@ from tagrank.hybrid.pipeline_common import (
     _known_to_all,
     _load_scorers,
     _provenance_cols,
+    RANKER_FOLDS,  # noqa: F401 - re-exported: the recommend ranker's folds
     _save_scorers,
     clone,
     fit_recommender,
+    ranker_folds,
     top_lists,
 )
-from tagrank.hybrid.guard import MIN_DIRECT_UNITS
 from tagrank.hybrid.ranker import HybridRanker
-
-#: where the ranker's early-stopping hold-out would have fewer than MIN_DIRECT_UNITS users (the guard's own
-#: bar for judging on a hold-out directly), the ranker is a cross-fitted ensemble over this many user folds
-#: (HybridRanker's ``n_folds``): every user trains, and each one is held out once
-RANKER_FOLDS = 5
 
 
 class RecommendPipeline(Params):
@@ -150,7 +146,7 @@ class RecommendPipeline(Params):
         params = {
             "grade_rule": "binary", "n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31,
             "min_child_samples": 50, "early_stopping_rounds": 30, "eval_at": (10,), "random_state": self.random_state,
-            "guard_alpha": self.guard_alpha, "n_folds": RANKER_FOLDS if held_out < MIN_DIRECT_UNITS else None,
+            "guard_alpha": self.guard_alpha, "n_folds": ranker_folds(held_out),
         }
         params.update(dict(self.ranker_params or {}))
         return HybridRanker(**params)
@@ -282,8 +278,8 @@ class RecommendPipeline(Params):
                 valid, fit_frame = candidate_valid, frame[~is_valid]
 
         def fit(cols: list[str], sources: list[str] | None = None) -> HybridRanker:
-            return self._ranker(len(users)).fit(fit_frame, "user_id", "item_id", "label", feature_cols=cols, valid=valid,
-                                      sources=sources)
+            return self._ranker(len(users)).fit(fit_frame, "user_id", "item_id", "label", feature_cols=cols,
+                                                valid=valid, sources=sources)
 
         # the guard compares the ranker with each generator's own score column (its own ranking)
         sources = [n for n in inner_generators if n in self.feature_names_] if self.guard else None

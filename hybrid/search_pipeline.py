@@ -33,6 +33,7 @@ from tagrank.hybrid.pipeline_common import (
     _provenance_cols,
     _save_scorers,
     clone,
+    ranker_folds,
     top_lists,
 )
 from tagrank.hybrid.ranker import HybridRanker, ranked_rows
@@ -46,7 +47,10 @@ class SearchPipeline(Params):
     scorers:
         ``{name: TextScorer}`` (unfitted for ``fit``; fitted for ``fit_fitted``).
     ranker_params:
-        Overrides of the rankers' defaults (grade rule 12 per label unit, NDCG@10).
+        Overrides of the rankers' defaults (grade rule 12 per label unit, NDCG@10). ``n_folds`` by
+        default: each ranker early-stopped on the valid queries where they hold >= ``MIN_DIRECT_UNITS``
+        (200) with two different labels, else ``RANKER_FOLDS`` (5): a cross-fitted ensemble over the
+        train + valid queries (see :class:`HybridRanker`); recorded in each ranker's ``n_folds``.
     candidates_per_scorer:
         Top-k taken from each scorer for retrieval.
     unjudged_label:
@@ -113,12 +117,14 @@ class SearchPipeline(Params):
 
     def _fit_ranker(self, frame: pd.DataFrame, features: list[str], valid: pd.DataFrame | None
                     ) -> tuple[HybridRanker, dict[str, HybridRanker]]:
-        """The ranker on ``features`` and, with ``ablation``, one refit without each feature group."""
-        valid = _informative(valid)
+        """The ranker on ``features`` and, with ``ablation``, one refit without each feature group (each
+        with the same recipe: cross-fitted where valid is small, see :meth:`_ranker`)."""
+        n_held_out = _n_informative(valid)
+        valid = valid if n_held_out else None
 
         def fit(cols: list[str], sources: list[str] | None = None) -> HybridRanker:
-            return self._ranker().fit(frame, "query", "item_id", "label", feature_cols=cols, valid=valid,
-                                      sources=sources)
+            return self._ranker(n_held_out).fit(frame, "query", "item_id", "label", feature_cols=cols, valid=valid,
+                                                sources=sources)
 
         from tagrank.hybrid.guard import source_columns
 
@@ -132,17 +138,20 @@ class SearchPipeline(Params):
 
         def fit_queries(keep: np.ndarray) -> HybridRanker:
             part = frame[frame["query"].isin(set(queries[keep]))]
-            return self._ranker().fit(part, "query", "item_id", "label", feature_cols=features, valid=valid)
+            return self._ranker(n_held_out).fit(part, "query", "item_id", "label", feature_cols=features, valid=valid)
 
         # learning curve: the same ranker on nested subsets of its training queries
         variants.update(fit_learning_curve(fit_queries, len(queries), random_state=self.random_state,
                                            unit="queries"))
         return ranker, variants
 
-    def _ranker(self) -> HybridRanker:
+    def _ranker(self, n_held_out: int = 0) -> HybridRanker:
+        """A ranker whose early-stopping hold-out has ``n_held_out`` informative queries: cross-fitted
+        (``RANKER_FOLDS``, over train + valid) below ``MIN_DIRECT_UNITS`` -- too few to pick the number
+        of trees -- unless ``ranker_params`` sets ``n_folds``."""
         params = {"grade_rule": 12.0, "n_estimators": 500, "learning_rate": 0.05, "num_leaves": 31,
                   "min_child_samples": 20, "early_stopping_rounds": 50, "eval_at": (10,),
-                  "random_state": self.random_state}
+                  "random_state": self.random_state, "n_folds": ranker_folds(n_held_out)}
         params.update(dict(self.ranker_params or {}))
         return HybridRanker(**params)
 
@@ -518,13 +527,13 @@ class SearchPipeline(Params):
         obj.retrieve_ranker_ = HybridRanker.load(path / "retrieve_ranker")
         obj.feature_names_ = list(config["feature_names"])
         obj.builder_ = obj._builder().fit()
-        obj.builder_.feature_names_ = list(obj.feature_names_)
+        obj.builder_.restore_names(obj.feature_names_)
         obj.rerank_ranker_ = None
         if obj.train_rerank:  # by the saved parameter: a rerank_ranker/ left by an older save is not this model's
             obj.rerank_ranker_ = HybridRanker.load(path / "rerank_ranker")
             obj.rerank_builder_ = obj._builder().fit()
             obj.rerank_feature_names_ = list(obj.rerank_ranker_.feature_names_)
-            obj.rerank_builder_.feature_names_ = list(obj.rerank_feature_names_)
+            obj.rerank_builder_.restore_names(obj.rerank_feature_names_)
         obj.training_summary_ = dict(config.get("training_summary", {}))
         obj.retrieve_ablation_, obj.rerank_ablation_ = {}, {}
         obj._remember_catalogue()
@@ -541,9 +550,8 @@ def _request_scope(scorers: Mapping[str, Any]) -> Iterator[None]:
         yield
 
 
-def _informative(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The frame, or None when no query in it has two different labels (it cannot drive early stopping)."""
+def _n_informative(frame: pd.DataFrame | None) -> int:
+    """Queries of ``frame`` with two different labels (those that can judge a ranking)."""
     if frame is None or len(frame) == 0:
-        return None
-    spread = frame.groupby("query")["label"].agg(lambda s: s.nunique())
-    return frame if (spread > 1).any() else None
+        return 0
+    return int((frame.groupby("query")["label"].nunique() > 1).sum())

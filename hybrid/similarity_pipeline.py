@@ -462,7 +462,7 @@ class SimilarityPipeline(Params):
         if missing:
             raise TagrankInputError(f"scorers {missing} are needed by the fitted pipeline but were not given")
         builder = self._builder({n: scorers[n] for n in self.scorers_})
-        builder.feature_names_ = list(self.feature_names_)
+        builder.restore_names(self.feature_names_)
         self.scorers_ = {n: scorers[n] for n in self.scorers_}
         self.builder_ = builder
         return self
@@ -513,7 +513,7 @@ class SimilarityPipeline(Params):
         obj.vocab_ = [str(w) for w in load_arrays(path)["vocab"].tolist()]
         obj.ablation_ = {}
         obj.builder_ = obj._builder(fitted)
-        obj.builder_.feature_names_ = list(obj.feature_names_)
+        obj.builder_.restore_names(obj.feature_names_)
         return obj
 
 

@@ -76,7 +76,8 @@ def test_both_is_mean_of_blocks():
     char = TfidfScorer(analyzer="char").fit(corpus)
     left, right = ["red shoes", "suede"], ["red leather shoes", "red cotton shirt"]
     feats = both.features(left, right)
-    assert list(feats.columns) == ["tfidf_word", "tfidf_char"]
+    assert list(feats.columns) == ["tfidf", "tfidf_word", "tfidf_char"]
+    np.testing.assert_array_equal(feats["tfidf"], both.score_pairs(left, right))  # its own score comes first
     np.testing.assert_allclose(feats["tfidf_word"], word.score_pairs(left, right))
     np.testing.assert_allclose(feats["tfidf_char"], char.score_pairs(left, right))
     np.testing.assert_allclose(both.score_pairs(left, right), (feats["tfidf_word"] + feats["tfidf_char"]) / 2)

@@ -221,3 +221,24 @@ def test_guard_alpha_is_checked():
     with pytest.raises(TagrankInputError, match="needs a ranker"):
         g.guard_model(HybridRegressor(n_estimators=5).fit(_regression_frame(80, 2, False), "label", ["good", "bad"]),
                       _regression_frame(80, 2, False), None, ["good"], alpha=0.05)
+
+
+@pytest.mark.parametrize("scorer", [
+    JaccardScorer(unit="word"), JaccardScorer(unit="char"),
+    TfidfScorer(analyzer="word"), TfidfScorer(analyzer="char"), TfidfScorer(analyzer="both"),
+    BM25Scorer(), BM25Scorer(analyzer="char", ngram_range=(3, 3)),
+], ids=lambda s: f"{type(s).__name__}-{s.get_params().get('analyzer', s.get_params().get('unit'))}")
+def test_a_source_column_is_the_scorers_own_score(scorer):
+    """What the guard serves as "source:<name>" is that method's own ranking, as the benchmark tables
+    score it: the scorer's first feature column equals its ``score_pairs`` (for TF-IDF over words and
+    characters, the mean of the two cosines, not one of them)."""
+    from tagrank.hybrid.features import FeatureBuilder
+
+    corpus = ["red leather shoes", "blue suede shoes", "red cotton shirt", "running shoes men", "green wool hat"]
+    scorer = scorer.fit(corpus)
+    builder = FeatureBuilder({"s": scorer}, kind="text", language="en").fit()
+    left = ["red shoes", "suede", "wool hat", "running", "red shoes"]
+    right = ["red leather shoes", "red cotton shirt", "green wool hat", "blue suede shoes", "running shoes men"]
+    frame = builder.transform(left, right)
+    (column,) = g.source_columns(builder.feature_names_, ["s"])
+    np.testing.assert_array_equal(frame[column].to_numpy(), scorer.score_pairs(left, right))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tagrank.baselines.base import InteractionScorer
-from tagrank.baselines.validation import NotFittedError, TagrankInputError
+from tagrank.baselines.validation import NotFittedError, SavedModelError, TagrankInputError
 from tagrank.hybrid.pipelines import RecommendPipeline, SearchPipeline, clone, temporal_user_split
 from tests.hybrid.test_features import LengthScorer, OverlapScorer, TableScorer
 
@@ -235,6 +235,22 @@ def test_search_end_to_end(search):
     assert "item.n_judged" in pipe.feature_names_ and "srank.ovl" in pipe.feature_names_
 
 
+def test_search_rankers_are_cross_fitted_where_valid_is_small(search):
+    """Below MIN_DIRECT_UNITS informative valid queries an early-stopping hold-out cannot pick the number of
+    trees: both rankers are RANKER_FOLDS-fold ensembles; ``ranker_params`` n_folds overrides; the rule's
+    boundary is the guard's bar."""
+    from tagrank.hybrid.guard import MIN_DIRECT_UNITS
+    from tagrank.hybrid.pipeline_common import RANKER_FOLDS, ranker_folds
+
+    pipe, ids, texts, judged = search
+    assert ranker_folds(MIN_DIRECT_UNITS - 1) == RANKER_FOLDS and ranker_folds(MIN_DIRECT_UNITS) is None
+    for ranker in (pipe.retrieve_ranker_, pipe.rerank_ranker_):
+        assert ranker.n_folds == RANKER_FOLDS
+    single = SearchPipeline(dict(pipe.scorers), ranker_params={**FAST, "n_folds": None}, candidates_per_scorer=8,
+                            language="en").fit(ids, texts, judged)
+    assert single.retrieve_ranker_.n_folds is None and single.rerank_ranker_.n_folds is None
+
+
 def test_search_runs_retrieval_and_features_in_one_request_scope(search):
     """A scorer with ``request_scope`` (the transformer: encode each query once per search) sees
     its retrieval and its feature calls of one search inside one scope, and nothing after it."""
@@ -293,6 +309,18 @@ def test_search_save_load(tmp_path, search):
         SearchPipeline.load(path)
     loaded = SearchPipeline.load(path, scorers=pipe.scorers_)
     pd.testing.assert_frame_equal(loaded.search(["red shoe", "black sock"], 5), pipe.search(["red shoe", "black sock"], 5))
+
+
+def test_search_load_fails_where_the_scorers_give_other_columns(tmp_path, search):
+    """A model trained on other scorer columns (other scorers, or a scorer whose columns changed since
+    the save) fails at load with both lists, not with a KeyError at its first request."""
+    pipe, *_ = search
+    path = pipe.save(tmp_path / "search")
+    config = json.loads((path / "config.json").read_text())
+    config["feature_names"][0] = "ovl_before"
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SavedModelError, match=r"trained on \['ovl_before'"):
+        SearchPipeline.load(path, scorers=pipe.scorers_)
 
 
 def test_search_load_follows_train_rerank_not_a_left_over_folder(tmp_path, search):
