@@ -79,7 +79,7 @@ def main() -> None:
     from tagrank.eval.tasks.similarity import paired_correlation_test, score_metrics, split_pairs
     from tagrank.hybrid.crossfit import CrossFittedScorer, pair_folds
     from tagrank.hybrid.features import FeatureBuilder
-    from tagrank.hybrid.ranker import HybridRegressor
+    from tagrank.hybrid.regressor import HybridRegressor
 
     dataset = load_dataset(args.dataset, args.data_dir)
     pairs = split_pairs(dataset.pairs)

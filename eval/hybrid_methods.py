@@ -9,7 +9,7 @@ test labels.
   held-out data does not find it worse than its best single source, else that source;
   the results ``params`` record what was ``served`` and the ``guard`` scores.
 * **similarity**: the public :class:`hybrid.similarity_pipeline.SimilarityPipeline`
-  (a :class:`hybrid.ranker.HybridRegressor`) over every fitted
+  (a :class:`hybrid.regressor.HybridRegressor`) over every fitted
   scorer's pair score plus text statistics (lengths, word overlap), trained on
   the train pairs' human scores, early-stopped on valid (by Spearman, or ROC
   AUC for binary labels: the task's primary metrics). A method fine-tuned on

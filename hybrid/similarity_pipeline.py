@@ -46,7 +46,7 @@ from tagrank.baselines.validation import (
 from tagrank.hybrid import guard as g
 from tagrank.hybrid.features import FeatureBuilder
 from tagrank.hybrid.persistence import read_config, save_dir
-from tagrank.hybrid.ranker import HybridRegressor
+from tagrank.hybrid.regressor import HybridRegressor
 
 #: The regressor settings chosen from by the valid metric: tree size and leaf size (the complexity
 #: axis), with and without linear leaves (a linear model of the features in each leaf, which suits one

@@ -45,7 +45,7 @@ _PUBLIC: dict[str, str] = {
     "TransformerClassifier": "tagrank.hybrid.finetune_classifier",
     # hybrid models and pipelines
     "HybridRanker": "tagrank.hybrid.ranker",
-    "HybridRegressor": "tagrank.hybrid.ranker",
+    "HybridRegressor": "tagrank.hybrid.regressor",
     "FeatureBuilder": "tagrank.hybrid.features",
     "CandidateGenerator": "tagrank.hybrid.candidates",
     "SearchPipeline": "tagrank.hybrid.pipelines",

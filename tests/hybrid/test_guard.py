@@ -14,7 +14,8 @@ from tagrank.baselines.tfidf import TfidfScorer
 from tagrank.baselines.validation import TagrankInputError
 from tagrank.hybrid import guard as g
 from tagrank.hybrid.pipelines import SearchPipeline
-from tagrank.hybrid.ranker import HybridRanker, HybridRegressor
+from tagrank.hybrid.ranker import HybridRanker
+from tagrank.hybrid.regressor import HybridRegressor
 from tagrank.hybrid.similarity_pipeline import SimilarityPipeline
 
 

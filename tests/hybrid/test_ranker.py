@@ -10,7 +10,8 @@ import pytest
 
 from tagrank.baselines.validation import LabelError, NotFittedError, TagrankInputError
 from tagrank.hybrid.labels import GradeRule, grade_labels
-from tagrank.hybrid.ranker import MAX_GROUP_SIZE, HybridRanker, HybridRegressor, ranked_rows
+from tagrank.hybrid.ranker import MAX_GROUP_SIZE, HybridRanker, ranked_rows
+from tagrank.hybrid.regressor import HybridRegressor
 
 FAST = {"n_estimators": 40, "learning_rate": 0.2, "num_leaves": 7, "min_child_samples": 5, "early_stopping_rounds": 10}
 
