@@ -409,11 +409,19 @@ def search_cross_fitted(ctx: MethodContext, full: Any, n_folds: int = 2) -> Any:
     the same step cap, so a fold model sees about as many pairs as ``full``) trains on the other
     folds, early-stops on the same valid pairs, and is fitted on the catalogue to score that fold.
     Every other query goes to ``full``. The fold models' records are in ``fold_params_``.
+
+    Within one dataset's run the fold models are trained once: ``hybrid`` and ``hybrid_no_prior``
+    cross-fit the same ``full`` on the same data with the same seed, and training is deterministic,
+    so the second call returns the first one's scorer (kept in ``ctx.data``, dropped with it).
     """
     from tagrank.eval.splits import TRAIN
     from tagrank.hybrid.crossfit import CrossFittedScorer, query_folds
 
     data = ctx.data["search"]
+    memo = ctx.data.setdefault("_search_cross_fitted", {})
+    key = (id(full), id(data), int(n_folds), int(ctx.random_state))
+    if key in memo and memo[key][0] is full:
+        return memo[key][1]
     hyper, scorer_params = _recipe(full)
     loss = hyper.pop("loss")
     folds = query_folds(data.parts[TRAIN]["key"].tolist(), n_folds)
@@ -427,6 +435,7 @@ def search_cross_fitted(ctx: MethodContext, full: Any, n_folds: int = 2) -> Any:
         records.append(_fold_record(scorer))
     crossed = CrossFittedScorer(full, out)
     crossed.fold_params_ = records
+    memo[key] = (full, crossed)  # full kept alive with its entry, so its id is not reused
     return crossed
 
 

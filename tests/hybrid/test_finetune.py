@@ -250,7 +250,7 @@ def test_rewriting_a_directory_is_not_served_stale(tmp_path):
     np.testing.assert_allclose(enc.encode(LEFT[:2]), second.encode(LEFT[:2]), atol=1e-6)
 
 
-def test_search_cross_fitted_trains_each_fold_model_without_its_queries(tmp_path):
+def test_search_cross_fitted_trains_each_fold_model_without_its_queries(monkeypatch, tmp_path):
     from tagrank.eval import finetune_methods as fm
     from tagrank.eval.splits import TRAIN
     from tagrank.hybrid.crossfit import query_folds
@@ -274,6 +274,12 @@ def test_search_cross_fitted_trains_each_fold_model_without_its_queries(tmp_path
     valid_key = data.parts["valid"]["key"].iloc[0]
     np.testing.assert_array_equal(crossed.score_pairs([valid_key], [data.item_texts[1]]),
                                   full.score_pairs([valid_key], [data.item_texts[1]]))
+    # hybrid and hybrid_no_prior cross-fit the same model on the same data: the folds train once
+    trained = []
+    original = fm._train_search
+    monkeypatch.setattr(fm, "_train_search", lambda *a, **k: trained.append(1) or original(*a, **k))
+    assert fm.search_cross_fitted(ctx, full, n_folds=2) is crossed and not trained
+    assert fm.search_cross_fitted(ctx, full, n_folds=3) is not crossed and len(trained) == 3
     with pytest.raises(TagrankInputError, match="transformer_ft"):
         fm.search_cross_fitted(ctx, object(), 2)
 
