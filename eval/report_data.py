@@ -216,6 +216,9 @@ def portable(text: str) -> str:
     ``…/<last part>``. Results files written before paths were recorded portably still render
     without the machine's layout."""
     cwd = Path.cwd().resolve().as_posix().rstrip("/") + "/"
+    # results files write installed packages as <site-packages>/... (eval.results.portable); shown bare,
+    # as a raw path's is below (Markdown would take <site-packages> for an HTML tag and hide it)
+    text = text.replace("<site-packages>/", "site-packages/")
 
     def one(match: re.Match[str]) -> str:
         path = match.group(0)
