@@ -5,7 +5,8 @@ the key. NDCG gain = relevance - 1 (0..2); binary relevance = relevance >= 2.5.
 ``rerank`` ranks each test query's judged products (queries whose products all
 share one label are excluded and counted). ``retrieve`` ranks the whole
 catalogue for each test query with a relevant product; unjudged products have
-gain 0; methods return their top 100.
+gain 0; methods return their top 100, evaluated in the order returned (as the
+recommend and tagrec lists are; a scored pair in ``rerank`` breaks ties by item id).
 """
 
 from __future__ import annotations
@@ -89,9 +90,11 @@ def retrieve_queries(j: pd.DataFrame) -> tuple[list[str], int]:
 
 
 def evaluate_run(
-    run: dict[str, dict[str, float]], qrels: dict[str, dict[str, float]], names: tuple[str, ...]
+    run: dict[str, dict[str, float]] | dict[str, list[Any]], qrels: dict[str, dict[str, float]],
+    names: tuple[str, ...]
 ) -> Scored:
-    """Per-query metrics (ties broken by item id), their means and bootstrap intervals."""
+    """Per-query metrics of a run of scores (ties broken by item id) or of ranked lists (as given), their
+    means and bootstrap intervals."""
     evaluated = {key: qrels[key] for key in sorted(run)}
     per_q = metrics.per_query_ranking_metrics(
         run, evaluated, list(names), relevance_threshold=RELEVANT_LABEL - GAIN_OFFSET
@@ -166,11 +169,17 @@ def retrieve_run(est: Any, keys: list[str], depth: int = RETRIEVE_DEPTH) -> dict
     return top_k_run(keys, *est.top_k(keys, depth))
 
 
-def top_k_run(keys: list[str], ids: Any, scores: Any) -> dict[str, dict[str, float]]:
-    """The run of top-k lists (ids, scores per query; None / -1 = an empty slot)."""
-    run: dict[str, dict[str, float]] = {}
+def top_k_run(keys: list[str], ids: Any, scores: Any) -> dict[str, list[Any]]:
+    """The run of top-k lists (ids, scores per query; None / -1 = an empty slot), each list evaluated in the
+    order the method returned it, as recommend and tagrec lists are: a ranker's own order among equal scores
+    (e.g. a served source's ties, broken by the candidates' order) is part of what it serves."""
+    run: dict[str, list[Any]] = {}
     for key, row_ids, row_scores in zip(keys, ids, scores, strict=True):
-        run[key] = {i: float(s) for i, s in zip(row_ids, row_scores, strict=True) if i is not None and i != -1}
+        kept = [(i, s) for i, s in zip(row_ids, row_scores, strict=True) if i is not None and i != -1]
+        bad = [i for i, s in kept if np.isnan(float(s))]
+        if bad:
+            raise TagrankInputError(f"top_k of query {key!r}: item {bad[0]!r} has a NaN score")
+        run[key] = [i for i, _ in kept]
     return run
 
 
