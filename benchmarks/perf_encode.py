@@ -5,7 +5,8 @@ Texts: the distinct Home Depot product titles (``homedepot/train.csv`` under
 ``--data-dir``), a seeded sample of ``--n`` of them. Both run in one process,
 interleaved (each round runs both once, the order rotating), ``--repeats``
 rounds after a warm-up, at each thread count of ``--threads``. The embeddings
-are compared (max absolute difference). Then the library's precisions
+are compared (max absolute difference); the library's ONNX Runtime backend
+(``backend="onnx"``, when onnxruntime is installed) runs in the same rounds. Then the library's precisions
 (float32, auto, bfloat16, int8) are timed against each other, with int8's
 STS-B Spearman change. The padding each batching scheme computes (padded
 tokens / real tokens) is reported too.
@@ -125,8 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     bs = a.batch_size
     lib = TransformerEncoder(batch_size=bs, device="cpu", dtype="float32", show_progress=False)
     st = SentenceTransformer(default_model_path(), device="cpu")
+    from tagrank.hybrid.onnx_backend import available as onnx_available
+
+    lib_onnx = TransformerEncoder(batch_size=bs, device="cpu", dtype="float32", show_progress=False, backend="onnx")
     calls = {
         "library": lambda: lib.encode(texts),
+        **({"library_onnx": lambda: lib_onnx.encode(texts)} if onnx_available() else {}),
         "sentence_transformers": lambda: st.encode(texts, batch_size=bs, show_progress_bar=False,
                                                    convert_to_numpy=True),
     }
@@ -141,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, secs in times.items():
             figures[f"{name}@{t}t"] = {**pc.timing(secs, per=len(texts)), "threads": t, "dtype": "float32"}
         med, best = pc.peer_ratios(times, "library", ["sentence_transformers"], suffix=f"@{t}t")
+        if "library_onnx" in times:  # the opt-in ONNX Runtime backend against the same peer
+            onnx_med, onnx_best = pc.peer_ratios(times, "library_onnx", ["sentence_transformers"], suffix=f"@{t}t")
+            med.update({f"onnx_{k}": v for k, v in onnx_med.items()})
+            best.update({f"onnx_{k}": v for k, v in onnx_best.items()})
         ratios.update(med)
         ratios_of_min.update(best)
         print(f"@{t}t: " + ", ".join(f"{k} {v:.3g}" for k, v in med.items()), flush=True)
@@ -148,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
             share = tokenise_share(lib, texts, pc.median(times["library"]))
     emb_lib, emb_st = calls["library"](), calls["sentence_transformers"]()
     max_abs = float(np.abs(emb_lib - emb_st).max())
+    agreement = {"max_abs_diff_vs_sentence_transformers": max_abs}
+    if "library_onnx" in calls:
+        agreement["onnx_max_abs_diff_vs_sentence_transformers"] = float(np.abs(calls["library_onnx"]() - emb_st).max())
 
     # precision: float32 / auto / bfloat16 / int8 of the library, interleaved, at the goal thread count
     pc.set_threads(goal_t)
@@ -184,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         "figures": pc.round_floats(figures),
         "ratios": pc.round_floats(ratios),
         "ratios_of_min": pc.round_floats(ratios_of_min),
-        "goals": {f"seconds_vs_sentence_transformers@{goal_t}t": 1.5, f"seconds_auto_vs_float32@{goal_t}t": 1.0},
-        "agreement": pc.round_floats({"max_abs_diff_vs_sentence_transformers": max_abs}, 6),
+        "goals": {f"seconds_vs_sentence_transformers@{goal_t}t": 1.5, f"seconds_auto_vs_float32@{goal_t}t": 1.0,
+                  **({f"onnx_seconds_vs_sentence_transformers@{goal_t}t": 1.5} if "library_onnx" in calls else {})},
+        "agreement": pc.round_floats(agreement, 6),
         "precision": {"auto_resolves_to": auto_dtype,
                       "bf16_block_cost_measured": round(half_precision_cost(torch.bfloat16), 2),
                       "precision_n": len(few)},
@@ -203,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{auto_dtype} on this CPU (bfloat16 only with native amx_bf16 / avx512_bf16). int8 = dynamic "
             "quantisation of the Linear layers (opt-in dtype='int8'); its STS-B (English, test split) Spearman "
             "change against float32 is recorded with it.",
+            "library_onnx: the same encoder with backend='onnx' (ONNX Runtime, opt-in extra tagrank[onnx]) in the "
+            "same interleaved rounds; its ratios are onnx_seconds_vs_*.",
             "tokenise_share_of_encode: the fast tokenizer's time over the library's encode time on the same "
             "texts -- the most that overlapping tokenisation with compute could save (not done: below noise).",
         ],

@@ -10,10 +10,13 @@ the transformer (the embedding cache is off at serving time, so every query
 is really encoded), every scorer's pair scores, the feature statistics and
 LightGBM. Catalogue embeddings are computed at fit time, as in a service.
 
-Two serving configurations of the same fitted pipeline are timed, one after the
-other over the same requests: ``hybrid`` encodes the query in float32, and
+Three serving configurations of the same fitted pipeline are timed, one after the
+other over the same requests: ``hybrid`` encodes the query in float32,
 ``hybrid_bf16_query`` in bfloat16 (``TransformerScorer(query_dtype=...)``; the
-catalogue vectors stay float32). Their ranking quality is measured too
+catalogue vectors stay float32), and ``hybrid_onnx_query`` in float32 through
+ONNX Runtime (``set_params(backend="onnx")`` on the fitted scorer; the same
+vectors within 1e-5). ``search_k10`` / ``search_k10_onnx_query`` time a whole
+search (retrieval over the catalogue, features, ranking) the same two ways. Their ranking quality is measured too
 (``quality``: NDCG@10 over every test query's judged products, the rerank
 protocol's metric), so a faster configuration shows what it costs. Side by side,
 the references: the ``transformer`` scorer alone (query encoding plus 100
@@ -94,18 +97,26 @@ def _requests(data, n_requests: int, n_candidates: int, seed: int) -> list[tuple
     return out
 
 
-def _with_query_dtype(scorer, dtype: str | None) -> None:
-    """Set the transformer's query precision for the calls that follow (None: its ``dtype``)."""
+#: serving configurations of the fitted pipeline: name -> (query precision, query encoding backend)
+SERVING = {"hybrid": (None, "auto"), "hybrid_bf16_query": ("bfloat16", "auto"), "hybrid_onnx_query": (None, "onnx")}
+#: whole-search figures -> the name of their ratio to the 50 ms goal
+SEARCH_RATIOS = {"search_k10": "search", "search_k10_onnx_query": "search_onnx_query"}
+
+
+def _with_query_dtype(scorer, dtype: str | None, backend: str = "auto") -> None:
+    """Set the transformer's query precision (None: its ``dtype``) and query encoding backend (``onnx``:
+    ONNX Runtime; the catalogue vectors stay as fitted) for the calls that follow."""
     scorer.query_dtype = dtype
+    scorer.set_params(backend=backend)
 
 
-def quality(pipe, scorers, data, query_dtype: str | None) -> float:
+def quality(pipe, scorers, data, query_dtype: str | None, backend: str = "auto") -> float:
     """Mean NDCG@10 of the pipeline's reranking over every test query's judged products."""
     from tagrank.eval.metrics import ndcg_at_k
     from tagrank.eval.splits import TEST
     from tagrank.eval.tasks.search import GAIN_OFFSET
 
-    _with_query_dtype(scorers["transformer"], query_dtype)
+    _with_query_dtype(scorers["transformer"], query_dtype, backend)
     test = data.parts[TEST]
     gains = (test.assign(gain=test["label"].astype(float) - GAIN_OFFSET)
              .groupby(["key", "item_id"], sort=True)["gain"].mean())
@@ -124,19 +135,24 @@ def measure(pipe, scorers, requests, warmup: int, text_of: dict, bf16: bool = Tr
     """Per-request milliseconds of each configuration, one configuration at a time over all requests
     (as a service runs one; alternating them per request would evict each other's weights from cache)."""
     transformer = scorers["transformer"]
-    configs = {  # name: (query precision, call)
-        "hybrid": (None, lambda q, it, t: pipe.rerank(q, it)),
-        "hybrid_bf16_query": ("bfloat16", lambda q, it, t: pipe.rerank(q, it)),
-        "transformer_only": (None, lambda q, it, t: transformer.score_pairs(q, t)),
-        "bm25_only": (None, lambda q, it, t: scorers["bm25"].score_pairs(q, t)),
+
+    def search(q, it, t):
+        return np.zeros(len(it)) if pipe.search(q[:1], k=10) is not None else None
+
+    configs = {  # name: (query precision, query backend, call)
+        **{name: (*SERVING[name], lambda q, it, t: pipe.rerank(q, it)) for name in SERVING},
+        "transformer_only": (None, "auto", lambda q, it, t: transformer.score_pairs(q, t)),
+        "transformer_only_onnx": (None, "onnx", lambda q, it, t: transformer.score_pairs(q, t)),
+        "bm25_only": (None, "auto", lambda q, it, t: scorers["bm25"].score_pairs(q, t)),
         # the whole search: retrieval over the catalogue, features, ranking (k = 10)
-        "search_k10": (None, lambda q, it, t: np.zeros(len(it)) if pipe.search(q[:1], k=10) is not None else None),
+        "search_k10": (None, "auto", search),
+        "search_k10_onnx_query": (None, "onnx", search),
     }
     if not bf16:
         configs.pop("hybrid_bf16_query")
     timings: dict[str, list[float]] = {}
-    for name, (query_dtype, call) in configs.items():
-        _with_query_dtype(transformer, query_dtype)
+    for name, (query_dtype, backend, call) in configs.items():
+        _with_query_dtype(transformer, query_dtype, backend)
         for i, (query, items) in enumerate(requests):
             queries = [query] * len(items)
             texts = [text_of[item] for item in items]
@@ -181,25 +197,30 @@ def main() -> None:
     requests = _requests(data, args.requests + args.warmup, args.candidates, args.seed)
     with threadpool_limits(limits=args.threads):
         figures = measure(pipe, scorers, requests, args.warmup, data.text_of, bf16=not args.no_bf16)
-        scores = {name: quality(pipe, scorers, data, dtype)
-                  for name, dtype in (("hybrid", None), ("hybrid_bf16_query", "bfloat16"))
-                  if dtype is None or not args.no_bf16}
+        scores = {name: quality(pipe, scorers, data, *SERVING[name])
+                  for name in SERVING if name != "hybrid_bf16_query" or not args.no_bf16}
     ratios = {}
     if args.also_threads:
         torch.set_num_threads(args.also_threads)
         with threadpool_limits(limits=args.also_threads):
             more = measure(pipe, scorers, requests, args.warmup, data.text_of, bf16=not args.no_bf16)
         torch.set_num_threads(args.threads)
-        for key in ("hybrid", "hybrid_bf16_query", "search_k10"):
+        for key in (*SERVING, "search_k10", "search_k10_onnx_query"):
             if key in more:
                 figures[f"{key}@{args.also_threads}threads"] = more[key]
-        for key in ("hybrid", "hybrid_bf16_query"):
+        for key in SERVING:
             if key in more:
                 ratios[f"p99_vs_goal_10ms_{key}@{args.also_threads}threads"] = GOAL_MS / more[key]["p99_ms"]
-        ratios[f"search_p50_vs_goal_50ms@{args.also_threads}threads"] = 50.0 / more["search_k10"]["p50_ms"]
+        for key, label in SEARCH_RATIOS.items():
+            ratios[f"{label}_p50_vs_goal_50ms@{args.also_threads}threads"] = 50.0 / more[key]["p50_ms"]
     hybrid, bf16 = figures["hybrid"], figures.get("hybrid_bf16_query", figures["hybrid"])
-    ratios["search_p50_vs_goal_50ms"] = 50.0 / figures["search_k10"]["p50_ms"]
+    onnx = figures["hybrid_onnx_query"]
+    ratios["p99_vs_goal_10ms_onnx_query"] = GOAL_MS / onnx["p99_ms"]
+    ratios["p50_vs_goal_10ms_onnx_query"] = GOAL_MS / onnx["p50_ms"]
+    for key, label in SEARCH_RATIOS.items():
+        ratios[f"{label}_p50_vs_goal_50ms"] = 50.0 / figures[key]["p50_ms"]
     ratios["p99_vs_goal_20ms_pipeline_rerank"] = 20.0 / hybrid["p99_ms"]
+    ratios["p99_vs_goal_20ms_pipeline_rerank_onnx_query"] = 20.0 / onnx["p99_ms"]
     doc = {
         "versions": versions(), "command": command(), "device": "cpu", "n": args.candidates,
         "dataset": name, "requests": len(requests) - args.warmup, "warmup": args.warmup,
@@ -218,6 +239,8 @@ def main() -> None:
                  "include query encoding (embedding cache off), every scorer, the feature statistics and "
                  "LightGBM, measured in one process one request at a time after a warm-up, one configuration at a time. "
                  "hybrid_bf16_query encodes the query in bfloat16 against float32 catalogue vectors; "
+                 "*_onnx_query encode the query through ONNX Runtime (TransformerScorer.set_params(backend='onnx') "
+                 "after fit: the catalogue vectors stay as fitted); "
                  "quality is NDCG@10 over every test query's judged products (the rerank protocol).",
     }
     print(write_perf("rank_latency", doc, args.out_dir))

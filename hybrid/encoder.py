@@ -17,7 +17,9 @@ Pipeline of :meth:`TransformerEncoder.encode`:
    models on CPU through :class:`hybrid.fused_bert.FusedBert` (the same
    arithmetic with less dispatch: about half the latency of one short query,
    hidden states equal to float rounding), anything else through the
-   transformers module;
+   transformers module; ``backend="onnx"`` (opt-in, ``tagrank[onnx]``) runs the
+   model exported to ONNX Runtime on the CPU (:mod:`hybrid.onnx_backend`: the
+   lowest latency for serving queries, hidden states checked against torch);
 5. pooling: ``mean`` (average of the token vectors under the attention mask,
    the sentence-transformers recipe) or ``cls`` (the raw first-token vector, the
    naive recipe); ``normalize`` L2-normalises the pooled vectors;
@@ -76,7 +78,7 @@ FORMAT_VERSION = 1
 #: agreement of CUDA float16 embeddings with CPU float32 ones: cosine >= 1 - tolerance
 GPU_COSINE_TOLERANCE = 1e-3
 POOLINGS = ("mean", "cls")
-BACKENDS = ("auto", "fused", "transformers")
+BACKENDS = ("auto", "fused", "transformers", "onnx")
 #: dynamic int8 quantisation of the Linear layers (float32 activations between them)
 INT8 = torch.qint8
 _DTYPES = {
@@ -600,7 +602,7 @@ class TransformerEncoder(Params):
         """Whether this encoder runs ``model`` through :class:`~hybrid.fused_bert.FusedBert`."""
         from tagrank.hybrid.fused_bert import supports
 
-        if self.backend == "transformers":
+        if self.backend in ("transformers", "onnx"):
             return False
         if getattr(model, "_tagrank_int8", False):
             if self.backend == "fused":
@@ -617,7 +619,12 @@ class TransformerEncoder(Params):
 
     def _forward(self, model: Any, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Pooled float32 vectors of one batch (``mask`` None: no padding in the batch)."""
-        if self._use_fused(model, input_ids.device):
+        if self.backend == "onnx":
+            from tagrank.hybrid.onnx_backend import check_usable, onnx_runner
+
+            check_usable(model, input_ids.device)
+            hidden = onnx_runner(model)(input_ids, mask)
+        elif self._use_fused(model, input_ids.device):
             hidden = fused_runner(model)(input_ids, mask)
         else:
             kwargs: dict[str, Any] = {"input_ids": input_ids}

@@ -16,6 +16,9 @@ fitted corpus -- queries, in :meth:`score_pairs` and :meth:`top_k` -- in another
 precision than the corpus (``dtype``): a service keeps float32 catalogue vectors
 computed offline and halves the per-request encoding on CPUs with bfloat16
 matrix units. ``transform`` (the representation for classifiers) keeps ``dtype``.
+Likewise ``set_params(backend="onnx")`` on a fitted (or loaded) scorer encodes
+those query texts through ONNX Runtime (:mod:`hybrid.onnx_backend`, the lowest
+CPU latency per request) and keeps the corpus vectors as fitted.
 """
 
 from __future__ import annotations
@@ -110,10 +113,16 @@ class TransformerScorer(TextScorer):
         return TransformerEncoder(**params)
 
     def _query_encoder(self) -> TransformerEncoder:
-        """``encoder_``, or a copy of it in ``query_dtype`` (same model, pooling and whitening)."""
-        if self.query_dtype is None or self.query_dtype == self.encoder_.dtype:
+        """``encoder_``, or a copy of it in ``query_dtype`` and / or with the ``backend`` set since ``fit``
+        (same model, pooling and whitening)."""
+        overrides: dict[str, Any] = {}
+        if self.query_dtype is not None and self.query_dtype != self.encoder_.dtype:
+            overrides["dtype"] = self.query_dtype
+        if self.backend != self.encoder_.backend:
+            overrides["backend"] = self.backend
+        if not overrides:
             return self.encoder_
-        params = {**self.encoder_.get_params(), "dtype": self.query_dtype}
+        params = {**self.encoder_.get_params(), **overrides}
         whitening = getattr(self.encoder_, "whitening_", None)
         cached = getattr(self, "_query_encoder_cache", None)
         if cached is None or cached[0] is not self.encoder_ or cached[1] != params or cached[3] is not whitening:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from tagrank.baselines.validation import TagrankInputError
 from tagrank.eval.tasks.search import evaluate_run, top_k_run
 

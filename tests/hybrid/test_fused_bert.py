@@ -93,7 +93,7 @@ def test_auto_falls_back_and_fused_fails_clearly_for_other_models(monkeypatch):
     with pytest.raises(TagrankInputError, match="backend='fused' supports plain BERT"):
         TransformerEncoder(backend="fused")._use_fused(distil, cpu)
     with pytest.raises(TagrankInputError, match="backend must be one of"):
-        TransformerEncoder(backend="onnx")
+        TransformerEncoder(backend="tensorrt")
 
 
 def test_bfloat16_backends_agree_with_float32():
