@@ -301,17 +301,21 @@ def model_identity(model_name_or_path: str | os.PathLike | None) -> dict[str, An
 
 _MODELS: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
 _MODELS_LOCK = threading.Lock()
-_FUSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_RUNNERS: dict[str, weakref.WeakKeyDictionary] = {"fused": weakref.WeakKeyDictionary(),
+                                                  "onnx": weakref.WeakKeyDictionary()}
 
 
-def fused_runner(model: Any) -> Any:
-    """The :class:`~hybrid.fused_bert.FusedBert` of a loaded model (built once per model object)."""
-    from tagrank.hybrid.fused_bert import FusedBert
-
+def model_runner(model: Any, backend: str) -> Any:
+    """The forward pass of a loaded model under ``backend`` (built once per model object): ``"fused"``
+    a :class:`~hybrid.fused_bert.FusedBert`, ``"onnx"`` an :class:`~hybrid.onnx_backend.OnnxEncoder`."""
+    if backend == "fused":
+        from tagrank.hybrid.fused_bert import FusedBert as make
+    else:
+        from tagrank.hybrid.onnx_backend import OnnxEncoder as make
     with _MODELS_LOCK:
-        runner = _FUSED.get(model)
+        runner = _RUNNERS[backend].get(model)
         if runner is None:
-            runner = _FUSED[model] = FusedBert(model)
+            runner = _RUNNERS[backend][model] = make(model)
         return runner
 
 
@@ -620,12 +624,12 @@ class TransformerEncoder(Params):
     def _forward(self, model: Any, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Pooled float32 vectors of one batch (``mask`` None: no padding in the batch)."""
         if self.backend == "onnx":
-            from tagrank.hybrid.onnx_backend import check_usable, onnx_runner
+            from tagrank.hybrid.onnx_backend import check_usable
 
             check_usable(model, input_ids.device)
-            hidden = onnx_runner(model)(input_ids, mask)
+            hidden = model_runner(model, "onnx")(input_ids, mask)
         elif self._use_fused(model, input_ids.device):
-            hidden = fused_runner(model)(input_ids, mask)
+            hidden = model_runner(model, "fused")(input_ids, mask)
         else:
             kwargs: dict[str, Any] = {"input_ids": input_ids}
             if mask is not None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import threading
 import warnings
-import weakref
 from typing import Any
 
 import numpy as np
@@ -28,8 +27,6 @@ from tagrank.baselines.validation import TagrankInputError
 #: the exported model's hidden states must match torch's on the probe batch within this (float32 rounding)
 EXPORT_TOLERANCE = 1e-4
 _OPSET = 17
-_RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
 
 
 def available() -> bool:
@@ -53,15 +50,6 @@ def check_usable(model: Any, device: torch.device) -> None:
     dtype = next(model.parameters()).dtype
     if dtype != torch.float32:
         raise TagrankInputError(f'backend="onnx" runs float32 models; this one is {dtype} (use dtype="float32")')
-
-
-def onnx_runner(model: Any) -> OnnxEncoder:
-    """The :class:`OnnxEncoder` of a loaded model (exported once per model object)."""
-    with _LOCK:
-        runner = _RUNNERS.get(model)
-        if runner is None:
-            runner = _RUNNERS[model] = OnnxEncoder(model)
-        return runner
 
 
 class _LastHidden(torch.nn.Module):
@@ -153,4 +141,4 @@ def _export(model: Any) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["EXPORT_TOLERANCE", "OnnxEncoder", "available", "check_usable", "onnx_runner"]
+__all__ = ["EXPORT_TOLERANCE", "OnnxEncoder", "available", "check_usable"]
