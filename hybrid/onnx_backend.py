@@ -2,9 +2,9 @@
 
 The loaded model is exported once to ONNX, in memory, and run by onnxruntime on
 the CPU. ONNX Runtime fuses attention, LayerNorm and GELU into single kernels
-and its matrix products suit the small batches of serving: one short query runs
-about twice as fast as through torch on the CPUs measured
-(``benchmarks/results/perf/rank_latency.json`` and ``encode.json``). The hidden
+and its matrix products suit the small batches of serving: one short query ran
+about twice as fast as through the default backend in ``benchmarks/perf_rank_latency.py``
+on a busy 2-core machine (padded batches do not gain: ``perf_encode.py``). The hidden
 states are the model's own float32 arithmetic: every export is checked against
 the torch model on a padded probe batch (``EXPORT_TOLERANCE``) before it is used.
 
