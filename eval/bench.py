@@ -74,8 +74,13 @@ def run_bench(
     show_progress: bool = True,
     user_data: Dataset | None = None,
     scheduler: str | None = None,
+    dtype: str = "float32",
 ) -> list[Path]:
     """Run the protocol for the chosen tasks and datasets; returns the files written.
+
+    ``dtype`` is the transformers' precision. The default, float32, gives the same tables on
+    every CPU and GPU. ``"auto"`` runs faster where the hardware computes half precision natively
+    (bfloat16 with AMX, float16 on CUDA), but the numbers then depend on the machine.
 
     ``user_data`` (see :mod:`tagrank.eval.user_data`) runs the protocol of the task its
     frames belong to on a user's own dataset instead of the built-in ones. NumPy's BLAS runs
@@ -88,7 +93,7 @@ def run_bench(
 
     with threadpool_limits(limits=1, user_api="blas"):  # only libraries loaded by now are limited
         return _run_bench(tasks, datasets, methods, data_dir, device, out, random_state, cache_dir,
-                          show_progress, user_data, scheduler)
+                          show_progress, user_data, scheduler, dtype)
 
 
 def _run_bench(
@@ -103,10 +108,12 @@ def _run_bench(
     show_progress: bool,
     user_data: Dataset | None,
     scheduler: str | None,
+    dtype: str,
 ) -> list[Path]:
     from tagrank.baselines.vectors import resolve_device
+    from tagrank.hybrid.encoder import resolve_dtype
 
-    resolve_device(device)  # fail early on cuda without a GPU
+    resolve_dtype(dtype, resolve_device(device))  # fail early on cuda without a GPU or an unknown dtype
     if scheduler is not None:
         from tagrank.eval.distributed import connect
 
@@ -118,7 +125,7 @@ def _run_bench(
     if root is not None and not root.is_dir():
         raise TagrankInputError(f"data directory {root} is a file, not a directory")
     if user_data is not None:
-        return _run_user(user_data, tasks, methods, device, out, random_state, cache_dir, show_progress)
+        return _run_user(user_data, tasks, methods, device, out, random_state, cache_dir, show_progress, dtype)
 
     @cache
     def training_texts(language: str, evaluated: str) -> tuple[str, ...]:
@@ -136,7 +143,7 @@ def _run_bench(
         dataset = load_dataset(name, root)
         ctx = MethodContext(
             task=task, dataset=name, language=dataset.language, device=device, random_state=random_state,
-            cache_dir=Path(cache_dir) if cache_dir else None,
+            cache_dir=Path(cache_dir) if cache_dir else None, dtype=dtype,
             training_texts=lambda lang=dataset.language, name=name: list(training_texts(lang, name)),
             show_progress=show_progress,
         )
@@ -148,6 +155,7 @@ def _run_bench(
 def _run_user(
     dataset: Dataset, tasks: list[str] | None, methods: list[str] | None, device: str,
     out: str | os.PathLike, random_state: int, cache_dir: str | os.PathLike | None, show_progress: bool,
+    dtype: str = "float32",
 ) -> list[Path]:
     """The protocol of the task a user's dataset belongs to (its texts are its own word2vec corpus)."""
     from tagrank.eval.user_data import task_of
@@ -158,6 +166,6 @@ def _run_user(
     specs = methods_for(task, methods)
     ctx = MethodContext(
         task=task, dataset=dataset.name, language=dataset.language, device=device, random_state=random_state,
-        cache_dir=Path(cache_dir) if cache_dir else None, show_progress=show_progress,
+        cache_dir=Path(cache_dir) if cache_dir else None, show_progress=show_progress, dtype=dtype,
     )
     return [write_results(doc, out) for doc in task_runner(task)(dataset, specs, ctx)]

@@ -45,7 +45,7 @@ def _bench(args: argparse.Namespace) -> int:
         tasks=args.task, datasets=args.dataset, methods=args.method, data_dir=args.data_dir,
         device=args.device, out=out, random_state=args.seed,
         cache_dir=None if args.no_cache else args.cache_dir, show_progress=not args.no_progress,
-        user_data=_user_data(args), scheduler=args.scheduler,
+        user_data=_user_data(args), scheduler=args.scheduler, dtype=args.dtype,
     )
     for path in paths:
         print(f"wrote {path}")
@@ -162,6 +162,9 @@ def build_parser(with_epilog: bool = True) -> argparse.ArgumentParser:
     bench.add_argument("--method", action="append", help="method to run (repeatable); default: all registered")
     bench.add_argument("--data-dir", default=None, help="real data (default: the embedded sample; or $TAGRANK_DATA)")
     bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    bench.add_argument("--dtype", default="float32", choices=["float32", "auto", "bfloat16", "float16"],
+                       help="transformer precision (default: float32, the same tables on every machine; "
+                            "auto: bfloat16 on a CPU with AMX, float16 on CUDA: faster, machine-dependent numbers)")
     bench.add_argument("--out", default=None,
                        help="results directory (default: a fresh runs/<timestamp>/; "
                             "--out benchmarks/results updates the committed files)")

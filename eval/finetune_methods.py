@@ -149,6 +149,7 @@ _SCORER_CLASS: type | None = None
 def finetuned_scorer(tuner: Any, ctx: MethodContext, extra: dict[str, Any] | None = None, **scorer_params: Any):
     """An unfitted ``FineTunedTransformerScorer`` on ``tuner.best_dir_`` with the training record attached."""
     cls = _scorer_class()
+    scorer_params = {"dtype": ctx.dtype, **scorer_params}
     scorer = cls(
         model=str(tuner.best_dir_), pooling=tuner.pooling, normalize=True,
         max_length=int(tuner.max_length), device=ctx.device, show_progress=ctx.show_progress, **scorer_params,

@@ -59,6 +59,9 @@ class MethodContext:
     device: str = "auto"
     random_state: int = 0
     cache_dir: Path | None = None
+    #: transformer precision of the tables: float32, so that they reproduce on every CPU and GPU
+    #: (``"auto"`` would pick bfloat16 on a CPU with AMX and float16 on CUDA, and the numbers would follow)
+    dtype: str = "float32"
     training_texts: Callable[[], list[str]] | None = None
     fitted: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
@@ -119,6 +122,7 @@ def lazy(path: str, **fixed: Any) -> Factory:
             ("language", ctx.language),
             ("cache_dir", ctx.cache_dir),
             ("show_progress", ctx.show_progress),
+            ("dtype", ctx.dtype),
         ):
             if key in accepted and key not in kwargs:
                 kwargs[key] = value
