@@ -162,6 +162,9 @@ def build_parser(with_epilog: bool = True) -> argparse.ArgumentParser:
     bench.add_argument("--method", action="append", help="method to run (repeatable); default: all registered")
     bench.add_argument("--data-dir", default=None, help="real data (default: the embedded sample; or $TAGRANK_DATA)")
     bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    bench.add_argument("--native-isa", action="store_true",
+                       help="let BLAS and torch use this CPU's fastest code paths (AVX-512, AMX) instead of "
+                            "the AVX2 ones the tagrank command pins: faster, but the numbers then depend on the CPU")
     bench.add_argument("--dtype", default="float32", choices=["float32", "auto", "bfloat16", "float16"],
                        help="transformer precision (default: float32, the same tables on every machine; "
                             "auto: bfloat16 on a CPU with AMX, float16 on CUDA: faster, machine-dependent numbers)")
@@ -245,5 +248,5 @@ def main(argv: list[str] | None = None) -> int:
         set_command(None)
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover - the console script is tagrank.eval.console:main
     sys.exit(main())

@@ -68,10 +68,15 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from tagrank.baselines.saved import load_guard
+from tagrank.baselines.cpu import cpu_flags
 from tagrank.baselines.params import Params
-from tagrank.baselines.validation import NotFittedError, TagrankInputError, check_nonempty, check_texts
+from tagrank.baselines.saved import load_guard
+from tagrank.baselines.validation import (
+    NotFittedError,
+    TagrankInputError,
+    check_nonempty,
+    check_texts,
+)
 from tagrank.baselines.vectors import resolve_device
 
 FORMAT_VERSION = 1
@@ -102,24 +107,6 @@ def default_model_path() -> str:
     return str(get_model_path())
 
 
-def cpu_flags() -> frozenset[str]:
-    """The CPU's instruction-set flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
-    global _CPU_FLAGS
-    if _CPU_FLAGS is None:
-        flags: set[str] = set()
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8") as fh:
-                for line in fh:
-                    if line.startswith("flags"):
-                        flags.update(line.split(":", 1)[1].split())
-                        break
-        except OSError:
-            pass
-        _CPU_FLAGS = frozenset(flags)
-    return _CPU_FLAGS
-
-
-_CPU_FLAGS: frozenset[str] | None = None
 _HALF_COST: dict[torch.dtype, float] = {}
 
 
@@ -285,9 +272,8 @@ def model_identity(model_name_or_path: str | os.PathLike | None) -> dict[str, An
     directory: str | None = name if local else None
     if directory is None:
         try:  # a hub id already in the local cache: fingerprint its snapshot
-            from transformers.utils import cached_file
-
             from tagrank.hybrid.model_path import hub_options
+            from transformers.utils import cached_file
 
             directory = str(Path(cached_file(name, "config.json", **hub_options(name))).parent)
         except Exception:  # noqa: BLE001 - not downloadable / not cached: fall back to the id
@@ -328,9 +314,8 @@ def load_model(name: str, local: bool, device: torch.device, dtype: torch.dtype)
     key = (name, identity, str(device), _dtype_name(dtype))
     with _MODELS_LOCK:
         if key not in _MODELS:
-            from transformers import AutoModel, AutoTokenizer
-
             from tagrank.hybrid.model_path import hub_options, model_load_error
+            from transformers import AutoModel, AutoTokenizer
 
             extra = {"local_files_only": True} if local else hub_options(name)
             try:
@@ -460,9 +445,16 @@ class TransformerEncoder(Params):
         """``{"name_or_path", "fingerprint", ...}`` (computed from the files, memoised on their stat)."""
         return model_identity(self._model_ref())
 
+    def _dtype(self, device: torch.device) -> torch.dtype:
+        """The model's precision: ``dtype`` resolved for ``device``; ``"auto"`` is float32 under
+        ``backend="onnx"`` (ONNX Runtime runs the float32 export)."""
+        if self.backend == "onnx" and self.dtype == "auto":
+            return torch.float32
+        return resolve_dtype(self.dtype, device)
+
     def _model(self, device: torch.device) -> tuple[Any, Any, torch.dtype]:
         name, local = resolve_model(self._model_ref())
-        dtype = resolve_dtype(self.dtype, device)
+        dtype = self._dtype(device)
         _check_native(dtype, device)
         tokenizer, model = load_model(name, local, device, dtype)
         return tokenizer, model, dtype
@@ -500,7 +492,7 @@ class TransformerEncoder(Params):
             "pooling": self.pooling,
             "normalize": bool(self.normalize),
             "max_length": max_length,
-            "dtype": _dtype_name(resolve_dtype(self.dtype, dev)),
+            "dtype": _dtype_name(self._dtype(dev)),
         }
 
     # ------------------------------------------------------------------ encode
@@ -563,6 +555,10 @@ class TransformerEncoder(Params):
         """Vectors of distinct ``texts``; ``loaded``: the (tokenizer, model) the caller already looked up
         (each lookup checks the model directory's files: once per request is enough)."""
         tokenizer, model = loaded if loaded is not None else self._model(device)[:2]
+        if self.backend == "onnx":
+            from tagrank.hybrid.onnx_backend import check_usable
+
+            check_usable(model, device)  # once per call, not per batch
         max_len = self._max_length(tokenizer, model)
         enc = tokenizer(
             texts,
@@ -623,10 +619,7 @@ class TransformerEncoder(Params):
 
     def _forward(self, model: Any, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Pooled float32 vectors of one batch (``mask`` None: no padding in the batch)."""
-        if self.backend == "onnx":
-            from tagrank.hybrid.onnx_backend import check_usable
-
-            check_usable(model, input_ids.device)
+        if self.backend == "onnx":  # check_usable ran in _encode_unique
             hidden = model_runner(model, "onnx")(input_ids, mask)
         elif self._use_fused(model, input_ids.device):
             hidden = model_runner(model, "fused")(input_ids, mask)
@@ -706,7 +699,6 @@ class TransformerEncoder(Params):
         """Rebuild a saved encoder. ``overrides`` replace saved params (e.g. ``device``);
         with ``check_model`` a model whose fingerprint differs from the saved one fails."""
         from safetensors.numpy import load_file
-
         from tagrank.baselines.saved import read_json
 
         root = Path(path)

@@ -79,7 +79,7 @@ def test_dask_encode_equals_single_machine(dask_client):
     texts = [f"{c} {w} no. {i}" for i, (c, w) in enumerate(
         zip(["red", "blue", "green wool", "black leather"] * 15, ["shoe", "running jacket with hood", "lamp", "kettle"] * 15, strict=True))]
     texts[7] = texts[2]  # a duplicate
-    enc = TransformerEncoder(device="cpu", show_progress=False, batch_size=8)
+    enc = TransformerEncoder(device="cpu", show_progress=False, batch_size=8, dtype="float32")
     want = enc.encode(texts)
     got = encode_dask(enc, texts, client=dask_client, npartitions=5).compute()
     assert got.shape == want.shape and got.dtype == np.float32

@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 import torch
-
+from tagrank.baselines import cpu as cpu_module
 from tagrank.baselines.validation import NotFittedError, TagrankInputError
 from tagrank.hybrid import encoder as encoder_module
 from tagrank.hybrid.encoder import (
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def encoder() -> TransformerEncoder:
-    enc = TransformerEncoder(show_progress=False, device="cpu", batch_size=4)
+    enc = TransformerEncoder(show_progress=False, device="cpu", batch_size=4, dtype="float32")
     enc.encode(["warm up"])  # loads the model once for the module (shared by every encoder)
     return enc
 
@@ -64,14 +64,15 @@ def manual_pool(hf_model, texts, pooling="mean"):
 
 def test_mean_pooling_equals_manual_computation(encoder, hf_model):
     texts = TEXTS[:3]
-    raw = TransformerEncoder(normalize=False, device="cpu", show_progress=False).encode(texts)
+    raw = TransformerEncoder(normalize=False, device="cpu", show_progress=False, dtype="float32").encode(texts)
     np.testing.assert_allclose(raw, manual_pool(hf_model, texts), atol=1e-5)
     assert raw.dtype == np.float32 and raw.shape == (3, 384)
 
 
 def test_cls_pooling_is_the_first_token(hf_model):
     texts = TEXTS[:3]
-    raw = TransformerEncoder(pooling="cls", normalize=False, device="cpu", show_progress=False).encode(texts)
+    raw = TransformerEncoder(pooling="cls", normalize=False, device="cpu", show_progress=False,
+                             dtype="float32").encode(texts)
     np.testing.assert_allclose(raw, manual_pool(hf_model, texts, "cls"), atol=1e-5)
 
 
@@ -175,7 +176,7 @@ def test_fit_whitening_full_rank():
 def test_whiten_requires_fit_and_fit_without_whiten_is_noop(encoder):
     with pytest.raises(NotFittedError):
         TransformerEncoder(whiten=True, device="cpu", show_progress=False).encode(["a"])
-    plain = TransformerEncoder(device="cpu", show_progress=False)
+    plain = TransformerEncoder(device="cpu", show_progress=False, dtype="float32")
     assert plain.fit(TEXTS) is plain
     np.testing.assert_array_equal(plain.encode(TEXTS[:2]), encoder.encode(TEXTS[:2]))
 
@@ -275,13 +276,13 @@ def test_a_save_with_the_older_fingerprint_still_loads(tmp_path):
                                              (frozenset({"avx2", "avx512_bf16"}), torch.bfloat16),
                                              (frozenset({"amx_bf16", "amx_tile"}), torch.bfloat16)])
 def test_auto_precision_is_half_only_with_native_support(monkeypatch, flags, expected):
-    monkeypatch.setattr(encoder_module, "_CPU_FLAGS", flags)
+    monkeypatch.setattr(cpu_module, "_CPU_FLAGS", flags)
     assert encoder_module.resolve_dtype("auto", torch.device("cpu")) == expected
     assert encoder_module.resolve_dtype("float32", torch.device("cpu")) == torch.float32
 
 
 def test_explicit_bf16_without_native_support_warns_with_measured_cost(monkeypatch):
-    monkeypatch.setattr(encoder_module, "_CPU_FLAGS", frozenset({"avx2"}))
+    monkeypatch.setattr(cpu_module, "_CPU_FLAGS", frozenset({"avx2"}))
     monkeypatch.setattr(encoder_module, "_HALF_WARNED", set())
     monkeypatch.setattr(encoder_module, "_HALF_COST", {torch.bfloat16: 4.25})
     enc = TransformerEncoder(dtype="bf16", device="cpu", show_progress=False)

@@ -76,9 +76,9 @@ def test_saved_model_reloads_through_the_encoder(tmp_path):
     assert all(-1 <= h["valid_metric"] <= 1 for h in tuner.history_)
     assert tuner.best_metric_ == max(h["valid_metric"] for h in tuner.history_)
     texts = LEFT[:8] + ["a much longer product title with several words in it"]
-    enc = TransformerEncoder(model=tuner.best_dir_, max_length=16, show_progress=False, device="cpu")
+    enc = TransformerEncoder(model=tuner.best_dir_, max_length=16, show_progress=False, device="cpu", dtype="float32")
     np.testing.assert_allclose(enc.encode(texts), tuner.encode(texts), atol=1e-6)
-    base = TransformerEncoder(max_length=16, show_progress=False, device="cpu").encode(texts)
+    base = TransformerEncoder(max_length=16, show_progress=False, device="cpu", dtype="float32").encode(texts)
     if tuner.best_step_ > 0:  # the weights moved
         assert np.abs(base - tuner.encode(texts)).max() > 1e-4
 
@@ -234,7 +234,7 @@ def test_lora_adapters_are_merged_before_saving(tmp_path):
     with safe_open(str(tmp_path / "m" / "model.safetensors"), "pt") as fh:
         keys = list(fh.keys())
     assert keys and not any("lora" in k for k in keys)
-    enc = TransformerEncoder(model=tmp_path / "m", max_length=16, show_progress=False, device="cpu")
+    enc = TransformerEncoder(model=tmp_path / "m", max_length=16, show_progress=False, device="cpu", dtype="float32")
     np.testing.assert_allclose(enc.encode(LEFT[:4]), tuner.encode(LEFT[:4]), atol=1e-6)
 
 
@@ -243,7 +243,7 @@ def test_rewriting_a_directory_is_not_served_stale(tmp_path):
 
     out = tmp_path / "m"
     first = _tuner(batch_size=8, max_steps=1, learning_rate=1e-3, output_dir=out).fit(LEFT, RIGHT, SCORES)
-    enc = TransformerEncoder(model=out, max_length=16, show_progress=False, device="cpu")
+    enc = TransformerEncoder(model=out, max_length=16, show_progress=False, device="cpu", dtype="float32")
     v1 = enc.encode(LEFT[:2])
     np.testing.assert_allclose(v1, first.encode(LEFT[:2]), atol=1e-6)
     second = _tuner(batch_size=8, max_steps=1, learning_rate=1e-3, random_state=5, output_dir=out).fit(LEFT, RIGHT, SCORES)

@@ -74,7 +74,7 @@ def test_supports_only_plain_bert():
 @pytest.mark.parametrize("pooling, normalize", [("mean", True), ("cls", False)])
 def test_encoder_backends_agree(pooling, normalize):
     # a batch with padding (lengths differ) and one without (batch_size=1)
-    kwargs = {"pooling": pooling, "normalize": normalize, "device": "cpu", "show_progress": False}
+    kwargs = {"pooling": pooling, "normalize": normalize, "device": "cpu", "show_progress": False, "dtype": "float32"}
     fused = TransformerEncoder(backend="fused", **kwargs)
     plain = TransformerEncoder(backend="transformers", **kwargs)
     for batch_size in (4, 1):
@@ -98,7 +98,7 @@ def test_auto_falls_back_and_fused_fails_clearly_for_other_models(monkeypatch):
 
 def test_bfloat16_backends_agree_with_float32():
     # bfloat16 rounds every product: compare by cosine with the float32 vectors (both backends)
-    ref = TransformerEncoder(device="cpu", show_progress=False).encode(TEXTS, batch_size=4)
+    ref = TransformerEncoder(device="cpu", show_progress=False, dtype="float32").encode(TEXTS, batch_size=4)
     for backend in ("fused", "transformers"):
         emb = TransformerEncoder(device="cpu", dtype="bfloat16", backend=backend, show_progress=False
                                  ).encode(TEXTS, batch_size=4)

@@ -45,7 +45,8 @@ def test_hidden_states_equal_the_torch_model_with_and_without_padding(kind):
 
 
 def test_encoder_embeddings_equal_the_default_backend():
-    ref = TransformerEncoder(device="cpu", show_progress=False, batch_size=2)
+    # the float32 reference: dtype="auto" is bfloat16 on a CPU with AMX, but float32 under backend="onnx"
+    ref = TransformerEncoder(device="cpu", show_progress=False, batch_size=2, dtype="float32")
     onnx = TransformerEncoder(device="cpu", show_progress=False, batch_size=2, backend="onnx")
     np.testing.assert_allclose(onnx.encode(TEXTS), ref.encode(TEXTS), atol=1e-5)  # padded batches
     np.testing.assert_allclose(onnx.encode(["paint"]), ref.encode(["paint"]), atol=1e-5)  # one query
@@ -97,7 +98,7 @@ def test_an_unexportable_model_fails_clearly(monkeypatch):
 def test_a_fitted_scorer_serves_queries_through_onnx_and_keeps_its_corpus_vectors():
     from tagrank.hybrid.transformer_scorer import TransformerScorer
 
-    scorer = TransformerScorer(device="cpu").fit(TEXTS, list(range(len(TEXTS))))
+    scorer = TransformerScorer(device="cpu", dtype="float32").fit(TEXTS, list(range(len(TEXTS))))
     corpus = scorer.embeddings_.copy()
     before = scorer.score_pairs(["cordless drill"] * len(TEXTS), TEXTS)
     ids_before, top_before = scorer.top_k(["garden hose", "shoes"], 3)

@@ -33,7 +33,7 @@ class TestTransformerScorer(TextScorerSuite):
     tie_decimals = 5
 
     def make_scorer(self):
-        return TransformerScorer(device="cpu", batch_size=8)
+        return TransformerScorer(device="cpu", batch_size=8, dtype="float32")  # the suite checks float32 exactness
 
 
 class TestTransformerWhitenScorer(TextScorerSuite):
@@ -41,7 +41,7 @@ class TestTransformerWhitenScorer(TextScorerSuite):
     tie_decimals = 5
 
     def make_scorer(self):
-        return TransformerScorer(device="cpu", batch_size=8, whiten=True, whiten_dim=6)
+        return TransformerScorer(device="cpu", batch_size=8, whiten=True, whiten_dim=6, dtype="float32")
 
 
 @pytest.fixture(scope="module")
