@@ -78,9 +78,11 @@ def run_bench(
 ) -> list[Path]:
     """Run the protocol for the chosen tasks and datasets; returns the files written.
 
-    ``dtype`` is the transformers' precision. The default, float32, gives the same tables on
-    every CPU and GPU. ``"auto"`` runs faster where the hardware computes half precision natively
-    (bfloat16 with AMX, float16 on CUDA), but the numbers then depend on the machine.
+    ``dtype`` is the transformers' precision. The default, float32, keeps the tables from following
+    the hardware's half precision (with the AVX2 code paths the ``tagrank`` command pins, see
+    :mod:`tagrank.eval.numerics`, they reproduce across x86-64 CPUs as far as measured there).
+    ``"auto"`` runs faster where the hardware computes half precision natively (bfloat16 with AMX,
+    float16 on CUDA), but the numbers then depend on the machine.
 
     ``user_data`` (see :mod:`tagrank.eval.user_data`) runs the protocol of the task its
     frames belong to on a user's own dataset instead of the built-in ones. NumPy's BLAS runs

@@ -166,8 +166,9 @@ def build_parser(with_epilog: bool = True) -> argparse.ArgumentParser:
                        help="let BLAS and torch use this CPU's fastest code paths (AVX-512, AMX) instead of "
                             "the AVX2 ones the tagrank command pins: faster, but the numbers then depend on the CPU")
     bench.add_argument("--dtype", default="float32", choices=["float32", "auto", "bfloat16", "float16"],
-                       help="transformer precision (default: float32, the same tables on every machine; "
-                            "auto: bfloat16 on a CPU with AMX, float16 on CUDA: faster, machine-dependent numbers)")
+                       help="transformer precision (default: float32, so that the tables do not follow the hardware's "
+                            "half precision; auto: bfloat16 on a CPU with AMX, float16 on CUDA: faster, "
+                            "machine-dependent numbers, and the AVX2 pin is skipped)")
     bench.add_argument("--out", default=None,
                        help="results directory (default: a fresh runs/<timestamp>/; "
                             "--out benchmarks/results updates the committed files)")

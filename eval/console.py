@@ -3,7 +3,8 @@
 ``tagrank bench`` pins the AVX2 code paths of the numeric libraries
 (:func:`tagrank.eval.numerics.pin_avx2_numerics`) so that its tables are the same on every
 x86-64 CPU; that must happen before NumPy loads, so this module imports nothing else first.
-``--native-isa`` skips it (faster on AVX-512 / AMX CPUs, numbers then depend on the CPU).
+``--native-isa``, or a ``--dtype`` other than float32, skips it (faster on AVX-512 / AMX CPUs; the
+numbers then depend on the CPU).
 """
 
 from __future__ import annotations
@@ -16,9 +17,23 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def _native(argv: list[str]) -> bool:
+    """Whether ``argv`` asks for the CPU's own code paths: ``--native-isa`` (or an abbreviation argparse
+    accepts), or a ``--dtype`` other than float32 (bfloat16 on AVX2 code would only be emulated)."""
+    for i, arg in enumerate(argv):
+        if len(arg) >= 5 and "--native-isa".startswith(arg):
+            return True
+        name, _, value = arg.partition("=")
+        if name == "--dtype":
+            value = value or (argv[i + 1] if i + 1 < len(argv) else "")
+            if value != "float32":
+                return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     raw = sys.argv[1:] if argv is None else list(argv)
-    if _command(raw) == "bench" and "--native-isa" not in raw:
+    if _command(raw) == "bench" and not _native(raw):
         from tagrank.eval.numerics import pin_avx2_numerics
 
         pin_avx2_numerics()

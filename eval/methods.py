@@ -29,7 +29,7 @@ import importlib
 import importlib.metadata
 import types
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +59,21 @@ class MethodContext:
     device: str = "auto"
     random_state: int = 0
     cache_dir: Path | None = None
-    #: transformer precision of the tables: float32, so that they reproduce on every CPU and GPU
-    #: (``"auto"`` would pick bfloat16 on a CPU with AMX and float16 on CUDA, and the numbers would follow)
+    #: transformer precision of the tables: float32 (``"auto"`` would pick bfloat16 on a CPU with AMX and
+    #: float16 on CUDA, and the numbers would follow the hardware); passed to every class whose
+    #: ``__init__`` takes a ``dtype``
     dtype: str = "float32"
     training_texts: Callable[[], list[str]] | None = None
     fitted: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     show_progress: bool = True
+
+    def for_dataset(self, task: str, dataset: Any, data: dict[str, Any],
+                    training_texts: Callable[[], list[str]] | None = None) -> MethodContext:
+        """This run's settings (device, seed, cache, dtype, ...) for one task's ``dataset``, with its own
+        ``data`` and an empty ``fitted`` (``training_texts`` None: this context's)."""
+        return replace(self, task=task, dataset=dataset.name, language=dataset.language, data=data, fitted={},
+                       training_texts=self.training_texts if training_texts is None else training_texts)
 
 
 Factory = Callable[..., Any]

@@ -1,4 +1,4 @@
-"""One floating-point code path on every x86-64 CPU, so that ``tagrank bench`` writes the same tables.
+"""The same floating-point code paths on x86-64 CPUs, so that ``tagrank bench`` writes the same tables.
 
 NumPy's and SciPy's OpenBLAS, torch's MKL and oneDNN, and torch's own vectorised kernels each
 pick a code path from the CPU they load on: AVX2 on one machine, AVX-512 or AMX on another.
@@ -6,10 +6,13 @@ The paths add in different orders, so float32 results differ in their last bits,
 change is enough to move a LightGBM split, a grid choice or a word2vec trajectory: the embedded
 bench run on a Xeon with AVX-512 and AMX differed from the tables made on an AVX2 machine in every
 file (the hybrid's rerank NDCG@10 0.9872 vs 0.9862, a word2vec clustering ARI 1.0 vs 0.966).
-The variables below make every one of those libraries take its AVX2 path, which every x86-64 CPU
-since 2013 runs the same way (MKL's ``MKL_CBWR`` is its conditional numerical reproducibility
-switch). They take effect only when the libraries load, so the command line sets them before it
-imports NumPy; a variable the user has set is left as it is.
+The variables below make every one of those libraries take its AVX2 path (MKL's ``MKL_CBWR`` is
+its conditional numerical reproducibility switch, guaranteed on Intel CPUs). Measured with them:
+the embedded search and tagrec files made on that Xeon equal those of an AMD EPYC with AVX2 only;
+the other files still differed inside the hybrids' fitted models, the fine-tuned taxonomy tags'
+F1 and transformer_whiten on a small word set (see ``tests/test_reproduce.py``). They take effect
+only when the libraries load, so the command line sets them before it imports NumPy; a variable
+the user has set is left as it is. Linux only (the CPU flags come from ``/proc/cpuinfo``).
 """
 
 from __future__ import annotations

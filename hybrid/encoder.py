@@ -38,7 +38,8 @@ Devices and precision: ``dtype="auto"`` picks a half precision only where the
 hardware computes it natively -- float16 on CUDA, bfloat16 on a CPU with
 bfloat16 instructions (AMX ``amx_bf16`` or ``avx512_bf16``, see
 :func:`cpu_native_bf16`) -- and float32 everywhere else (the embeddings then
-match ``SentenceTransformer.encode`` within 1e-5). On a CPU without them a
+match ``SentenceTransformer.encode`` within 1e-5); under ``backend="onnx"``, which runs
+the float32 export, ``"auto"`` is float32. On a CPU without them a
 bfloat16 matrix product is emulated and several times slower than float32, so
 an explicit ``dtype="bfloat16"``/``"float16"`` there warns once with the
 slowdown measured on the spot (:func:`half_precision_cost`). On CUDA the pooled
@@ -493,6 +494,9 @@ class TransformerEncoder(Params):
             "normalize": bool(self.normalize),
             "max_length": max_length,
             "dtype": _dtype_name(self._dtype(dev)),
+            # the kernels that computed them: their last bits differ between AVX2, AVX-512 and CUDA code, and
+            # the pinned bench (tagrank.eval.numerics) must not read vectors a native run wrote
+            "kernels": torch.backends.cpu.get_cpu_capability() if dev.type == "cpu" else dev.type,
         }
 
     # ------------------------------------------------------------------ encode

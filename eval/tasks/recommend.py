@@ -155,10 +155,8 @@ def run_protocol(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodCont
     counts = train.groupby("item_id").size()
     cold = set(pos["item_id"]) - set(counts[counts >= COLD_THRESHOLD].index)
     catalog_size = int(train["item_id"].nunique())
-    ctx = MethodContext(
-        task="recommend", dataset=dataset.name, language=dataset.language, device=base_ctx.device,
-        random_state=base_ctx.random_state, cache_dir=base_ctx.cache_dir,
-        training_texts=base_ctx.training_texts, show_progress=base_ctx.show_progress,
+    ctx = base_ctx.for_dataset(
+        "recommend", dataset,
         data={"items": items, "train": train, "inner_train": inner_train, "inner_valid": inner_valid,
               "protocol": "temporal" if protocol == "given" else protocol},
     )

@@ -214,10 +214,8 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     test_rt, excluded_rt = retrieve_queries(data.parts[TEST])
     rr_test_pairs = data.pairs(TEST, test_rr)
     rr_valid_pairs = data.pairs(VALID, valid_rr)
-    ctx = MethodContext(
-        task="search", dataset=dataset.name, language=dataset.language, device=base_ctx.device,
-        random_state=base_ctx.random_state, cache_dir=base_ctx.cache_dir,
-        training_texts=_with_train_queries(base_ctx.training_texts, data), show_progress=base_ctx.show_progress,
+    ctx = base_ctx.for_dataset(
+        "search", dataset, training_texts=_with_train_queries(base_ctx.training_texts, data),
         data={"search": data, "train": data.parts[TRAIN], "valid": data.parts[VALID]},
     )
     rows: dict[str, dict[str, Any]] = {"rerank": {}, "retrieve": {}}

@@ -117,10 +117,8 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     binary = dataset.name in BINARY
     word_list = dataset.name in WORD_LISTS
     primary = primary_metric(dataset.name)
-    ctx = MethodContext(
-        task="similarity", dataset=dataset.name, language=dataset.language, device=base_ctx.device,
-        random_state=base_ctx.random_state, cache_dir=base_ctx.cache_dir,
-        training_texts=base_ctx.training_texts, show_progress=base_ctx.show_progress,
+    ctx = base_ctx.for_dataset(
+        "similarity", dataset,
         data={"train": parts[TRAIN], "valid": parts[VALID], "corpus": corpus, "binary": binary},
     )
     results, scored, skipped = {}, {}, {}

@@ -164,10 +164,8 @@ def rank_units(spec: MethodSpec, est: Any, units: Units, data: TagRecData, k: in
 def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> list[dict[str, Any]]:
     """Run every method on one tagrec dataset; returns one results document."""
     data = TagRecData(dataset)
-    ctx = MethodContext(
-        task="tagrec", dataset=dataset.name, language=dataset.language, device=base_ctx.device,
-        random_state=base_ctx.random_state, cache_dir=base_ctx.cache_dir,
-        training_texts=base_ctx.training_texts, show_progress=base_ctx.show_progress,
+    ctx = base_ctx.for_dataset(
+        "tagrec", dataset,
         data={"tagrec": data, "train": data.train, "inner_train": data.inner_train,
               "inner_valid": data.inner_valid, "items": data.items, "text_methods": []},
     )

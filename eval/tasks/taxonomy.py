@@ -292,10 +292,8 @@ def run(dataset: Dataset, specs: list[MethodSpec], base_ctx: MethodContext) -> l
     train_tags, valid_tags, test_tags = data.tags(TRAIN), data.tags(VALID), data.tags(TEST)
     last = [p[-1] for p in test_paths]
     n_clusters = len(set(last))
-    ctx = MethodContext(
-        task="taxonomy", dataset=dataset.name, language=dataset.language, device=base_ctx.device,
-        random_state=base_ctx.random_state, cache_dir=base_ctx.cache_dir,
-        training_texts=base_ctx.training_texts, show_progress=base_ctx.show_progress,
+    ctx = base_ctx.for_dataset(
+        "taxonomy", dataset,
         data={"taxonomy": data, "levels": levels, "train": data.parts[TRAIN], "valid": data.parts[VALID],
               "test": data.parts[TEST]},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,8 @@ from tagrank.eval import console, numerics
 @pytest.fixture
 def clean_env(monkeypatch):
     for key in numerics.AVX2_ENV:
-        monkeypatch.delenv(key, raising=False)
+        monkeypatch.setenv(key, "x")  # recorded, so that what a test sets is undone after it
+        monkeypatch.delenv(key)
     return monkeypatch
 
 
@@ -45,8 +47,22 @@ def test_console_pins_for_bench_only_and_not_with_native_isa(clean_env):
     console.main(["report", "--results", "x"])
     console.main(["bench", "--native-isa"])
     assert seen == [(["report", "--results", "x"], None), (["bench", "--native-isa"], None)]
-    console.main(["--verbose", "bench", "--task", "search"])
-    assert seen[-1] == (["--verbose", "bench", "--task", "search"], "Haswell")
+    console.main(["bench", "--native", "--dtype", "float32"])  # an abbreviation argparse accepts
+    console.main(["bench", "--dtype=auto"])  # bfloat16 on AVX2 code would only be emulated
+    console.main(["bench", "--dtype", "bfloat16"])
+    assert [env for _, env in seen] == [None] * 5
+    console.main(["--verbose", "bench", "--task", "search", "--dtype", "float32"])
+    assert seen[-1] == (["--verbose", "bench", "--task", "search", "--dtype", "float32"], "Haswell")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "auto"])
+def test_the_bench_dtype_reaches_the_transformer(tmp_path, dtype):
+    from tagrank.eval.bench import run_bench
+
+    (path,) = run_bench(tasks=["similarity"], datasets=["gensim_wordsim353"], methods=["transformer"],
+                        out=tmp_path, cache_dir=None, show_progress=False, dtype=dtype)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["methods"]["transformer"]["params"]["dtype"] == dtype
 
 
 def test_the_console_module_loads_no_numeric_library():

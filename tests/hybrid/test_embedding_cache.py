@@ -187,3 +187,14 @@ def test_corrupt_cache_file_is_rebuilt(tmp_path, reference):
     assert shard2 != shard
     cache = EmbeddingCache(tmp_path, enc.cache_key(), dim=384)
     assert cache.get(text_hashes(TEXTS))[0].all()
+
+
+def test_cache_key_separates_the_kernels_that_computed_the_vectors(monkeypatch):
+    # AVX2 and AVX-512 code differ in the last bits: a pinned run must not read what a native run wrote
+    import torch
+
+    enc = TransformerEncoder(device="cpu", show_progress=False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    avx2 = enc.cache_key()
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert enc.cache_key() != avx2 and enc.cache_key()["kernels"] == "AVX512"
