@@ -1,8 +1,9 @@
 """The ``tagrank`` console script: fixes the numeric code paths for ``bench``, then runs the CLI.
 
 ``tagrank bench`` pins the AVX2 code paths of the numeric libraries
-(:func:`tagrank.eval.numerics.pin_avx2_numerics`) so that its tables are the same on every
-x86-64 CPU; that must happen before NumPy loads, so this module imports nothing else first.
+(:func:`tagrank.eval.numerics.pin_avx2_numerics`) so that its tables follow the code, not the CPU's
+vector width (what that does and does not reach is measured there); that must happen before
+NumPy loads, so this module imports nothing else first.
 ``--native-isa``, or a ``--dtype`` other than float32, skips it (faster on AVX-512 / AMX CPUs; the
 numbers then depend on the CPU).
 """
