@@ -101,6 +101,43 @@ def tokenise_share(enc: Any, texts: list[str], seconds: float) -> float:
     return (time.perf_counter() - start) / seconds
 
 
+#: torch operators grouped by the kind of work they do, for :func:`op_profile`
+OP_KINDS = {
+    "matrix products": ("aten::addmm", "aten::mm", "aten::bmm", "aten::matmul", "aten::baddbmm",
+                        "mkldnn", "aten::_mkl_linear"),
+    "attention": ("attention",),
+    "layer norm": ("layer_norm",),
+    "activation": ("gelu", "relu", "tanh"),
+    "copies and indexing": ("aten::copy_", "aten::index", "aten::cat", "aten::fill_", "aten::contiguous",
+                            "aten::clone", "aten::zero_", "aten::masked_fill", "aten::embedding"),
+    "elementwise": ("aten::add", "aten::mul", "aten::div", "aten::sum", "aten::mean", "aten::sub", "aten::where",
+                    "aten::clamp", "aten::norm", "aten::linalg_vector_norm", "aten::softmax"),
+}
+
+
+def op_profile(call: Any) -> dict[str, float]:
+    """Shares of one ``call``'s torch operator self-time by kind (:data:`OP_KINDS`), plus the
+    wall seconds outside torch operators (tokenising, Python, data movement to NumPy)."""
+    import time
+
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    start = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        call()
+    wall = time.perf_counter() - start
+    kinds = dict.fromkeys([*OP_KINDS, "other operators"], 0.0)
+    for event in prof.key_averages():
+        name = event.key
+        kind = next((k for k, keys in OP_KINDS.items() if any(key in name for key in keys)), "other operators")
+        kinds[kind] += event.self_cpu_time_total / 1e6
+    ops = sum(kinds.values())  # timed on the calling thread, so comparable with wall time
+    threads = torch.get_num_threads()
+    return {"wall_s": wall, **{f"share_{k.replace(' ', '_')}": v / ops for k, v in kinds.items()},
+            "operator_s": ops, "outside_operators_share_of_wall": max(0.0, 1 - ops / wall), "threads": threads}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=None, help="the shared data folder (default: $TAGRANK_DATA or ../shared/data)")
@@ -155,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"@{t}t: " + ", ".join(f"{k} {v:.3g}" for k, v in med.items()), flush=True)
         if t == goal_t:
             share = tokenise_share(lib, texts, pc.median(times["library"]))
+            profiles = {name: op_profile(call) for name, call in calls.items() if name != "library_onnx"}
     emb_lib, emb_st = calls["library"](), calls["sentence_transformers"]()
     max_abs = float(np.abs(emb_lib - emb_st).max())
     agreement = {"max_abs_diff_vs_sentence_transformers": max_abs}
@@ -203,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                       "bf16_block_cost_measured": round(half_precision_cost(torch.bfloat16), 2),
                       "precision_n": len(few)},
         "tokenise_share_of_encode": round(share, 4),
+        "profile": {name: pc.round_floats(p) for name, p in profiles.items()},
         "padding": pc.round_floats(padding_stats(texts, bs)),
         "machine": pc.cpu_machine(threads),
         "versions": pc.versions("sentence-transformers", "tokenizers"),
@@ -218,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
             "change against float32 is recorded with it.",
             "library_onnx: the same encoder with backend='onnx' (ONNX Runtime, opt-in extra tagrank[onnx]) in the "
             "same interleaved rounds; its ratios are onnx_seconds_vs_*.",
+            f"profile: where each encoder's time goes at {goal_t} threads, from one torch.profiler run on the "
+            "same texts -- each kind's share of the torch operators' self time (matrix products are the floor "
+            "both encoders share: same model, same FLOPs on real tokens), and the share of wall time spent "
+            "outside torch operators.",
             "tokenise_share_of_encode: the fast tokenizer's time over the library's encode time on the same "
             "texts -- the most that overlapping tokenisation with compute could save (not done: below noise).",
         ],

@@ -19,13 +19,14 @@ def _command(argv: list[str]) -> str | None:
 
 
 def _native(argv: list[str]) -> bool:
-    """Whether ``argv`` asks for the CPU's own code paths: ``--native-isa`` (or an abbreviation argparse
-    accepts), or a ``--dtype`` other than float32 (bfloat16 on AVX2 code would only be emulated)."""
+    """Whether ``argv`` asks for the CPU's own code paths: ``--native-isa``, or a ``--dtype`` other than
+    float32 (bfloat16 on AVX2 code would only be emulated); either option by any abbreviation argparse
+    accepts (``--nat``, ``--dt``: shorter ones are ambiguous with other bench options)."""
     for i, arg in enumerate(argv):
         if len(arg) >= 5 and "--native-isa".startswith(arg):
             return True
         name, _, value = arg.partition("=")
-        if name == "--dtype":
+        if len(name) >= 4 and "--dtype".startswith(name):
             value = value or (argv[i + 1] if i + 1 < len(argv) else "")
             if value != "float32":
                 return True

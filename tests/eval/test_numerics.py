@@ -50,7 +50,9 @@ def test_console_pins_for_bench_only_and_not_with_native_isa(clean_env):
     console.main(["bench", "--native", "--dtype", "float32"])  # an abbreviation argparse accepts
     console.main(["bench", "--dtype=auto"])  # bfloat16 on AVX2 code would only be emulated
     console.main(["bench", "--dtype", "bfloat16"])
-    assert [env for _, env in seen] == [None] * 5
+    console.main(["bench", "--dt", "auto"])  # abbreviations of --dtype too
+    console.main(["bench", "--dty=bfloat16"])
+    assert [env for _, env in seen] == [None] * 7
     console.main(["--verbose", "bench", "--task", "search", "--dtype", "float32"])
     assert seen[-1] == (["--verbose", "bench", "--task", "search", "--dtype", "float32"], "Haswell")
 
