@@ -228,3 +228,36 @@ def test_split_query_check_is_exact_on_a_hash_collision(dask_client, monkeypatch
     monkeypatch.setattr(dask_ranker, "_key_hashes", lambda keys: np.zeros(1, dtype=np.uint64))  # all collide
     assert dask_ranker._split_query(whole, dask_client) is None
     assert dask_ranker._split_query(split, dask_client) == "b"
+
+
+@pytest.mark.parametrize("rows, holders, expected", [
+    # already even: nothing moves
+    ([10, 10, 10, 10], ["a", "b", "a", "b"], ["a", "b", "a", "b"]),
+    # all on one worker (as a fresh cluster may place them): half go to the other
+    ([10, 10, 10, 10], ["a", "a", "a", "a"], ["a", "a", "b", "b"]),
+    # uneven sizes, share 20, largest first: 16 stays on a (16 <= 20); 10 would take a to 26: to the
+    # least loaded, b (10); 8: a would reach 24, so b (18); 6: a would reach 22, least loaded is a (16 < 18)
+    ([10, 16, 8, 6], ["a", "a", "a", "a"], ["b", "a", "b", "a"]),
+    # a holder that is no longer a worker: placed like a new partition
+    ([5, 5], ["gone", "gone"], ["a", "b"]),
+])
+def test_balanced_placement(rows, holders, expected):
+    from tagrank.hybrid.dask_ranker import balanced_placement
+
+    assert balanced_placement(rows, holders, ["a", "b"]) == expected
+
+
+def test_partitions_on_one_worker_are_spread_before_training(dask_client):
+    from distributed import wait
+    from tagrank.hybrid.dask_ranker import _balance_over_workers
+
+    workers = sorted(dask_client.scheduler_info()["workers"])
+    frames = [pd.DataFrame({"x": np.arange(10) + 10 * i}) for i in range(4)]
+    crowded = [dask_client.scatter(f, workers=[workers[0]]) for f in frames]
+    wait(crowded)
+    placed = _balance_over_workers(dask_client, crowded, [10, 10, 10, 10])
+    who = dask_client.who_has(placed)
+    holders = [list(who[f.key])[0] for f in placed]
+    assert sorted(holders) == [workers[0]] * 2 + [workers[1]] * 2
+    for got, want in zip(dask_client.gather(placed), frames, strict=True):
+        pd.testing.assert_frame_equal(got, want)
