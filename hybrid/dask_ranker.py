@@ -32,7 +32,8 @@ trains data-parallel over the workers holding partitions (``tree_learner="data"`
 its histogram bins come from per-worker samples, so the model is close to, not
 bit-equal with, the single-machine one (ndcg@10 parity is tested). For the same reason two
 Dask fits of the same data and seed can differ slightly: LightGBM's Dask interface trains each
-worker on the partitions the scheduler placed there, and ranks the workers in no fixed order
+worker on the partitions it holds (which partitions those are can vary from run to run), and ranks the
+workers in no fixed order
 (measured on the tests' data, 600 queries: ndcg@10 within 0.0022 of the single-machine fit
 over 8 fits). ``HybridRanker.fit`` is the reproducible path.
 """
