@@ -6,8 +6,9 @@ processes on a shared machine hits all alike; figures are medians over rounds,
 ratios medians of per-round ratios):
 
 * ``encode``: Home Depot product titles (the first ``--encode-n`` distinct ones)
-  through the default encoder, :func:`hybrid.dask_encode.encode_dask` on the
-  cluster vs ``TransformerEncoder.encode`` in the process;
+  through the default encoder in float32 (the goal is fp32; "auto" would be bfloat16
+  on an AMX CPU), :func:`hybrid.dask_encode.encode_dask` on the cluster vs
+  ``TransformerEncoder.encode`` in the process;
 * ``topk``: exact top-10 of ``--topk-q`` queries among ``--topk-n`` unit vectors
   (384-d, seeded), :func:`hybrid.dask_topk.dask_top_k` over shards already placed
   on the workers vs :func:`baselines.vectors.top_k`;
@@ -106,7 +107,7 @@ def encode_job(clients: dict[str, Any], texts: list[str], rounds: int) -> dict[s
     from tagrank.hybrid.dask_encode import encode_dask
     from tagrank.hybrid.encoder import TransformerEncoder
 
-    enc = TransformerEncoder(device="cpu", show_progress=False, batch_size=64)
+    enc = TransformerEncoder(device="cpu", dtype="float32", show_progress=False, batch_size=64)  # the goal is fp32
     parts = 32  # small partitions: the scheduler balances them over the workers
     for c in clients.values():  # each worker loads the model once, outside the timings
         c.compute(encode_dask(enc, texts[:64], client=c, npartitions=4)).result()

@@ -62,13 +62,15 @@ def _score_partition(part: pd.Series, kind: str, payload: dict[str, bytes], key:
     ``offsets``: each partition's first row in the whole input, so that a bad query names its row there."""
     from tagrank.hybrid.dask_encode import check_texts_from
     from tagrank.hybrid.dask_ship import load_shipped
+    from tagrank.hybrid.worker_memory import reuse_freed_memory
 
     number = int(partition_info["number"]) if partition_info else 0
     keys = part.tolist()
     if kind == "search":
         keys = check_texts_from(keys, "query_texts", offsets[number])
     pipe = load_shipped(KINDS[kind][0], payload, key)
-    out = score_keys(kind, pipe, keys, k, exclude_seen)
+    with reuse_freed_memory():  # query encoding and scoring reuse the heap (see hybrid.worker_memory)
+        out = score_keys(kind, pipe, keys, k, exclude_seen)
     path = Path(out_dir) / f"part.{number:05d}.parquet"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     out.to_parquet(tmp, index=False)

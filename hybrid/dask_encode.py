@@ -95,11 +95,13 @@ def _encode_partition(part: Any, offset: int, payload: dict[str, bytes], key: st
     """Runs on a worker: the shipped encoder (loaded once per process) encodes one partition
     (``offset``: its first row in the whole input, for the row an error names)."""
     from tagrank.hybrid.dask_ship import load_shipped
+    from tagrank.hybrid.worker_memory import reuse_freed_memory
 
     enc = load_shipped("TransformerEncoder", payload, key)
     texts = check_texts_from(list(part), "texts", offset)
     fn = enc.encode_raw if raw else enc.encode
-    return fn(texts, batch_size=batch_size, device=device, show_progress=False)
+    with reuse_freed_memory():  # the worker's malloc setting would page-fault every activation anew
+        return fn(texts, batch_size=batch_size, device=device, show_progress=False)
 
 
 def encode_dask(

@@ -157,9 +157,11 @@ def _local_top_k(queries: np.ndarray, shard: np.ndarray, offset: int, k: int, me
                  exclude: Any, item_chunk: int) -> tuple[np.ndarray, np.ndarray]:
     """Runs on a worker: the shard's top-k of each query, indices in the global numbering, padded to k."""
     from tagrank.baselines.vectors import top_k
+    from tagrank.hybrid.worker_memory import reuse_freed_memory
 
-    idx, scores = top_k(queries, shard, k=k, metric=metric, device=device, exclude=exclude,
-                        query_chunk=max(1, len(queries)), item_chunk=item_chunk)
+    with reuse_freed_memory():  # score blocks reuse the heap instead of a fresh mmap each
+        idx, scores = top_k(queries, shard, k=k, metric=metric, device=device, exclude=exclude,
+                            query_chunk=max(1, len(queries)), item_chunk=item_chunk)
     idx = np.where(idx >= 0, idx + offset, -1)
     if idx.shape[1] < k:  # a shard smaller than k
         pad = k - idx.shape[1]
