@@ -57,14 +57,44 @@ def as_text_series(texts: Any, column: str = "text", npartitions: int | None = N
         if not path.exists():
             raise TagrankInputError(f"texts: {path} does not exist (expected a Parquet folder or file)")
         return dd.read_parquet(str(path), columns=[column])[column]
+    values = _in_memory_texts(texts, column)
+    return dd.from_pandas(pd.Series(values, dtype=object, name=column),
+                          npartitions=_n_parts(npartitions, client, len(values)), sort=False)
+
+
+def _in_memory_texts(texts: Any, column: str) -> list[str]:
+    """An in-memory list / Series / DataFrame column of texts, checked as ``encode`` checks it."""
+    import pandas as pd
+
     if isinstance(texts, pd.DataFrame):
         if column not in texts.columns:
             raise TagrankInputError(f"texts has no column {column!r}; columns: {list(texts.columns)}")
         texts = texts[column]
-    values = check_texts(texts, "texts")  # what encode rejects, with its message
-    n = npartitions or default_partitions(client, len(values))
-    return dd.from_pandas(pd.Series(values, dtype=object, name=column), npartitions=max(1, min(n, len(values) or 1)),
-                          sort=False)
+    return check_texts(texts, "texts")  # what encode rejects, with its message
+
+
+def _n_parts(npartitions: int | None, client: Any, n_rows: int) -> int:
+    return max(1, min(npartitions or default_partitions(client, n_rows), n_rows or 1))
+
+
+def text_partitions(texts: Any, column: str = "text", npartitions: int | None = None,
+                    client: Any = None) -> list[tuple[Any, Any]]:
+    """(partition, its first row) pairs of ``texts`` to encode.
+
+    An in-memory input is split here, on the driver: each task carries its texts and offset and
+    depends on no other task, so Dask's queue gives the next partition to whichever worker is free.
+    (Through a ``from_pandas`` Series and lazily summed offsets, 16 equal partitions ran 9 / 7 on two
+    workers: the encode tasks followed where their inputs had been computed.) A Dask collection or
+    a Parquet input keeps its own partitions, with offsets summed lazily (:func:`partition_offsets`)."""
+    import dask.dataframe as dd
+
+    if npartitions is not None:
+        check_k(npartitions, "npartitions")
+    if isinstance(texts, dd.Series | dd.DataFrame | str | os.PathLike):
+        return partition_offsets(as_text_series(texts, column, npartitions, client))
+    values = _in_memory_texts(texts, column)
+    bounds = np.linspace(0, len(values), _n_parts(npartitions, client, len(values)) + 1).astype(np.int64)
+    return [(values[a:b], int(a)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def check_texts_from(values: list[Any], field: str, offset: int) -> list[str]:
@@ -123,14 +153,14 @@ def encode_dask(
     import dask.array as da
     from tagrank.hybrid.dask_ship import saved_files, shipped
 
-    series = as_text_series(texts, column, npartitions, client)
+    parts = text_partitions(texts, column, npartitions, client)
     worker_enc = _worker_copy(encoder)
     dim = int(worker_enc.dim) if not raw else int(worker_enc._model(_driver_device(worker_enc))[1].config.hidden_size)
     payload, key = shipped("TransformerEncoder", saved_files(worker_enc))
     fn = dask.delayed(_encode_partition, pure=True)
     blocks = [
         da.from_delayed(fn(part, offset, payload, key, batch_size, raw, device), shape=(np.nan, dim), dtype=np.float32)
-        for part, offset in partition_offsets(series)
+        for part, offset in parts
     ]
     return da.concatenate(blocks, axis=0) if blocks else da.zeros((0, dim), dtype=np.float32)
 
@@ -179,4 +209,4 @@ def _save_npy(block: np.ndarray, path: str) -> str:
 
 
 __all__ = ["as_text_series", "check_texts_from", "default_partitions", "encode_dask", "encode_to_npy",
-           "partition_offsets"]
+           "partition_offsets", "text_partitions"]

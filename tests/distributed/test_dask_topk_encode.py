@@ -86,6 +86,23 @@ def test_dask_encode_equals_single_machine(dask_client):
     assert np.abs(got - want).max() <= 1e-5
 
 
+def test_in_memory_texts_are_split_on_the_driver_into_independent_tasks():
+    import dask
+    import dask.dataframe as dd
+    import pandas as pd
+    from tagrank.hybrid.dask_encode import text_partitions
+
+    texts = [f"item {i}" for i in range(10)]
+    parts = text_partitions(texts, npartitions=3)
+    # plain lists with known offsets: no upstream task decides where an encode task runs
+    assert [(p, o) for p, o in parts] == [(texts[0:3], 0), (texts[3:6], 3), (texts[6:10], 6)]
+    assert [len(p) for p, _ in text_partitions(pd.DataFrame({"title": texts}), "title", npartitions=4)] == [2, 3, 2, 3]
+    assert text_partitions(texts, npartitions=50)[-1] == (texts[9:10], 9)  # never more partitions than texts
+    lazy = text_partitions(dd.from_pandas(pd.Series(texts), npartitions=2))  # a Dask collection keeps its own
+    assert [len(p) for p in dask.compute(*[p for p, _ in lazy])] == [5, 5]
+    assert dask.compute(*[o for _, o in lazy]) == (0, 5)
+
+
 def test_dask_encode_from_dask_frame_and_parquet(dask_client, tmp_path):
     import dask.dataframe as dd
     import pandas as pd
