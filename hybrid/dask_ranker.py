@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from tagrank.baselines.validation import TagrankInputError, check_k
+from tagrank.hybrid.dask_placement import balanced_placement
 from tagrank.hybrid.labels import GradeRule
 from tagrank.hybrid.ranker import HybridRanker, _booster_names
 
@@ -74,24 +75,6 @@ def _prepare_partition(part: pd.DataFrame, params: dict[str, Any], cols: list[st
     out[_GRADE] = grades.astype(np.int32)
     out[_GID] = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
     return out, dropped, keys
-
-
-def balanced_placement(rows: Sequence[int], holders: Sequence[str | None], workers: Sequence[str]) -> list[str]:
-    """The worker each partition should train on (see the module docstring): partitions taken
-    largest first, each kept on its holder while that worker stays within an even share of the
-    rows, otherwise given to the least-loaded worker (ties: the first in ``workers``)."""
-    share = sum(rows) / len(workers)
-    load = dict.fromkeys(workers, 0)
-    targets: list[str] = [""] * len(rows)
-    for i in sorted(range(len(rows)), key=lambda i: (-rows[i], i)):
-        holder = holders[i]
-        if holder in load and load[holder] + rows[i] <= share:
-            target = holder
-        else:
-            target = min(workers, key=lambda w: load[w])
-        load[target] += rows[i]
-        targets[i] = target
-    return targets
 
 
 def _moved(part: pd.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from tagrank.baselines.validation import TagrankInputError, check_k, check_nonempty
+from tagrank.hybrid.dask_placement import balanced_placement
 
 
 @dataclass
@@ -83,17 +84,6 @@ def default_item_chunk() -> int:
     return int(inspect.signature(top_k).parameters["item_chunk"].default)
 
 
-def _balance(sizes: list[int], workers: list[str]) -> list[str]:
-    """A worker for each shard: largest shard first to the least loaded worker (LPT)."""
-    load = dict.fromkeys(workers, 0)
-    out = [""] * len(sizes)
-    for i in sorted(range(len(sizes)), key=lambda j: (-sizes[j], j)):
-        w = min(workers, key=lambda x: (load[x], workers.index(x)))
-        out[i] = w
-        load[w] += sizes[i]
-    return out
-
-
 def shard_items(items: Any, client: Any = None, n_shards: int | None = None,
                 item_chunk: int | None = None) -> ShardedItems:
     """Place the rows of ``items`` on the workers in contiguous shards, balanced by rows.
@@ -138,7 +128,7 @@ def shard_items(items: Any, client: Any = None, n_shards: int | None = None,
         starts = list(range(0, n, chunk * per_shard)) or [0]
         bounds = [*starts, n]
         sizes = [int(bounds[i + 1] - bounds[i]) for i in range(len(starts))]
-        placement = _balance(sizes, workers)
+        placement = balanced_placement(sizes, [None] * len(sizes), workers)
         futures = []
         for i, w in enumerate(placement):
             part = arr[bounds[i]:bounds[i + 1]]

@@ -24,6 +24,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 #: glibc's mallopt parameters (malloc.h)
@@ -41,8 +42,9 @@ _LOCK = threading.Lock()
 _ACTIVE = 0  # tasks of this process inside reuse_freed_memory (a worker may run several threads)
 
 
+@cache
 def _libc() -> Any:
-    """glibc with ``mallopt`` and ``malloc_trim``, or None (another system or C library)."""
+    """(Looked up once per process.) glibc with ``mallopt`` and ``malloc_trim``, or None (another system or C library)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
