@@ -33,14 +33,16 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _perf_common import REPO, machine, median, round_floats, versions, write_perf  # noqa: E402
+from _perf_common import REPO, command, machine, median, round_floats, versions, write_perf  # noqa: E402
 
 GOALS = {
     "encode_2_workers_vs_1": 1.7,
@@ -346,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 raise SystemExit(f"unknown job {job!r}")
             results[job]["rounds"] = len(next(iter(results[job]["times"].values())))
+            # each job says which command measured it and when: with --keep, one file holds several runs
+            results[job]["measured_by"] = {"command": command(), "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                           "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()]}
             print(job, {w: round(median(v), 3) for w, v in results[job]["times"].items()}, flush=True)
             doc = build_doc(results, args)
             if args.quick and args.out is None:

@@ -17,6 +17,7 @@ single-machine result. Memory: a worker holds its shards, one query block and
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +29,17 @@ from tagrank.hybrid.dask_placement import balanced_placement
 
 @dataclass
 class ShardedItems:
-    """Item shards living on the workers: futures, their first rows and sizes, and the dimension."""
+    """Item shards living on the workers: futures, their first rows and sizes, and the dimension.
+
+    ``checked``: the shards were scanned for NaN / inf when placed (:func:`shard_items` does), so
+    a query does not scan them again; shards placed any other way are scanned by every query."""
 
     futures: list[Any]
     offsets: list[int]
     sizes: list[int]
     dim: int
     client: Any
+    checked: bool = False
 
     @property
     def n_items(self) -> int:
@@ -88,8 +93,8 @@ def shard_items(items: Any, client: Any = None, n_shards: int | None = None,
                 item_chunk: int | None = None) -> ShardedItems:
     """Place the rows of ``items`` on the workers in contiguous shards, balanced by rows.
 
-    A numpy matrix is cut into shards made of whole ``item_chunk``-row blocks (default:
-    ``top_k``'s own block size, about ``n_shards`` shards, default four per worker thread),
+    A numpy matrix is cut into ``n_shards`` shards (default: one per worker thread) made of
+    whole ``item_chunk``-row blocks (default: ``top_k``'s own block size),
     so that every shard scores exactly the blocks the single-machine ``top_k`` scores --
     same matrix products, same float32 rounding. A Dask array keeps its row chunks
     (exact as well when they are multiples of the block size)."""
@@ -123,20 +128,31 @@ def shard_items(items: Any, client: Any = None, n_shards: int | None = None,
         n = arr.shape[0]
         nthreads = max(1, sum(client.nthreads().values()))
         chunk = int(item_chunk or default_item_chunk())
-        n_blocks = max(1, -(-n // chunk))
-        per_shard = max(1, n_blocks // max(1, n_shards or 4 * nthreads))
-        starts = list(range(0, n, chunk * per_shard)) or [0]
-        bounds = [*starts, n]
-        sizes = [int(bounds[i + 1] - bounds[i]) for i in range(len(starts))]
+        bounds = block_bounds(n, chunk, n_shards or nthreads)
+        sizes = [int(bounds[i + 1] - bounds[i]) for i in range(len(bounds) - 1)]
         placement = balanced_placement(sizes, [None] * len(sizes), workers)
         futures = []
-        for i, w in enumerate(placement):
-            part = arr[bounds[i]:bounds[i + 1]]
-            # the shard is the task's argument: the scheduler keeps it, so a lost shard is rebuilt elsewhere
-            futures.append(client.submit(_as_float32, part, pure=False, workers=[w], allow_other_workers=True))
+        with warnings.catch_warnings():
+            # the shard is the task's argument on purpose: the scheduler keeps it, so a shard lost with its
+            # worker is rebuilt elsewhere; Dask's advice against large task arguments does not apply
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+            for i, w in enumerate(placement):
+                part = arr[bounds[i]:bounds[i + 1]]
+                futures.append(client.submit(_as_float32, part, pure=False, workers=[w], allow_other_workers=True))
         dim = int(arr.shape[1])
     offsets = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64).tolist() if sizes else []
-    return ShardedItems(futures, [int(o) for o in offsets], sizes, dim, client)
+    return ShardedItems(futures, [int(o) for o in offsets], sizes, dim, client, checked=True)
+
+
+def block_bounds(n: int, chunk: int, n_shards: int) -> list[int]:
+    """Row bounds of ``min(n_shards, blocks)`` contiguous shards of whole ``chunk``-row blocks, the
+    blocks dealt out evenly (shard sizes differ by at most one block; the short last block counts
+    as a whole one, so it joins a shard with one block fewer where the split is uneven)."""
+    n_blocks = max(1, -(-n // chunk))
+    parts = max(1, min(n_shards, n_blocks))
+    # the shards that get one block more come last, where the short last block is
+    first = [i * (n_blocks // parts) + max(0, i - (parts - n_blocks % parts)) for i in range(parts)]
+    return [min(n, b * chunk) for b in first] + [n]
 
 
 def _rows(block: Any) -> int:
@@ -144,14 +160,15 @@ def _rows(block: Any) -> int:
 
 
 def _local_top_k(queries: np.ndarray, shard: np.ndarray, offset: int, k: int, metric: str, device: str,
-                 exclude: Any, item_chunk: int) -> tuple[np.ndarray, np.ndarray]:
-    """Runs on a worker: the shard's top-k of each query, indices in the global numbering, padded to k."""
+                 exclude: Any, item_chunk: int, check_items: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Runs on a worker: the shard's top-k of each query, indices in the global numbering, padded to k.
+    ``check_items=False`` for a shard checked when it was placed (the scan costs ~4% of a query)."""
     from tagrank.baselines.vectors import top_k
     from tagrank.hybrid.worker_memory import reuse_freed_memory
 
     with reuse_freed_memory():  # score blocks reuse the heap instead of a fresh mmap each
         idx, scores = top_k(queries, shard, k=k, metric=metric, device=device, exclude=exclude,
-                            query_chunk=max(1, len(queries)), item_chunk=item_chunk)
+                            query_chunk=max(1, len(queries)), item_chunk=item_chunk, check_items=check_items)
     idx = np.where(idx >= 0, idx + offset, -1)
     if idx.shape[1] < k:  # a shard smaller than k
         pad = k - idx.shape[1]
@@ -224,7 +241,8 @@ def dask_top_k(
         parts = []
         for fut, off, size in zip(sharded.futures, sharded.offsets, sharded.sizes, strict=True):
             ex = exclude[qs:qs + block, off:off + size] if exclude is not None else None
-            parts.append(client.submit(_local_top_k, qb, fut, off, k, metric, device, ex, chunk, pure=False))
+            parts.append(client.submit(_local_top_k, qb, fut, off, k, metric, device, ex, chunk,
+                                       not sharded.checked, pure=False))
         pending.append((qs, _tree_merge(client, parts, k)))
     for qs, fut in pending:
         idx, scores = fut.result()

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 from tagrank.baselines.validation import TagrankInputError
 from tagrank.baselines.vectors import top_k
-from tagrank.hybrid.dask_topk import dask_top_k, merge_top_k, shard_items
+from tagrank.hybrid.dask_topk import block_bounds, dask_top_k, merge_top_k, shard_items
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +55,23 @@ def test_sharded_items_reused_and_balanced(dask_client, single_thread):
     a = dask_top_k(queries, sharded, k=5, item_chunk=100, client=dask_client)
     b = top_k(queries, items, k=5, item_chunk=100)
     np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_block_bounds_deal_whole_blocks_evenly():
+    # 200,000 rows in 16,384-row blocks: 12 full blocks and one of 3,392; two shards of 6 and 7 blocks,
+    # the short block in the larger shard (98,304 vs 101,696 rows)
+    assert block_bounds(200_000, 16_384, 2) == [0, 98_304, 200_000]
+    assert block_bounds(200_000, 16_384, 1) == [0, 200_000]
+    assert block_bounds(32, 4, 3) == [0, 8, 20, 32]  # 8 blocks: 2, 3, 3
+    assert block_bounds(5, 16_384, 8) == [0, 5]  # never more shards than blocks
+    for n in range(1, 60):
+        for chunk in (1, 3, 7, 16):
+            for shards in range(1, 9):
+                b = block_bounds(n, chunk, shards)
+                blocks = [-(-(b[i + 1] - b[i]) // chunk) for i in range(len(b) - 1)]
+                assert b[0] == 0 and b[-1] == n and all(x % chunk == 0 for x in b[:-1])
+                assert len(blocks) == min(shards, -(-n // chunk)) and min(blocks) >= 1
+                assert max(blocks) - min(blocks) <= 1
 
 
 def test_merge_top_k_tie_rule():
