@@ -183,3 +183,23 @@ def test_a_local_cluster_leaves_the_callers_environment_as_it_was(monkeypatch):
         assert dict(os.environ) == before
     finally:
         cluster.close()
+
+
+def test_a_local_cluster_runs_quiet_and_leaves_the_callers_config_alone():
+    """tagrank's LocalCluster shares the caller's cores: its workers run without the statistical
+    profiler and with slower diagnostics ticks (QUIET_LOCAL_CLUSTER); the caller's config is untouched."""
+    import dask
+    from distributed import Client
+    from tagrank.eval.distributed import QUIET_LOCAL_CLUSTER, local_cluster
+
+    before = {key: dask.config.get(key) for key in QUIET_LOCAL_CLUSTER}
+    cluster = local_cluster(1)
+    try:
+        with Client(cluster) as client:
+            seen = client.run(lambda: {key: dask.config.get(key) for key in QUIET_LOCAL_CLUSTER})
+            callbacks = client.run(lambda dask_worker: sorted(dask_worker.periodic_callbacks))
+        assert list(seen.values()) == [QUIET_LOCAL_CLUSTER]
+        assert all("profile" not in names for names in callbacks.values())
+    finally:
+        cluster.close()
+    assert {key: dask.config.get(key) for key in QUIET_LOCAL_CLUSTER} == before
