@@ -36,8 +36,9 @@ but Chinese semantics are weak; use a multilingual model for Chinese.
 
 Devices and precision: ``dtype="auto"`` picks a half precision only where the
 hardware computes it natively -- float16 on CUDA, bfloat16 on a CPU with
-bfloat16 instructions (AMX ``amx_bf16`` or ``avx512_bf16``, see
-:func:`cpu_native_bf16`) -- and float32 everywhere else (the embeddings then
+bfloat16 instructions (AMX ``amx_bf16`` or ``avx512_bf16``) where a bfloat16 block
+also measures clearly faster than float32 (:func:`cpu_fast_bf16`: with AVX-512
+bf16 alone, or oneDNN held below AMX, it measured slower) -- and float32 everywhere else (the embeddings then
 match ``SentenceTransformer.encode`` within 1e-5); under ``backend="onnx"``, which runs
 the float32 export, ``"auto"`` is float32. On a CPU without them a
 bfloat16 matrix product is emulated and several times slower than float32, so
@@ -116,6 +117,18 @@ def cpu_native_bf16() -> bool:
     return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
+#: ``dtype="auto"`` takes bfloat16 on a CPU only where a bfloat16 block measured at most this share of
+#: float32's time (:func:`half_precision_cost`). Measured on a Xeon with AMX: 0.25-0.4; with oneDNN held
+#: to AVX-512 bf16 (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``, no AMX) 1.2-1.7, to AVX2 8-10.
+AUTO_HALF_MAX_COST = 0.8
+
+
+def cpu_fast_bf16() -> bool:
+    """True when this CPU has bfloat16 instructions and a bfloat16 block measured clearly faster
+    than float32 here (the instructions alone do not make it faster: see :data:`AUTO_HALF_MAX_COST`)."""
+    return cpu_native_bf16() and half_precision_cost(torch.bfloat16) <= AUTO_HALF_MAX_COST
+
+
 def cpu_native_fp16() -> bool:
     """True when the CPU computes float16 natively (AMX ``amx_fp16`` or ``avx512_fp16``)."""
     return bool(cpu_flags() & {"amx_fp16", "avx512_fp16"})
@@ -152,9 +165,10 @@ def _warn_slow_half(dtype: torch.dtype) -> None:
         return
     _HALF_WARNED.add(dtype)
     warnings.warn(
-        f"dtype={_dtype_name(dtype)} on a CPU without native {_dtype_name(dtype)} instructions "
-        f"(no AMX / AVX-512 {_dtype_name(dtype)}): a {_dtype_name(dtype)} transformer block measured "
-        f"{half_precision_cost(dtype):.1f}x the float32 time here; dtype='auto' (float32 on this CPU) is faster",
+        f"dtype={_dtype_name(dtype)} is slower than float32 on this CPU (no AMX / AVX-512 {_dtype_name(dtype)} "
+        f"instructions, or ONEDNN_MAX_CPU_ISA holds oneDNN below them): a {_dtype_name(dtype)} transformer "
+        f"block measured {half_precision_cost(dtype):.1f}x the float32 time here; dtype='auto' (float32 on this "
+        f"CPU) is faster",
         RuntimeWarning,
         stacklevel=4,
     )
@@ -164,7 +178,8 @@ _HALF_WARNED: set[torch.dtype] = set()
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
-    """``auto`` -> float16 on CUDA, bfloat16 on a CPU with native bfloat16, else float32;
+    """``auto`` -> float16 on CUDA, bfloat16 on a CPU where it is native and faster (:func:`cpu_fast_bf16`),
+    else float32;
     names such as ``bf16`` and ``int8`` (dynamic int8 Linear layers, CPU only) are accepted."""
     if isinstance(dtype, torch.dtype):
         resolved = dtype
@@ -174,7 +189,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
         if dtype == "auto":
             if device.type == "cuda":
                 return torch.float16
-            return torch.bfloat16 if cpu_native_bf16() else torch.float32
+            return torch.bfloat16 if cpu_fast_bf16() else torch.float32
         if dtype not in _DTYPES:
             raise TagrankInputError(f"dtype must be 'auto', {sorted(_DTYPES)} or a torch.dtype, got {dtype!r}")
         resolved = _DTYPES[dtype]
@@ -187,7 +202,9 @@ def _check_native(dtype: torch.dtype, device: torch.device) -> None:
     """The warning for an explicit half precision that this CPU only emulates."""
     if device.type != "cpu":
         return
-    if (dtype == torch.bfloat16 and not cpu_native_bf16()) or (dtype == torch.float16 and not cpu_native_fp16()):
+    if dtype == torch.bfloat16 and (not cpu_native_bf16() or half_precision_cost(dtype) > 1.0):
+        _warn_slow_half(dtype)
+    elif dtype == torch.float16 and not cpu_native_fp16():
         _warn_slow_half(dtype)
 
 
