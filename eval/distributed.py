@@ -44,7 +44,7 @@ def _require_dask() -> None:
 # work. No dashboard is started, so nobody reads the workers' statistical profile (a sampling thread
 # every 10 ms, taking the GIL: ~5% of a top-k on 2 workers x 2 cores) or the 500 ms system
 # metrics; the 20 ms event-loop tick only times how long the loop was blocked. Measured on 2 cores,
-# a LocalCluster of 2 idle workers used 6.3% of a core with Dask's defaults, 2.3% with these.
+# a LocalCluster of 2 idle workers used 6.3% of a core with Dask's defaults, 2.1% with these.
 # Memory limits (spill, pause, restart) keep their checks every 100 ms.
 QUIET_LOCAL_CLUSTER = {
     "distributed.worker.profile.enabled": False,

@@ -2,9 +2,9 @@
 
 :func:`shard_items` splits the item matrix (numpy or a row-chunked Dask array, e.g.
 the output of :func:`hybrid.dask_encode.encode_dask`) into contiguous row shards and
-keeps each on one worker (round-robin; a shard lost with its worker is rebuilt from
-its task on another). :func:`dask_top_k` sends each block of ``query_block`` queries to
-every shard; a shard answers with its local top-k from
+keeps each on one worker (one shard per worker thread, balanced by rows; a shard lost
+with its worker is rebuilt from its task on another). :func:`dask_top_k` sends each
+block of ``query_chunk`` queries to every shard; a shard answers with its local top-k from
 :func:`baselines.vectors.top_k` (its indices shifted by the shard's first row), and a
 binary tree of merges combines the shards' lists into the global top-k.
 
@@ -12,7 +12,7 @@ Exactness: every score is the one the single-machine ``top_k`` computes for the 
 (query, item) pair, and each merge orders by score descending, then item index
 ascending -- the tie rule of :mod:`baselines.vectors` -- so ids and scores equal the
 single-machine result. Memory: a worker holds its shards, one query block and
-``query_block x k`` lists, never the whole catalogue.
+``query_chunk x k`` lists, never the whole catalogue.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def _rows(block: Any) -> int:
 def _local_top_k(queries: np.ndarray, shard: np.ndarray, offset: int, k: int, metric: str, device: str,
                  exclude: Any, item_chunk: int, check_items: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Runs on a worker: the shard's top-k of each query, indices in the global numbering, padded to k.
-    ``check_items=False`` for a shard checked when it was placed (the scan costs ~4% of a query)."""
+    ``check_items=False`` for a shard checked when it was placed (the scan is a full pass over the shard)."""
     from tagrank.baselines.vectors import top_k
     from tagrank.hybrid.worker_memory import reuse_freed_memory
 
