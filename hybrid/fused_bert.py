@@ -10,10 +10,7 @@ matrix product, ``scaled_dot_product_attention``), output projection + residual
 + LayerNorm, feed-forward + residual + LayerNorm -- and skips the pooler, which
 mean pooling does not use. Its hidden states match ``BertModel``'s to float
 rounding (tested within 1e-5). In a padded batch the real tokens are packed into one
-matrix, so the matrix products, which are nearly all the work, skip the padding; in
-the encoder's length-sorted batches attention runs once per run of equal-length
-texts, skipping the padding too (500 Home Depot titles at 2 threads: 2-5% faster
-than attention over the padded batch; equal at 1 thread).
+matrix, so the matrix products, which are nearly all the work, skip the padding.
 
 Only plain BERT is supported (``model_type == "bert"``, absolute positions,
 encoder only, a GELU or ReLU activation); :func:`supports` says whether a model
@@ -90,26 +87,7 @@ class FusedBert:
         With padding, the hidden states of padding positions are zero (pooling ignores them)."""
         if mask is None or bool(mask.all()):
             return self._padded(input_ids)
-        mask = mask.to(torch.bool)
-        runs = self._length_runs(mask)
-        if runs is not None:
-            return self._grouped(input_ids, mask, runs)
-        return self._packed(input_ids, mask)
-
-    #: most runs of equal length a batch may have for :meth:`_grouped` (one attention call per run)
-    MAX_RUNS = 16
-
-    def _length_runs(self, mask: torch.Tensor) -> list[tuple[int, int]] | None:
-        """(length, texts) of each run of equal-length texts, when every row of ``mask`` is a prefix
-        (real tokens first) and the batch has at most :attr:`MAX_RUNS` runs -- as the encoder's
-        length-sorted batches are; otherwise None."""
-        lengths = mask.sum(dim=1)
-        if not torch.equal(mask, torch.arange(mask.shape[1], device=mask.device) < lengths[:, None]):
-            return None
-        values, counts = torch.unique_consecutive(lengths, return_counts=True)
-        if len(values) > self.MAX_RUNS or bool((values == 0).any()):
-            return None
-        return list(zip(values.tolist(), counts.tolist(), strict=True))
+        return self._packed(input_ids, mask.to(torch.bool))
 
     def _padded(self, input_ids: torch.Tensor) -> torch.Tensor:
         """A batch without padding: every step on the [batch, length, hidden] tensor."""
@@ -132,37 +110,6 @@ class FusedBert:
         h = self.activation(F.linear(x, i_w, i_b))
         return F.layer_norm(F.linear(h, f_w, f_b) + x, (d,), n2_w, n2_b, self.eps)
 
-    def _embed_packed(self, input_ids: torch.Tensor, real: torch.Tensor, n: int) -> torch.Tensor:
-        """Embeddings + LayerNorm of the real tokens (flat positions ``real`` in a [batch, n] layout)."""
-        b = input_ids.shape[0]
-        positions = torch.arange(n, device=input_ids.device).repeat(b)[real]
-        x = self.word[input_ids.reshape(-1)[real]] + self.position[positions] + self.token_type
-        return F.layer_norm(x, (self.hidden,), *self.emb_norm, self.eps)
-
-    def _grouped(self, input_ids: torch.Tensor, mask: torch.Tensor, runs: list[tuple[int, int]]) -> torch.Tensor:
-        """A padded batch whose texts come in runs of equal length (prefix masks): the real tokens
-        packed into one [tokens, hidden] matrix, as in :meth:`_packed`, and each run's attention
-        computed on its own rows, a [texts, length] block with no padding -- no mask, no copies into
-        and out of a padded layout, no attention over padding."""
-        b, n = input_ids.shape
-        d, heads = self.hidden, self.heads
-        real = mask.reshape(-1).nonzero().squeeze(1)
-        x = self._embed_packed(input_ids, real, n)
-        bounds = []  # (first row, rows, texts, length) of each run in the packed matrix
-        start = 0
-        for length, texts in runs:
-            bounds.append((start, texts * length, texts, length))
-            start += texts * length
-        att = torch.empty_like(x)
-        for qkv_w, qkv_b, o_w, o_b, n1_w, n1_b, i_w, i_b, f_w, f_b, n2_w, n2_b in self.layers:
-            qkv = F.linear(x, qkv_w, qkv_b)
-            for first, rows, texts, length in bounds:
-                g = qkv[first:first + rows].view(texts, length, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
-                out = F.scaled_dot_product_attention(g[0], g[1], g[2])
-                att[first:first + rows] = out.transpose(1, 2).reshape(rows, d)
-            x = self._after_attention(att, x, (o_w, o_b, n1_w, n1_b, i_w, i_b, f_w, f_b, n2_w, n2_b))
-        return x.new_zeros(b * n, d).index_copy_(0, real, x).view(b, n, d)
-
     def _packed(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """A padded batch with its real tokens packed into one [tokens, hidden] matrix: the matrix
         products, LayerNorms and activation (nearly all the work) skip the padding; only attention,
@@ -170,7 +117,9 @@ class FusedBert:
         b, n = input_ids.shape
         d, heads = self.hidden, self.heads
         real = mask.reshape(-1).nonzero().squeeze(1)  # positions of the real tokens in the flat batch
-        x = self._embed_packed(input_ids, real, n)
+        positions = torch.arange(n, device=input_ids.device).repeat(b)[real]
+        x = self.word[input_ids.reshape(-1)[real]] + self.position[positions] + self.token_type
+        x = F.layer_norm(x, (d,), *self.emb_norm, self.eps)
         attn_mask = mask[:, None, None, :]
         padded = x.new_zeros(b * n, 3 * d)  # padding rows stay zero: masked keys, discarded queries
         for qkv_w, qkv_b, o_w, o_b, n1_w, n1_b, i_w, i_b, f_w, f_b, n2_w, n2_b in self.layers:

@@ -61,27 +61,6 @@ def test_a_padded_batch_equals_each_text_alone_and_its_padding_is_zero():
     assert bool((out[~mask] == 0).all())
 
 
-def test_runs_of_equal_length_and_the_packed_layout_equal_bert_model():
-    # a length-sorted batch (the encoder's) goes run by run; a left-padded one, or one with more runs
-    # than MAX_RUNS, through the padded attention layout; all equal BertModel on the real tokens
-    model = tiny_bert()
-    torch.manual_seed(3)
-    ids = torch.randint(1, 50, (6, 8))
-    sorted_mask = torch.arange(8)[None, :] < torch.tensor([8, 8, 5, 5, 5, 2])[:, None]
-    fused = FusedBert(model)
-    assert fused._length_runs(sorted_mask) == [(8, 2), (5, 3), (2, 1)]
-    assert fused._length_runs(sorted_mask.flip(1)) is None  # not a prefix mask
-    few = FusedBert(model)
-    few.MAX_RUNS = 2
-    assert few._length_runs(sorted_mask) is None
-    with torch.inference_mode():
-        for mask, runner in ((sorted_mask, fused), (sorted_mask, few), (sorted_mask.flip(1), fused)):
-            ref = model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
-            out = runner(ids, mask)
-            np.testing.assert_allclose(out[mask].numpy(), ref[mask].numpy(), atol=1e-5)
-            assert bool((out[~mask] == 0).all())
-
-
 def test_supports_only_plain_bert():
     assert supports(tiny_bert())
     assert not supports(tiny_bert(hidden_act="silu"))
