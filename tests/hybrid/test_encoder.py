@@ -255,6 +255,20 @@ def test_fingerprint_sees_a_change_past_the_first_mib_and_in_shards(tmp_path):
     assert model_fingerprint(b) != before and model_fingerprint(a) != model_fingerprint(b)
 
 
+def test_weight_files_are_the_named_and_sharded_ones(tmp_path):
+    from tagrank.hybrid.encoder import _weight_files
+
+    for name in ("model.safetensors", "model-00001-of-00002.safetensors", "model.safetensors.index.json",
+                 "pytorch_model.bin", "pytorch_model-00001-of-00003.bin", ".hidden.safetensors",
+                 "config.json", "vocab.txt", "model.SAFETENSORS", "tf_model.h5"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub.safetensors").mkdir()  # a directory is not a weight file
+    assert _weight_files(tmp_path) == [".hidden.safetensors", "model-00001-of-00002.safetensors",
+                                       "model.safetensors", "model.safetensors.index.json",
+                                       "pytorch_model-00001-of-00003.bin", "pytorch_model.bin"]
+    assert _weight_files(tmp_path / "missing") == []
+
+
 def test_a_save_with_the_older_fingerprint_still_loads(tmp_path):
     path = TransformerEncoder(device="cpu").save(tmp_path / "enc")
     config = json.loads((path / "config.json").read_text())
