@@ -267,6 +267,31 @@ def cpu_machine(threads: list[int], shared_note: bool = True) -> dict[str, Any]:
     return info
 
 
+def speed_probe(repeats: int = 15) -> dict[str, float]:
+    """How fast this machine is right now: ms of one float32 1024 x 1024 matrix product on one torch
+    thread (median and min of ``repeats``) and the 1-minute load. Absolute latencies on a shared VM
+    move with it (the same code measured p50 5.5 and 8.3 ms minutes apart), so a file that reports
+    them records it at the start and the end of the run."""
+    import time
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a = torch.randn(1024, 1024, generator=torch.Generator().manual_seed(0))
+        a @ a  # warm-up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ a
+            times.append((time.perf_counter() - start) * 1000.0)
+    finally:
+        torch.set_num_threads(threads)
+    return {"matmul_1024_ms_median": round(median(times), 3), "matmul_1024_ms_min": round(min(times), 3),
+            "loadavg_1": round(os.getloadavg()[0], 2)}
+
+
 def set_threads(n: int) -> None:
     """Threads for torch's intra-op pool, every BLAS / OpenMP pool (threadpoolctl) and faiss."""
     import torch

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _perf_common import command, cpu_machine, machine, versions, write_perf  # noqa: E402
+from _perf_common import command, cpu_machine, machine, speed_probe, versions, write_perf  # noqa: E402
 
 GOAL_MS = 10.0
 SCORERS = ("jaccard", "tfidf", "bm25", "transformer")
@@ -191,6 +191,7 @@ def main() -> None:
     from tagrank.eval.tasks.search import SearchData
 
     torch.set_num_threads(args.threads)
+    probe_start = speed_probe()
     name = "homedepot" if args.data_dir else "sample"
     data = SearchData(load_dataset(name, args.data_dir))
     pipe, scorers, fit_s = _fit_pipeline(data, args.cache_dir, args.max_train_queries, args.seed)
@@ -234,14 +235,17 @@ def main() -> None:
         "quality": {name: {"ndcg@10": value} for name, value in scores.items()},
         "pipeline": {"scorers": list(scorers), "features": len(pipe.rerank_feature_names_),
                      "trees": int(pipe.rerank_ranker_.best_iteration_), "fit_s": round(fit_s, 1)},
-        "machine": {**machine("cpu", args.threads), **cpu_machine([args.threads, args.also_threads or args.threads])},
+        "machine": {**machine("cpu", args.threads), **cpu_machine([args.threads, args.also_threads or args.threads]),
+                    "speed_probe": {"start": probe_start, "end": speed_probe()}},
         "notes": "One request = one query and 100 candidates, ranked by the fitted rerank model; times "
                  "include query encoding (embedding cache off), every scorer, the feature statistics and "
                  "LightGBM, measured in one process one request at a time after a warm-up, one configuration at a time. "
                  "hybrid_bf16_query encodes the query in bfloat16 against float32 catalogue vectors; "
                  "*_onnx_query encode the query through ONNX Runtime (TransformerScorer.set_params(backend='onnx') "
                  "after fit: the catalogue vectors stay as fitted); "
-                 "quality is NDCG@10 over every test query's judged products (the rerank protocol).",
+                 "quality is NDCG@10 over every test query's judged products (the rerank protocol). "
+                 "machine.speed_probe times one fixed matrix product at the start and the end: on a shared "
+                 "VM the absolute times move with it.",
     }
     print(write_perf("rank_latency", doc, args.out_dir))
 
