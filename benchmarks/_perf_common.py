@@ -268,10 +268,11 @@ def cpu_machine(threads: list[int], shared_note: bool = True) -> dict[str, Any]:
 
 
 def speed_probe(repeats: int = 15) -> dict[str, float]:
-    """How fast this machine is right now: ms of one float32 1024 x 1024 matrix product on one torch
-    thread (median and min of ``repeats``) and the 1-minute load. Absolute latencies on a shared VM
-    move with it (the same code measured p50 5.5 and 8.3 ms minutes apart), so a file that reports
-    them records it at the start and the end of the run."""
+    """How fast this machine is right now, on one torch thread: ms of one float32 1024 x 1024 matrix
+    product (compute; median and min of ``repeats``), GB/s of summing a 256 MB array (memory; median
+    of 5), and the 1-minute load. Absolute latencies on a shared VM move with these (the same code
+    measured a serving p50 of 5.5 and 8.3 ms minutes apart), so a file that reports them records the
+    probe at the start and the end of its run."""
     import time
 
     import torch
@@ -286,10 +287,17 @@ def speed_probe(repeats: int = 15) -> dict[str, float]:
             start = time.perf_counter()
             a @ a
             times.append((time.perf_counter() - start) * 1000.0)
+        big = torch.ones(64 << 20)  # 256 MB: far past the caches
+        big.sum()
+        stream = []
+        for _ in range(5):
+            start = time.perf_counter()
+            big.sum()
+            stream.append(big.numel() * 4 / (time.perf_counter() - start) / 1e9)
     finally:
         torch.set_num_threads(threads)
     return {"matmul_1024_ms_median": round(median(times), 3), "matmul_1024_ms_min": round(min(times), 3),
-            "loadavg_1": round(os.getloadavg()[0], 2)}
+            "sum_256mb_gbps_median": round(median(stream), 2), "loadavg_1": round(os.getloadavg()[0], 2)}
 
 
 def set_threads(n: int) -> None:
