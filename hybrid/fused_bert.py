@@ -16,7 +16,8 @@ Below :data:`SMALL_ROWS` token rows (a short query), MKL's float32 matrix produc
 small-matrix path that runs 1.3-2x faster when the weight is stored ``[in, out]`` than in torch's
 ``[out, in]``: one 6-token query measured p50 2.6 vs 3.6 ms on one thread of an AVX-512 Xeon,
 p99 3.9 vs 7.1 ms. So those inputs run on transposed copies of the weights (built on first use,
-~42 MB for MiniLM). With ``tagrank``'s AVX2 numerics pin (:mod:`tagrank.eval.numerics`) the two
+~42 MB for MiniLM) -- float32 on CPU only: bfloat16 goes through oneDNN, where the copies measured
+10% slower (p50 3.0 vs 2.7 ms), and GPUs were not measured. With ``tagrank``'s AVX2 numerics pin (:mod:`tagrank.eval.numerics`) the two
 layouts give the same bits at these sizes (checked on 400 queries), so the benchmark tables do
 not move; without it they may differ in the last bits (~5e-6), as MKL's small and large paths
 already do from each other. From :data:`SMALL_ROWS` rows on, the layouts can differ in the last
@@ -97,9 +98,9 @@ class FusedBert:
         self._small_layers: list[tuple] | None = None
 
     def _layers_for(self, rows: int) -> list[tuple]:
-        """The layer weights for an input of ``rows`` token rows: below :data:`SMALL_ROWS`, views
-        ``[out, in]`` of ``[in, out]`` copies (``F.linear`` then hands MKL an untransposed matrix)."""
-        if rows >= SMALL_ROWS:
+        """The layer weights for an input of ``rows`` token rows: below :data:`SMALL_ROWS` (float32 on
+        CPU), views ``[out, in]`` of ``[in, out]`` copies (``F.linear`` then hands MKL an untransposed matrix)."""
+        if rows >= SMALL_ROWS or self.word.dtype != torch.float32 or self.word.device.type != "cpu":
             return self.layers
         if self._small_layers is None:
             self._small_layers = [tuple(w.t().contiguous().t() if w.dim() == 2 else w for w in layer)
