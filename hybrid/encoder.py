@@ -227,7 +227,7 @@ def _sha256_file(path: Path, limit: int | None = None) -> str:
 _FINGERPRINTS: dict[tuple, str] = {}
 
 
-#: name patterns of sharded weight files (besides :data:`_WEIGHT_FILES`)
+#: name patterns of weight files, sharded ones included (every name of :data:`_WEIGHT_FILES` matches one)
 _WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json")
 
 
@@ -239,8 +239,7 @@ def _weight_files(root: Path) -> list[str]:
     try:
         with os.scandir(root) as entries:
             return sorted(e.name for e in entries
-                          if (e.name in _WEIGHT_FILES or any(fnmatchcase(e.name, p) for p in _WEIGHT_PATTERNS))
-                          and e.is_file())
+                          if any(fnmatchcase(e.name, p) for p in _WEIGHT_PATTERNS) and e.is_file())
     except OSError:  # not a directory (any more): no weight files
         return []
 

@@ -16,11 +16,11 @@ Below :data:`SMALL_ROWS` token rows (a short query), MKL's float32 matrix produc
 small-matrix path that runs 1.3-2x faster when the weight is stored ``[in, out]`` than in torch's
 ``[out, in]``: one 6-token query measured p50 2.6 vs 3.6 ms on one thread of an AVX-512 Xeon,
 p99 3.9 vs 7.1 ms. So those inputs run on transposed copies of the weights (built on first use,
-~42 MB for MiniLM) -- float32 on CPU only: bfloat16 goes through oneDNN, where the copies measured
-10% slower (p50 3.0 vs 2.7 ms), and GPUs were not measured. With ``tagrank``'s AVX2 numerics pin (:mod:`tagrank.eval.numerics`) the two
-layouts give the same bits at these sizes (checked on 400 queries), so the benchmark tables do
-not move; without it they may differ in the last bits (~5e-6), as MKL's small and large paths
-already do from each other. From :data:`SMALL_ROWS` rows on, the layouts can differ in the last
+~42 MB for MiniLM) -- float32 on CPU only: bfloat16 goes through oneDNN, where the copies
+measured 10% slower (p50 3.0 vs 2.7 ms), and GPUs were not measured. With ``tagrank``'s AVX2
+numerics pin (:mod:`tagrank.eval.numerics`) the two layouts give the same bits at these sizes
+(checked on 400 queries), so the benchmark tables do not move; without it they may differ in the
+last bits (~5e-6), as MKL's small and large paths already do from each other. From :data:`SMALL_ROWS` rows on, the layouts can differ in the last
 bits even under the pin, so batches keep torch's layout.
 
 Only plain BERT is supported (``model_type == "bert"``, absolute positions,
