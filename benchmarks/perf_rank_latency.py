@@ -244,8 +244,8 @@ def main() -> None:
                  "*_onnx_query encode the query through ONNX Runtime (TransformerScorer.set_params(backend='onnx') "
                  "after fit: the catalogue vectors stay as fitted); "
                  "quality is NDCG@10 over every test query's judged products (the rerank protocol). "
-                 "machine.speed_probe times one fixed matrix product at the start and the end: on a shared "
-                 "VM the absolute times move with it.",
+                 "machine.speed_probe times a fixed matrix product (compute) and a 256 MB sum (memory "
+                 "bandwidth) at the start and the end: on a shared VM the absolute times move with them.",
     }
     print(write_perf("rank_latency", doc, args.out_dir))
 
