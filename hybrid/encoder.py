@@ -367,29 +367,43 @@ def load_model(name: str, local: bool, device: torch.device, dtype: torch.dtype)
         return _MODELS[key]
 
 
-#: a CPU batch of at most this many tokens (a query or two) runs on one intra-op thread
+#: a CPU batch of at most this many tokens (a query or two) runs on one intra-op thread, unless tiny
 SMALL_BATCH_TOKENS = 256
 
 
 @contextmanager
-def _few_threads_for_small(input_ids: torch.Tensor) -> Iterator[None]:
-    """One torch intra-op thread for a small CPU batch, the caller's setting back afterwards.
+def _threads_for_small(input_ids: torch.Tensor, thread_invariant: bool) -> Iterator[None]:
+    """Intra-op threads for a small CPU batch, the caller's setting back afterwards.
 
     A short query's forward pass is ~100 tiny kernels; with two or more threads
     each one ends at a barrier where every worker must be scheduled. On a busy
     machine (other processes on the cores) that wait dominates: one 8-token
     query measured p50 67 ms on one thread vs 813 ms on two on this project's
-    shared 2-core machine.
+    shared 2-core machine. So a batch of up to :data:`SMALL_BATCH_TOKENS` tokens
+    runs on one thread -- except a tiny one (fewer than ``SMALL_ROWS`` tokens, one
+    query) on a runner whose results do not depend on the thread count
+    (``thread_invariant``): it keeps the caller's threads while no other work holds
+    the cores (:mod:`hybrid.cpu_headroom`), where they made it ~1.5x faster.
     """
+    from tagrank.hybrid.cpu_headroom import record_tiny_pass, threads_for_tiny_input
+    from tagrank.hybrid.fused_bert import SMALL_ROWS
+
     threads = torch.get_num_threads()
     if input_ids.device.type != "cpu" or threads == 1 or input_ids.numel() > SMALL_BATCH_TOKENS:
         yield
         return
-    torch.set_num_threads(1)
+    tiny = thread_invariant and input_ids.numel() < SMALL_ROWS
+    wanted = threads_for_tiny_input(threads) if tiny else 1
+    if wanted != threads:
+        torch.set_num_threads(wanted)
+    start = time.perf_counter()
     try:
         yield
     finally:
-        torch.set_num_threads(threads)
+        if wanted != threads:
+            torch.set_num_threads(threads)
+    if tiny:
+        record_tiny_pass(wanted, time.perf_counter() - start)
 
 
 def quantize_int8(model: Any) -> Any:
@@ -606,6 +620,8 @@ class TransformerEncoder(Params):
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         hidden = int(model.config.hidden_size)
         out = np.empty((len(texts), hidden), dtype=np.float32)
+        # FusedBert's tiny inputs give the same bits on any number of threads (tests/hybrid/test_fused_bert.py)
+        fused = self.backend != "onnx" and self._use_fused(model, device)
 
         starts: Iterable[int] = range(0, len(texts), batch_size)
         if progress and len(texts) > batch_size:  # no bar object for a one-batch request
@@ -625,7 +641,7 @@ class TransformerEncoder(Params):
                 mask = None
                 if padded:
                     mask = torch.from_numpy(np.arange(width)[None, :] < blen[:, None]).to(device)
-                with _few_threads_for_small(input_ids):
+                with _threads_for_small(input_ids, fused):
                     pooled = self._forward(model, input_ids, mask)
                 out[rows] = pooled.cpu().numpy()
         return out

@@ -344,27 +344,43 @@ def test_int8_dynamic_quantisation_is_close_to_float32(encoder):
         encoder_module.resolve_dtype("int8", torch.device("cuda"))
 
 
-def test_small_request_runs_on_one_thread_and_restores_the_setting(encoder, monkeypatch):
+def test_small_requests_run_on_one_thread_but_tiny_ones_on_the_free_cores(encoder, monkeypatch):
+    # <= SMALL_BATCH_TOKENS tokens: one thread; fewer than SMALL_ROWS tokens through FusedBert: the
+    # threads the cores have free (hybrid.cpu_headroom, faked here); the caller's setting comes back
+    import tagrank.hybrid.cpu_headroom as headroom
+
     seen = []
     real = TransformerEncoder._forward
 
     def spy(self, model, input_ids, mask):
-        seen.append((input_ids.numel(), torch.get_num_threads()))
+        seen.append(torch.get_num_threads())
         return real(self, model, input_ids, mask)
 
+    granted = {"threads": 2}
     monkeypatch.setattr(TransformerEncoder, "_forward", spy)
+    monkeypatch.setattr(headroom, "threads_for_tiny_input", lambda wanted: min(wanted, granted["threads"]))
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        one = encoder.encode(["cordless drill"])
-        assert seen[-1][1] == 1 and torch.get_num_threads() == 2  # restored
+        tiny_on_two = encoder.encode(["cordless drill"])  # 4 tokens
+        assert seen[-1] == 2 and torch.get_num_threads() == 2
+        granted["threads"] = 1  # other work holds a core
+        tiny_on_one = encoder.encode(["cordless drill"])
+        assert seen[-1] == 1 and torch.get_num_threads() == 2  # restored
+        granted["threads"] = 2
+        encoder.encode(["cordless drill with two lithium ion batteries, a charger and a hard carrying case"])
+        assert seen[-1] == 1  # small but not tiny: one thread, whatever the cores
+        TransformerEncoder(show_progress=False, device="cpu", dtype="float32", backend="transformers"
+                           ).encode(["cordless drill"])
+        assert seen[-1] == 1  # the transformers module's results depend on the thread count
         mark = len(seen)
         big = encoder.encode(["cordless drill"] + [f"garden hose {i} ft long green" for i in range(60)],
                              batch_size=64)
-        assert [threads for _, threads in seen[mark:]] == [2]  # one big batch: the caller's threads
+        assert seen[mark:] == [2]  # one big batch: the caller's threads
     finally:
         torch.set_num_threads(before)
-    np.testing.assert_allclose(one[0], big[0], atol=1e-5)
+    np.testing.assert_array_equal(tiny_on_two, tiny_on_one)  # the thread count never changes the bits
+    np.testing.assert_allclose(tiny_on_two[0], big[0], atol=1e-5)
 
 
 def test_model_is_the_argument_and_model_name_or_path_a_deprecated_alias():

@@ -153,6 +153,43 @@ print(json.dumps(equal))
 """
 
 
+PINNED_THREADS = """
+import json, torch
+import torch.nn.functional as F
+torch.manual_seed(0)
+equal = {}
+for dtype in (torch.float32, torch.bfloat16):
+    for k, n in ((384, 1152), (384, 384), (384, 1536), (1536, 384)):  # MiniLM's matrix products
+        w, b = (torch.randn(n, k) * 0.05).to(dtype), torch.randn(n).to(dtype)
+        if dtype == torch.float32:
+            w = w.t().contiguous().t()  # the [in, out] copies tiny float32 inputs run on
+        xs = [torch.randn(m, k).to(dtype) for m in range(2, 16)]
+        out = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out[threads] = [F.linear(x, w, b) for x in xs]
+        equal[f"{dtype}:{k}x{n}"] = [bool(torch.equal(a, c)) for a, c in zip(out[1], out[2])]
+print(json.dumps(equal))
+"""
+
+
+@pytest.mark.parametrize("pinned", [True, False], ids=["bench-pin", "unpinned"])
+def test_tiny_inputs_give_the_same_bits_on_one_or_two_threads(pinned):
+    # the encoder runs a tiny input on the cores other work leaves free (hybrid.cpu_headroom): the
+    # vectors must not depend on that count, with tagrank bench's AVX2 pin or without it
+    from tagrank.baselines.cpu import cpu_flags, is_x86_64
+    from tagrank.eval import numerics
+
+    if pinned and (not is_x86_64() or "avx2" not in cpu_flags()):
+        pytest.skip("no AVX2 code path to pin on this CPU")
+    env = {k: v for k, v in os.environ.items() if k not in numerics.AVX2_ENV}
+    env.update(numerics.AVX2_ENV if pinned else {})
+    out = subprocess.run([sys.executable, "-c", PINNED_THREADS], env=env, capture_output=True, text=True,
+                         check=True, timeout=300)
+    equal = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {shape: all(rows) for shape, rows in equal.items()} == dict.fromkeys(equal, True)
+
+
 def test_the_small_input_layout_keeps_the_bits_of_the_pinned_bench():
     # the benchmark tables do not move: under tagrank bench's AVX2 pin, MKL gives both weight layouts
     # the same bits for 2-15 rows (every real text has at least 3 tokens: [CLS] word [SEP])
