@@ -1,21 +1,27 @@
-"""How many of this process's CPU cores other work leaves free, to size the threads of a tiny forward pass.
+"""Threads for a tiny forward pass (one short query): the caller's where they measure faster, else one.
 
 A short query's forward pass is ~25 small matrix products that read all of the model's weights
 (memory-bound), plus ~100 smaller kernels. On cores nothing else is using, two intra-op threads
 stream the weights in halves: the serving request of ``benchmarks/perf_rank_latency.py`` measured
 p99 6.0-6.5 ms vs 8.7-9.1 ms on one thread (2-core Xeon, alternating blocks of 1,000 requests).
-But while another process keeps a core busy, every parallel product waits at its barrier for a
-descheduled worker: with one busy-looping process beside it, the same requests measured p99
-176-231 ms on two threads vs 7.6-8.7 ms on one. So :func:`threads_for_tiny_input` grants the
-caller's threads only while the other work on this process's cores leaves them free.
+But every parallel product ends at a barrier that waits for a descheduled worker whenever
+something else holds a core: with a busy-looping process beside it, the same requests measured
+p99 176-231 ms on two threads vs 7.6-8.7 ms on one; and with this process's own OpenBLAS threads
+still spinning after NumPy's last product (a whole search over the catalogue), two threads
+measured p99 98-131 ms vs 24-32 ms. So :func:`threads_for_tiny_input` decides in two steps:
 
-The other work is read from Linux's ``/proc/stat`` (busy time of the cores in this process's
-affinity mask, the hypervisor's steal included) minus this process's own CPU time, over windows of
-:data:`WINDOW_S` seconds. Where that cannot be read (not Linux) the answer is one thread. Busy
-threads of this same process count as its own work and are not seen. Work that starts within a
-window is caught by its symptom: a multi-threaded pass :data:`SLOW_FACTOR` times slower than the
-fastest one seen drops to one thread until a whole new window shows the cores free again (with a
-process busy 1 s in every 2 beside it, at most one such pass per burst measured >100 ms).
+1. other processes: Linux's ``/proc/stat`` (busy time of the cores in this process's affinity
+   mask, the hypervisor's steal included) minus this process's own CPU time, over windows of
+   :data:`WINDOW_S` seconds. Threads are granted only for the cores it leaves free; where it
+   cannot be read (not Linux), one thread.
+2. this process's own threads, which step 1 cannot tell from the pass's own workers: the pass
+   times of one thread and of the granted threads are kept as running averages, the faster
+   serves, and every :data:`EXPLORE_EVERY`-th pass runs the other to keep measuring it. A
+   multi-threaded pass :data:`SLOW_FACTOR` times slower than the one-thread average (a stall)
+   doubles that interval, up to :data:`MAX_EXPLORE_EVERY`.
+
+The thread count never changes a vector: FusedBert's tiny inputs give the same bits on one or two
+threads (``tests/hybrid/test_fused_bert.py``), so only the time depends on this choice.
 """
 
 from __future__ import annotations
@@ -23,14 +29,21 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 #: seconds between two readings of ``/proc/stat``: its counters move in 10 ms ticks per core
 WINDOW_S = 0.2
 #: cores of other work tolerated beside the threads granted (tick rounding of the estimate)
 SLACK_CORES = 0.25
-#: a multi-threaded tiny pass this many times slower than the fastest seen means the cores are taken
+#: a multi-threaded tiny pass this many times slower than the one-thread average is a stall
 SLOW_FACTOR = 3.0
+#: one tiny pass in this many runs on the choice not in use, to keep measuring it
+EXPLORE_EVERY = 16
+#: the longest exploration interval, reached by doubling after stalls
+MAX_EXPLORE_EVERY = 1024
+#: weight of the newest pass in a choice's running average of pass times
+AVERAGE_WEIGHT = 0.125
 
 # /proc/stat per-core fields: user nice system idle iowait irq softirq steal guest guest_nice
 _BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # guest time is already counted in user
@@ -71,12 +84,13 @@ except (AttributeError, ValueError, OSError):
 
 
 class CoreHeadroom:
-    """Estimates how many cores of this process's affinity mask other work keeps busy.
+    """Chooses the threads of tiny forward passes (see the module docstring).
 
-    Each call to :meth:`busy_elsewhere` that comes at least ``window_s`` seconds after the last
-    reading reads ``/proc/stat`` again and updates the estimate (cores busy with other work over
-    that window); until two readings exist the estimate is unknown (None). The readers are
-    parameters so that tests can feed known counters.
+    :meth:`busy_elsewhere` estimates how many cores of this process's affinity mask other
+    processes keep busy: each call at least ``window_s`` seconds after the last reading reads
+    ``/proc/stat`` again; until two readings exist the estimate is unknown (None).
+    :meth:`threads_for` picks a pass's threads and :meth:`record` learns from its time. The
+    readers are parameters so that tests can feed known counters.
     """
 
     def __init__(
@@ -95,7 +109,10 @@ class CoreHeadroom:
         self._lock = threading.Lock()
         self._last: tuple[float, float, float] | None = None  # (wall, busy, own) of the last reading
         self._estimate: float | None = None
-        self._fastest: float | None = None  # seconds of the fastest multi-threaded pass recorded
+        self.mean_seconds: dict[bool, float] = {}  # multi-threaded or not -> running average pass time
+        self.explore_every = EXPLORE_EVERY
+        self._since_explore = 0
+        self.passes: Counter[int] = Counter()  # tiny passes recorded, by their number of threads
 
     def _reading(self, cpus: set[int]) -> tuple[float, float, float] | None:
         text = self.read_stat()
@@ -104,7 +121,7 @@ class CoreHeadroom:
         return self.clock(), busy_seconds(text, cpus), self.own_cpu_seconds()
 
     def busy_elsewhere(self) -> float | None:
-        """Cores kept busy by other work over the last window (None: not known yet, or not Linux)."""
+        """Cores kept busy by other processes over the last window (None: not known yet, or not Linux)."""
         with self._lock:
             if self._last is not None and self.clock() - self._last[0] < self.window_s:
                 return self._estimate
@@ -120,38 +137,56 @@ class CoreHeadroom:
             self._last = now
             return self._estimate
 
-    def record(self, threads: int, seconds: float) -> None:
-        """Note a tiny pass that ran on ``threads`` threads in ``seconds``: one :data:`SLOW_FACTOR`
-        times slower than the fastest multi-threaded pass seen starts a new window with the estimate
-        unknown, so the passes that follow run on one thread until the window shows free cores."""
-        if threads <= 1:
-            return
-        with self._lock:
-            if self._fastest is None or seconds < self._fastest:
-                self._fastest = seconds
-            elif seconds > SLOW_FACTOR * self._fastest:
-                cpus = self.cpus()
-                self._last = self._reading(cpus) if cpus else None
-                self._estimate = None
-
-    def threads_for(self, wanted: int) -> int:
-        """``wanted`` threads where the cores leave room for them beside the other work, fewer
-        where they do not (at least 1), and 1 while that is not known."""
+    def free_threads(self, wanted: int) -> int:
+        """Up to ``wanted`` threads for the cores other processes leave free (1 while unknown)."""
         if wanted <= 1:
             return 1
         elsewhere = self.busy_elsewhere()
         if elsewhere is None:
             return 1
-        free = len(self.cpus()) - elsewhere + SLACK_CORES
-        return max(1, min(wanted, int(free)))
+        return max(1, min(wanted, int(len(self.cpus()) - elsewhere + SLACK_CORES)))
+
+    def threads_for(self, wanted: int) -> int:
+        """The threads of the next tiny pass: :meth:`free_threads` where more than one thread has
+        the lower (or not yet any) average pass time, else 1; every :attr:`explore_every`-th pass
+        the other choice."""
+        free = self.free_threads(wanted)
+        if free <= 1:
+            return 1
+        with self._lock:
+            one, many = self.mean_seconds.get(False), self.mean_seconds.get(True)
+            use_many = many is None or (one is not None and many < one)
+            self._since_explore += 1
+            if self._since_explore >= self.explore_every:
+                self._since_explore = 0
+                use_many = not use_many
+        return free if use_many else 1
+
+    def record(self, threads: int, seconds: float) -> None:
+        """Learn from a tiny pass that ran on ``threads`` threads in ``seconds``: its choice's
+        running average moves toward it; a multi-threaded stall (:data:`SLOW_FACTOR` times the
+        one-thread average) doubles the exploration interval, a multi-threaded pass faster than
+        that average resets it."""
+        many = threads > 1
+        with self._lock:
+            self.passes[threads] += 1
+            mean = self.mean_seconds.get(many)
+            self.mean_seconds[many] = seconds if mean is None else mean + AVERAGE_WEIGHT * (seconds - mean)
+            one = self.mean_seconds.get(False)
+            if not many or one is None:
+                return
+            if seconds > SLOW_FACTOR * one:
+                self.explore_every = min(MAX_EXPLORE_EVERY, 2 * self.explore_every)
+            elif seconds < one:
+                self.explore_every = EXPLORE_EVERY
 
 
 _HEADROOM = CoreHeadroom()
 
 
 def threads_for_tiny_input(wanted: int) -> int:
-    """Intra-op threads for a tiny forward pass: ``wanted`` while other work leaves this process's
-    cores free, fewer while it does not, 1 where that cannot be told (module docstring)."""
+    """Intra-op threads for a tiny forward pass: up to ``wanted`` where they measure faster and other
+    processes leave the cores free, else 1 (module docstring)."""
     return _HEADROOM.threads_for(wanted)
 
 
@@ -160,5 +195,12 @@ def record_tiny_pass(threads: int, seconds: float) -> None:
     _HEADROOM.record(threads, seconds)
 
 
-__all__ = ["SLACK_CORES", "SLOW_FACTOR", "WINDOW_S", "CoreHeadroom", "busy_seconds", "record_tiny_pass",
-           "threads_for_tiny_input"]
+def tiny_passes() -> dict[int, int]:
+    """How many tiny forward passes this process has run, by their number of threads (benchmarks
+    report it beside their latencies)."""
+    with _HEADROOM._lock:
+        return dict(_HEADROOM.passes)
+
+
+__all__ = ["AVERAGE_WEIGHT", "EXPLORE_EVERY", "MAX_EXPLORE_EVERY", "SLACK_CORES", "SLOW_FACTOR", "WINDOW_S", "CoreHeadroom", "busy_seconds", "record_tiny_pass",
+           "threads_for_tiny_input", "tiny_passes"]

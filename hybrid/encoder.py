@@ -382,14 +382,15 @@ def _threads_for_small(input_ids: torch.Tensor, thread_invariant: bool) -> Itera
     shared 2-core machine. So a batch of up to :data:`SMALL_BATCH_TOKENS` tokens
     runs on one thread -- except a tiny one (fewer than ``SMALL_ROWS`` tokens, one
     query) on a runner whose results do not depend on the thread count
-    (``thread_invariant``): it keeps the caller's threads while no other work holds
-    the cores (:mod:`hybrid.cpu_headroom`), where they made it ~1.5x faster.
+    (``thread_invariant``): it gets the caller's threads where they measure faster
+    and no other process holds the cores (:mod:`hybrid.cpu_headroom`); on free cores
+    two made it ~1.5x faster.
     """
     from tagrank.hybrid.cpu_headroom import record_tiny_pass, threads_for_tiny_input
     from tagrank.hybrid.fused_bert import SMALL_ROWS
 
     threads = torch.get_num_threads()
-    if input_ids.device.type != "cpu" or threads == 1 or input_ids.numel() > SMALL_BATCH_TOKENS:
+    if input_ids.device.type != "cpu" or input_ids.numel() > SMALL_BATCH_TOKENS:
         yield
         return
     tiny = thread_invariant and input_ids.numel() < SMALL_ROWS

@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 
 from tagrank.hybrid import cpu_headroom
-from tagrank.hybrid.cpu_headroom import SLACK_CORES, SLOW_FACTOR, CoreHeadroom, busy_seconds
+from tagrank.hybrid.cpu_headroom import (
+    AVERAGE_WEIGHT,
+    EXPLORE_EVERY,
+    MAX_EXPLORE_EVERY,
+    SLACK_CORES,
+    SLOW_FACTOR,
+    CoreHeadroom,
+    busy_seconds,
+)
 
 TICK = cpu_headroom._CLOCK_TICKS
 
@@ -54,9 +62,9 @@ class FakeMachine:
 def test_the_first_window_is_unknown_and_gives_one_thread():
     m = FakeMachine()
     h = m.headroom()
-    assert h.busy_elsewhere() is None and h.threads_for(2) == 1
+    assert h.busy_elsewhere() is None and h.free_threads(2) == 1
     m.advance(0.1, own=0.1, others=0.0)  # inside the window: not read again
-    assert h.threads_for(2) == 1 and m.reads == 1
+    assert h.free_threads(2) == 1 and h.threads_for(2) == 1 and m.reads == 1
 
 
 def test_other_work_is_the_busy_time_less_this_process_s_own():
@@ -65,10 +73,10 @@ def test_other_work_is_the_busy_time_less_this_process_s_own():
     h.busy_elsewhere()
     m.advance(1.0, own=1.9, others=0.1)  # this process kept both cores busy
     assert h.busy_elsewhere() == pytest.approx(0.1, abs=2 / TICK)
-    assert h.threads_for(2) == 2
+    assert h.free_threads(2) == 2
     m.advance(1.0, own=1.0, others=1.0)  # a busy loop beside it holds one core
-    assert h.threads_for(2) == 1
-    assert h.threads_for(1) == 1
+    assert h.free_threads(2) == 1
+    assert h.free_threads(1) == 1
 
 
 def test_granted_threads_are_the_free_cores_rounded_with_the_slack():
@@ -76,12 +84,12 @@ def test_granted_threads_are_the_free_cores_rounded_with_the_slack():
     h = m.headroom()
     h.busy_elsewhere()
     m.advance(1.0, own=0.5, others=1.5)  # 4 - 1.5 + 0.25 = 2.75 -> 2 threads
-    assert h.threads_for(4) == 2
-    assert h.threads_for(2) == 2
+    assert h.free_threads(4) == 2
+    assert h.free_threads(2) == 2
     m.advance(1.0, own=0.5, others=2.0 - SLACK_CORES)  # exactly 2 free cores with the slack
-    assert h.threads_for(4) == 2
+    assert h.free_threads(4) == 2
     m.advance(1.0, own=0.5, others=3.9)
-    assert h.threads_for(4) == 1
+    assert h.free_threads(4) == 1
 
 
 def test_unreadable_counters_give_one_thread():
@@ -97,22 +105,62 @@ def test_unreadable_counters_give_one_thread():
     assert h.threads_for(2) == 1 and m.reads == reads
 
 
-def test_a_slow_multithreaded_pass_falls_back_to_one_thread_for_a_whole_new_window():
-    m = FakeMachine()
+def free_headroom(cpus: int = 2) -> CoreHeadroom:
+    """A headroom whose window has shown the cores free of other processes."""
+    m = FakeMachine(cpus)
     h = m.headroom()
     h.busy_elsewhere()
     m.advance(1.0, own=0.5, others=0.0)
-    assert h.threads_for(2) == 2
-    h.record(2, 0.002)  # the fastest pass on two threads so far
-    h.record(2, 0.002 * (SLOW_FACTOR - 0.5))  # slower, not slow: nothing changes
-    h.record(1, 1.0)  # one-thread passes are not compared
-    assert h.threads_for(2) == 2
-    h.record(2, 0.002 * (SLOW_FACTOR + 0.5))  # work arrived inside the window
-    assert h.threads_for(2) == 1
-    m.advance(0.1, own=0.1, others=0.0)
-    assert h.threads_for(2) == 1  # the new window has not ended
-    m.advance(0.2, own=0.2, others=0.0)
-    assert h.threads_for(2) == 2  # a whole window with the cores free again
+    return h
+
+
+def test_the_faster_choice_serves_and_every_16th_pass_measures_the_other():
+    h = free_headroom()
+    assert h.threads_for(2) == 2  # nothing measured on two threads yet: try them
+    h.record(1, 0.003)
+    h.record(2, 0.002)
+    h._since_explore = 0
+    chosen = [h.threads_for(2) for _ in range(2 * EXPLORE_EVERY)]
+    assert chosen.count(1) == 2 and chosen[EXPLORE_EVERY - 1] == 1 and chosen[-1] == 1
+    for _ in range(20):  # two threads turn slower (a spinning thread of this process takes a core)
+        h.record(2, 0.005)
+    assert h.mean_seconds[True] > h.mean_seconds[False]
+    chosen = [h.threads_for(2) for _ in range(2 * EXPLORE_EVERY)]
+    assert chosen.count(2) == 2
+    assert h.passes == {1: 1, 2: 21}
+
+
+def test_the_running_averages_weigh_the_newest_pass_by_the_average_weight():
+    h = free_headroom()
+    h.record(1, 0.004)
+    h.record(1, 0.012)
+    assert h.mean_seconds[False] == pytest.approx(0.004 + AVERAGE_WEIGHT * 0.008)
+    assert True not in h.mean_seconds
+
+
+def test_a_stall_doubles_the_exploration_interval_and_a_fast_pass_resets_it():
+    h = free_headroom()
+    h.record(1, 0.003)
+    stall = 0.003 * (SLOW_FACTOR + 0.5)
+    h.record(2, stall)
+    assert h.explore_every == 2 * EXPLORE_EVERY
+    h.record(2, 0.003 * (SLOW_FACTOR - 0.5))  # slower than one thread, not a stall: no change
+    assert h.explore_every == 2 * EXPLORE_EVERY
+    for _ in range(20):
+        h.record(2, stall)
+    assert h.explore_every == MAX_EXPLORE_EVERY
+    h.record(2, 0.001)  # faster than the one-thread average
+    assert h.explore_every == EXPLORE_EVERY
+
+
+def test_other_processes_on_the_cores_keep_every_pass_on_one_thread():
+    m = FakeMachine()
+    h = m.headroom()
+    h.busy_elsewhere()
+    m.advance(1.0, own=1.0, others=1.0)
+    h.record(1, 0.003)
+    h.record(2, 0.001)  # two threads measured faster before the other process came
+    assert [h.threads_for(2) for _ in range(3 * EXPLORE_EVERY)] == [1] * (3 * EXPLORE_EVERY)
 
 
 def test_the_real_counters_of_this_machine_give_a_thread_count_in_range():
