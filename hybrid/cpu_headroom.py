@@ -1,9 +1,10 @@
-"""Threads for a tiny forward pass (one short query): the caller's where they measure faster, else one.
+"""Threads for a tiny forward pass (a short query): the caller's where they measure faster, else one.
 
 A short query's forward pass is ~25 small matrix products that read all of the model's weights
 (memory-bound), plus ~100 smaller kernels. On cores nothing else is using, two intra-op threads
 stream the weights in halves: the serving request of ``benchmarks/perf_rank_latency.py`` measured
-p99 6.0-6.5 ms vs 8.7-9.1 ms on one thread (2-core Xeon, alternating blocks of 1,000 requests).
+p50 4.6-5.2 ms vs 6.0-6.6 ms on one thread, p99 6.0-6.5 vs 8.7-9.1 ms (2-core Xeon, alternating
+blocks of 1,000 requests).
 But every parallel product ends at a barrier that waits for a descheduled worker whenever
 something else holds a core: with a busy-looping process beside it, the same requests measured
 p99 176-231 ms on two threads vs 7.6-8.7 ms on one; and with this process's own OpenBLAS threads
@@ -12,16 +13,22 @@ measured p99 98-131 ms vs 24-32 ms. So :func:`threads_for_tiny_input` decides in
 
 1. other processes: Linux's ``/proc/stat`` (busy time of the cores in this process's affinity
    mask, the hypervisor's steal included) minus this process's own CPU time, over windows of
-   :data:`WINDOW_S` seconds. Threads are granted only for the cores it leaves free; where it
-   cannot be read (not Linux), one thread.
+   :data:`WINDOW_S` seconds. Threads are granted only for the cores it leaves free. Where it
+   cannot be read (not Linux), and for the first window after :data:`STALE_S` seconds without a
+   reading (an idle service), one thread. A container's CPU quota is not read: give torch no
+   more threads than the quota.
 2. this process's own threads, which step 1 cannot tell from the pass's own workers: the pass
    times of one thread and of the granted threads are kept as running averages, the faster
-   serves, and every :data:`EXPLORE_EVERY`-th pass runs the other to keep measuring it. A
-   multi-threaded pass :data:`SLOW_FACTOR` times slower than the one-thread average (a stall)
-   doubles that interval, up to :data:`MAX_EXPLORE_EVERY`.
+   serves, and every :data:`EXPLORE_EVERY`-th pass on free cores runs the other to keep measuring
+   it. A multi-threaded pass :data:`SLOW_FACTOR` times slower than the one-thread average (a
+   stall) doubles that interval, up to :data:`MAX_EXPLORE_EVERY`, until the multi-threaded
+   average is the lower again; a stall enters its average as :data:`SLOW_FACTOR` times the
+   one-thread average, so one stall does not shut the faster choice out for long.
 
-The thread count never changes a vector: FusedBert's tiny inputs give the same bits on one or two
-threads (``tests/hybrid/test_fused_bert.py``), so only the time depends on this choice.
+``torch.set_num_threads`` is global to the process: the choice assumes one encoding at a time
+(a service worker), as torch's own thread setting does. The thread count never changes a vector:
+FusedBert's tiny float32 and bfloat16 inputs give the same bits on one or two threads
+(``tests/hybrid/test_fused_bert.py``), so only the time depends on this choice.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from collections.abc import Callable, Iterable
 
 #: seconds between two readings of ``/proc/stat``: its counters move in 10 ms ticks per core
 WINDOW_S = 0.2
+#: a reading older than this says nothing of the cores now: the next window starts unknown
+STALE_S = 1.0
 #: cores of other work tolerated beside the threads granted (tick rounding of the estimate)
 SLACK_CORES = 0.25
 #: a multi-threaded tiny pass this many times slower than the one-thread average is a stall
@@ -87,10 +96,10 @@ class CoreHeadroom:
     """Chooses the threads of tiny forward passes (see the module docstring).
 
     :meth:`busy_elsewhere` estimates how many cores of this process's affinity mask other
-    processes keep busy: each call at least ``window_s`` seconds after the last reading reads
-    ``/proc/stat`` again; until two readings exist the estimate is unknown (None).
-    :meth:`threads_for` picks a pass's threads and :meth:`record` learns from its time. The
-    readers are parameters so that tests can feed known counters.
+    processes keep busy: a call at least ``window_s`` seconds after the last reading reads
+    ``/proc/stat`` again; until a window of at most :data:`STALE_S` seconds has ended the
+    estimate is unknown (None). :meth:`threads_for` picks a pass's threads and :meth:`record`
+    learns from its time. The readers are parameters so that tests can feed known counters.
     """
 
     def __init__(
@@ -109,10 +118,10 @@ class CoreHeadroom:
         self._lock = threading.Lock()
         self._last: tuple[float, float, float] | None = None  # (wall, busy, own) of the last reading
         self._estimate: float | None = None
-        self.mean_seconds: dict[bool, float] = {}  # multi-threaded or not -> running average pass time
+        self.mean_seconds: dict[int, float] = {}  # threads -> running average pass time
         self.explore_every = EXPLORE_EVERY
         self._since_explore = 0
-        self.passes: Counter[int] = Counter()  # tiny passes recorded, by their number of threads
+        self._passes: Counter[int] = Counter()  # tiny passes recorded, by their number of threads
 
     def _reading(self, cpus: set[int]) -> tuple[float, float, float] | None:
         text = self.read_stat()
@@ -121,19 +130,21 @@ class CoreHeadroom:
         return self.clock(), busy_seconds(text, cpus), self.own_cpu_seconds()
 
     def busy_elsewhere(self) -> float | None:
-        """Cores kept busy by other processes over the last window (None: not known yet, or not Linux)."""
+        """Cores kept busy by other processes over the last window (None: not known, see the class)."""
         with self._lock:
-            if self._last is not None and self.clock() - self._last[0] < self.window_s:
+            if self._last is not None and 0.0 <= self.clock() - self._last[0] < self.window_s:
                 return self._estimate
             cpus = self.cpus()
             now = self._reading(cpus) if cpus else None
             if now is None:
                 self._last, self._estimate = None, None
                 return None
-            if self._last is not None:
-                wall = now[0] - self._last[0]
+            wall = now[0] - self._last[0] if self._last is not None else 0.0
+            if 0.0 < wall <= STALE_S:
                 others = (now[1] - self._last[1]) - (now[2] - self._last[2])
                 self._estimate = max(0.0, others / wall)
+            elif wall > STALE_S or self._last is None:
+                self._estimate = None  # no reading yet, or one too old to say what the cores do now
             self._last = now
             return self._estimate
 
@@ -147,14 +158,14 @@ class CoreHeadroom:
         return max(1, min(wanted, int(len(self.cpus()) - elsewhere + SLACK_CORES)))
 
     def threads_for(self, wanted: int) -> int:
-        """The threads of the next tiny pass: :meth:`free_threads` where more than one thread has
+        """The threads of the next tiny pass: :meth:`free_threads` where that many threads have
         the lower (or not yet any) average pass time, else 1; every :attr:`explore_every`-th pass
-        the other choice."""
+        on free cores the other choice."""
         free = self.free_threads(wanted)
         if free <= 1:
             return 1
         with self._lock:
-            one, many = self.mean_seconds.get(False), self.mean_seconds.get(True)
+            one, many = self.mean_seconds.get(1), self.mean_seconds.get(free)
             use_many = many is None or (one is not None and many < one)
             self._since_explore += 1
             if self._since_explore >= self.explore_every:
@@ -163,22 +174,25 @@ class CoreHeadroom:
         return free if use_many else 1
 
     def record(self, threads: int, seconds: float) -> None:
-        """Learn from a tiny pass that ran on ``threads`` threads in ``seconds``: its choice's
-        running average moves toward it; a multi-threaded stall (:data:`SLOW_FACTOR` times the
-        one-thread average) doubles the exploration interval, a multi-threaded pass faster than
-        that average resets it."""
-        many = threads > 1
+        """Learn from a tiny pass that ran on ``threads`` threads in ``seconds`` (module docstring:
+        the running averages, stalls and the exploration interval)."""
         with self._lock:
-            self.passes[threads] += 1
-            mean = self.mean_seconds.get(many)
-            self.mean_seconds[many] = seconds if mean is None else mean + AVERAGE_WEIGHT * (seconds - mean)
-            one = self.mean_seconds.get(False)
-            if not many or one is None:
-                return
-            if seconds > SLOW_FACTOR * one:
+            self._passes[threads] += 1
+            one = self.mean_seconds.get(1)
+            stall = threads > 1 and one is not None and seconds > SLOW_FACTOR * one
+            if stall:
                 self.explore_every = min(MAX_EXPLORE_EVERY, 2 * self.explore_every)
-            elif seconds < one:
-                self.explore_every = EXPLORE_EVERY
+                seconds = SLOW_FACTOR * one
+            mean = self.mean_seconds.get(threads)
+            mean = seconds if mean is None else mean + AVERAGE_WEIGHT * (seconds - mean)
+            self.mean_seconds[threads] = mean
+            if threads > 1 and one is not None and mean < one:
+                self.explore_every = EXPLORE_EVERY  # the multi-threaded choice leads again
+
+    def pass_counts(self) -> dict[int, int]:
+        """How many tiny passes were recorded, by their number of threads."""
+        with self._lock:
+            return dict(self._passes)
 
 
 _HEADROOM = CoreHeadroom()
@@ -198,9 +212,20 @@ def record_tiny_pass(threads: int, seconds: float) -> None:
 def tiny_passes() -> dict[int, int]:
     """How many tiny forward passes this process has run, by their number of threads (benchmarks
     report it beside their latencies)."""
-    with _HEADROOM._lock:
-        return dict(_HEADROOM.passes)
+    return _HEADROOM.pass_counts()
 
 
-__all__ = ["AVERAGE_WEIGHT", "EXPLORE_EVERY", "MAX_EXPLORE_EVERY", "SLACK_CORES", "SLOW_FACTOR", "WINDOW_S", "CoreHeadroom", "busy_seconds", "record_tiny_pass",
-           "threads_for_tiny_input", "tiny_passes"]
+__all__ = [
+    "AVERAGE_WEIGHT",
+    "EXPLORE_EVERY",
+    "MAX_EXPLORE_EVERY",
+    "SLACK_CORES",
+    "SLOW_FACTOR",
+    "STALE_S",
+    "WINDOW_S",
+    "CoreHeadroom",
+    "busy_seconds",
+    "record_tiny_pass",
+    "threads_for_tiny_input",
+    "tiny_passes",
+]

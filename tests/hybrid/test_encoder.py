@@ -346,10 +346,10 @@ def test_int8_dynamic_quantisation_is_close_to_float32(encoder):
 
 def test_small_requests_run_on_one_thread_but_tiny_ones_on_the_free_cores(encoder, monkeypatch):
     # <= SMALL_BATCH_TOKENS tokens: one thread; fewer than SMALL_ROWS tokens through FusedBert: the
-    # threads the cores have free (hybrid.cpu_headroom, faked here); the caller's setting comes back
+    # threads hybrid.cpu_headroom grants (faked here), each pass reported with the threads it ran on
     import tagrank.hybrid.cpu_headroom as headroom
 
-    seen = []
+    seen, recorded = [], []
     real = TransformerEncoder._forward
 
     def spy(self, model, input_ids, mask):
@@ -359,28 +359,50 @@ def test_small_requests_run_on_one_thread_but_tiny_ones_on_the_free_cores(encode
     granted = {"threads": 2}
     monkeypatch.setattr(TransformerEncoder, "_forward", spy)
     monkeypatch.setattr(headroom, "threads_for_tiny_input", lambda wanted: min(wanted, granted["threads"]))
+    monkeypatch.setattr(headroom, "record_tiny_pass", lambda threads, seconds: recorded.append(threads))
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         tiny_on_two = encoder.encode(["cordless drill"])  # 4 tokens
-        assert seen[-1] == 2 and torch.get_num_threads() == 2
+        assert seen[-1] == 2 and recorded == [2] and torch.get_num_threads() == 2
         granted["threads"] = 1  # other work holds a core
         tiny_on_one = encoder.encode(["cordless drill"])
-        assert seen[-1] == 1 and torch.get_num_threads() == 2  # restored
+        assert seen[-1] == 1 and recorded == [2, 1] and torch.get_num_threads() == 2  # restored
         granted["threads"] = 2
         encoder.encode(["cordless drill with two lithium ion batteries, a charger and a hard carrying case"])
-        assert seen[-1] == 1  # small but not tiny: one thread, whatever the cores
+        assert seen[-1] == 1 and len(recorded) == 2  # small but not tiny: one thread, not recorded
         TransformerEncoder(show_progress=False, device="cpu", dtype="float32", backend="transformers"
                            ).encode(["cordless drill"])
-        assert seen[-1] == 1  # the transformers module's results depend on the thread count
+        assert seen[-1] == 1 and len(recorded) == 2  # the transformers module's bits depend on the threads
         mark = len(seen)
         big = encoder.encode(["cordless drill"] + [f"garden hose {i} ft long green" for i in range(60)],
                              batch_size=64)
-        assert seen[mark:] == [2]  # one big batch: the caller's threads
+        assert seen[mark:] == [2] and len(recorded) == 2  # one big batch: the caller's threads
     finally:
         torch.set_num_threads(before)
     np.testing.assert_array_equal(tiny_on_two, tiny_on_one)  # the thread count never changes the bits
     np.testing.assert_allclose(tiny_on_two[0], big[0], atol=1e-5)
+
+
+def test_a_failing_tiny_pass_restores_the_threads_and_is_not_recorded(encoder, monkeypatch):
+    import tagrank.hybrid.cpu_headroom as headroom
+
+    recorded = []
+
+    def boom(self, model, input_ids, mask):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(TransformerEncoder, "_forward", boom)
+    monkeypatch.setattr(headroom, "threads_for_tiny_input", lambda wanted: 1)
+    monkeypatch.setattr(headroom, "record_tiny_pass", lambda threads, seconds: recorded.append(threads))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="out of memory"):
+            encoder.encode(["a new query text"])
+        assert torch.get_num_threads() == 2 and recorded == []
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_model_is_the_argument_and_model_name_or_path_a_deprecated_alias():

@@ -190,6 +190,28 @@ def test_tiny_inputs_give_the_same_bits_on_one_or_two_threads(pinned):
     assert {shape: all(rows) for shape, rows in equal.items()} == dict.fromkeys(equal, True)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_minilm_tiny_inputs_give_the_same_vectors_on_one_or_two_threads(dtype, monkeypatch):
+    # end to end (attention, norms, GELU, padding, pooling): single queries and padded batches of
+    # short texts under SMALL_ROWS tokens in all, encoded on one thread and on two
+    import tagrank.hybrid.cpu_headroom as headroom
+
+    singles = ["drill", "cordless drill", "led bulb 60 watt", "garden hose 50 ft reel", "paint roller"]
+    batches = [["drill", "paint"], ["hose", "led bulb", "saw"]]
+    out = {}
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(2)
+            monkeypatch.setattr(headroom, "threads_for_tiny_input", lambda wanted, t=threads: t)
+            enc = TransformerEncoder(device="cpu", dtype=dtype, show_progress=False)
+            out[threads] = [enc.encode([t]) for t in singles] + [enc.encode(b, batch_size=4) for b in batches]
+    finally:
+        torch.set_num_threads(before)
+    for one, two in zip(out[1], out[2], strict=True):
+        np.testing.assert_array_equal(one, two)
+
+
 def test_the_small_input_layout_keeps_the_bits_of_the_pinned_bench():
     # the benchmark tables do not move: under tagrank bench's AVX2 pin, MKL gives both weight layouts
     # the same bits for 2-15 rows (every real text has at least 3 tokens: [CLS] word [SEP])
