@@ -118,6 +118,7 @@ class CoreHeadroom:
         self._lock = threading.Lock()
         self._last: tuple[float, float, float] | None = None  # (wall, busy, own) of the last reading
         self._estimate: float | None = None
+        self._cores = 0  # cores in the affinity mask at the last reading
         self.mean_seconds: dict[int, float] = {}  # threads -> running average pass time
         self.explore_every = EXPLORE_EVERY
         self._since_explore = 0
@@ -139,6 +140,7 @@ class CoreHeadroom:
             if now is None:
                 self._last, self._estimate = None, None
                 return None
+            self._cores = len(cpus)
             wall = now[0] - self._last[0] if self._last is not None else 0.0
             if 0.0 < wall <= STALE_S:
                 others = (now[1] - self._last[1]) - (now[2] - self._last[2])
@@ -155,7 +157,7 @@ class CoreHeadroom:
         elsewhere = self.busy_elsewhere()
         if elsewhere is None:
             return 1
-        return max(1, min(wanted, int(len(self.cpus()) - elsewhere + SLACK_CORES)))
+        return max(1, min(wanted, int(self._cores - elsewhere + SLACK_CORES)))
 
     def threads_for(self, wanted: int) -> int:
         """The threads of the next tiny pass: :meth:`free_threads` where that many threads have

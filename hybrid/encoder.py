@@ -623,8 +623,8 @@ class TransformerEncoder(Params):
         out = np.empty((len(texts), hidden), dtype=np.float32)
         # FusedBert's tiny float32 / bfloat16 inputs give the same bits on one or two threads
         # (tests/hybrid/test_fused_bert.py): only their time depends on the thread count
-        fused = (self.backend != "onnx" and self._use_fused(model, device)
-                 and model.dtype in (torch.float32, torch.bfloat16))
+        thread_invariant = (self.backend != "onnx" and self._use_fused(model, device)
+                            and model.dtype in (torch.float32, torch.bfloat16))
 
         starts: Iterable[int] = range(0, len(texts), batch_size)
         if progress and len(texts) > batch_size:  # no bar object for a one-batch request
@@ -644,7 +644,7 @@ class TransformerEncoder(Params):
                 mask = None
                 if padded:
                     mask = torch.from_numpy(np.arange(width)[None, :] < blen[:, None]).to(device)
-                with _threads_for_small(input_ids, fused):
+                with _threads_for_small(input_ids, thread_invariant):
                     pooled = self._forward(model, input_ids, mask)
                 out[rows] = pooled.cpu().numpy()
         return out

@@ -153,6 +153,18 @@ print(json.dumps(equal))
 """
 
 
+def _run_json_script(script: str, pin: dict[str, str]) -> dict:
+    """The JSON that ``script`` prints last, run in a fresh interpreter with exactly the numerics
+    variables ``pin`` (none of the caller's own: libraries read them only when they load)."""
+    from tagrank.eval import numerics
+
+    env = {k: v for k, v in os.environ.items() if k not in numerics.AVX2_ENV}
+    env.update(pin)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         check=True, timeout=300)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 PINNED_THREADS = """
 import json, torch
 import torch.nn.functional as F
@@ -182,11 +194,7 @@ def test_tiny_inputs_give_the_same_bits_on_one_or_two_threads(pinned):
 
     if pinned and (not is_x86_64() or "avx2" not in cpu_flags()):
         pytest.skip("no AVX2 code path to pin on this CPU")
-    env = {k: v for k, v in os.environ.items() if k not in numerics.AVX2_ENV}
-    env.update(numerics.AVX2_ENV if pinned else {})
-    out = subprocess.run([sys.executable, "-c", PINNED_THREADS], env=env, capture_output=True, text=True,
-                         check=True, timeout=300)
-    equal = json.loads(out.stdout.strip().splitlines()[-1])
+    equal = _run_json_script(PINNED_THREADS, numerics.AVX2_ENV if pinned else {})
     assert {shape: all(rows) for shape, rows in equal.items()} == dict.fromkeys(equal, True)
 
 
@@ -220,8 +228,5 @@ def test_the_small_input_layout_keeps_the_bits_of_the_pinned_bench():
 
     if not is_x86_64() or "avx2" not in cpu_flags():
         pytest.skip("no AVX2 code path to pin on this CPU")
-    env = {**os.environ, **numerics.AVX2_ENV}  # the bench's pin exactly, whatever the caller has set
-    out = subprocess.run([sys.executable, "-c", PINNED_LAYOUTS], env=env, capture_output=True, text=True,
-                         check=True, timeout=300)
-    equal = json.loads(out.stdout.strip().splitlines()[-1])
+    equal = _run_json_script(PINNED_LAYOUTS, numerics.AVX2_ENV)  # the bench's pin exactly
     assert {shape: all(rows) for shape, rows in equal.items()} == dict.fromkeys(equal, True)
